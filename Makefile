@@ -1,0 +1,73 @@
+# cartstream: the targets a developer and CI use. `make help` lists them.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+GO ?= go
+# Packages whose tests need no broker; integration/ needs a real one.
+UNIT_PKGS = $$($(GO) list ./... | grep -v '/integration')
+# Integration packages run one at a time: each starts its own broker, and two
+# JVMs plus the race detector on a 2-core machine only slow each other down.
+INTEGRATION_TIMEOUT ?= 15m
+RACE ?= -race
+
+KAFKA_PORT ?= 9092
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+.PHONY: check-go
+check-go:
+	@command -v $(GO) >/dev/null || { echo "cartstream: Go is needed (https://go.dev/doc/install)"; exit 1; }
+	@command -v gcc >/dev/null || command -v cc >/dev/null || { echo "cartstream: a C compiler is needed for librdkafka (cgo): apt-get install gcc"; exit 1; }
+
+.PHONY: build
+build: check-go ## compile every package and command
+	$(GO) build ./...
+
+.PHONY: run
+run: check-go ## the whole backend on the embedded development broker (coming: issue 8)
+	@echo "cartstream: 'make run' is not built yet: it arrives with the one-process backend on the embedded broker."
+	@echo "cartstream: today, 'make test' runs the test suite against a real Apache Kafka broker."
+	@exit 1
+
+.PHONY: test
+test: vet test-unit test-integration ## vet, unit tests, then integration tests against a real Apache Kafka broker
+
+.PHONY: vet
+vet: check-go ## go vet every package
+	$(GO) vet ./...
+
+.PHONY: test-unit
+test-unit: check-go ## unit and hermetic tests (no broker needed)
+	$(GO) test $(RACE) -count=1 $(UNIT_PKGS)
+
+.PHONY: test-integration
+test-integration: check-go kafka-fetch ## integration tests; start a broker from the jars unless KAFKA_BROKERS names one
+	$(GO) test $(RACE) -count=1 -p 1 -timeout $(INTEGRATION_TIMEOUT) ./integration/...
+
+.PHONY: kafka-fetch
+kafka-fetch: ## fetch the Apache Kafka broker jars with Maven into the cache (once)
+	@if [ -z "$${KAFKA_BROKERS:-}" ]; then bash scripts/kafka/fetch.sh; fi
+
+.PHONY: kafka-up
+kafka-up: ## start a test broker on 127.0.0.1:9092 (KAFKA_PORT) in the background
+	@KAFKA_PORT=$(KAFKA_PORT) bash scripts/kafka/up.sh
+
+.PHONY: kafka-down
+kafka-down: ## stop the test broker started by kafka-up and remove its data
+	@KAFKA_PORT=$(KAFKA_PORT) bash scripts/kafka/down.sh
+
+.PHONY: fuzz
+FUZZTIME ?= 30s
+fuzz: check-go ## run every fuzz target for FUZZTIME each
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); \
+	  done; \
+	done
+
+.PHONY: clean
+clean: ## remove build outputs (not the broker cache)
+	rm -rf bin

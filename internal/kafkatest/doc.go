@@ -1,0 +1,23 @@
+// Package kafkatest gives integration tests a real Apache Kafka broker and
+// per-test topics.
+//
+// Where the broker comes from, in order:
+//
+//  1. KAFKA_BROKERS is set: that cluster, untouched except for the topics a
+//     test creates.
+//  2. A Docker engine answers: the official apache/kafka image, through
+//     github.com/ory/dockertest/v3.
+//  3. Otherwise: the broker jars that scripts/kafka/fetch.sh takes from Maven
+//     Central, started by scripts/kafka/up.sh on free ports.
+//
+// CARTSTREAM_TEST_KAFKA=external|docker|jars forces a choice (external still
+// needs KAFKA_BROKERS).
+//
+// A package starts its broker once, in TestMain through [Main], and stops it
+// when its tests end; a broker started from the jars is also stopped by a
+// watchdog if the test binary dies. Every test creates its own uniquely named
+// topics with [Cluster.Topics], deleted on cleanup, so tests never see each
+// other's records and may run in parallel.
+//
+// This package is test support: production code never imports it.
+package kafkatest
