@@ -217,13 +217,7 @@ func (c *Cluster) Topics(tb testing.TB, spec TopicSpec, suffixes ...string) []st
 			tb.Fatalf("kafkatest: create topic %s: %v", r.Topic, r.Error)
 		}
 	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.DeleteTopics(ctx, names); err != nil {
-			tb.Logf("kafkatest: delete topics %v: %v", names, err)
-		}
-	})
+	c.DeleteOnCleanup(tb, names...)
 	for _, name := range names {
 		waitLeaders(tb, admin, name, spec.Partitions)
 	}
@@ -255,4 +249,18 @@ func allLed(ps []kafka.PartitionMetadata) bool {
 		}
 	}
 	return true
+}
+
+// DeleteOnCleanup deletes topics that code under test created, when the test
+// ends.
+func (c *Cluster) DeleteOnCleanup(tb testing.TB, names ...string) {
+	tb.Helper()
+	admin := c.Admin(tb)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.DeleteTopics(ctx, names); err != nil {
+			tb.Logf("kafkatest: delete topics %v: %v", names, err)
+		}
+	})
 }
