@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/cartstream/cartstream/internal/kafkatest"
 	"github.com/cartstream/cartstream/internal/topics"
 )
@@ -75,4 +74,3 @@ func TestCheckReportsMissingTopics(t *testing.T) {
 		t.Fatalf("check = %v, want ErrMissing", err)
 	}
 }
-
