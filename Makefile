@@ -68,6 +68,14 @@ fuzz: check-go ## run every fuzz target for FUZZTIME each
 	  done; \
 	done
 
+.PHONY: proto
+proto: check-go ## regenerate the gRPC Go code with buf (pinned tools, installed into bin/)
+	bash scripts/proto/gen.sh
+
+.PHONY: lint
+lint: check-go vet ## go vet, buf format/lint, generated code up to date, buf breaking against HEAD
+	bash scripts/proto/lint.sh
+
 .PHONY: clean
 clean: ## remove build outputs (not the broker cache)
 	rm -rf bin
