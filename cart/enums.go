@@ -1,0 +1,260 @@
+package cart
+
+import "fmt"
+
+// The closed sets of the domain are small integer types with a name table.
+// Encode them by name (String, MarshalText), never by number: the numbers
+// are an implementation detail and may be renumbered.
+
+func nameOf[T ~uint8](names []string, v T, typ string) string {
+	if int(v) < len(names) && names[v] != "" {
+		return names[v]
+	}
+	return fmt.Sprintf("%s(%d)", typ, uint8(v))
+}
+
+func parseName[T ~uint8](names []string, s, typ string) (T, error) {
+	for i, n := range names {
+		if n != "" && n == s {
+			return T(i), nil
+		}
+	}
+	return 0, fmt.Errorf("%w: %s %q", ErrUnknownName, typ, s)
+}
+
+// Kind is the kind of a command.
+type Kind uint8
+
+// The command kinds. KindUnspecified is the zero value and never valid in a
+// command; it appears on an InvalidRequest whose bytes could not be decoded.
+const (
+	KindUnspecified Kind = iota
+	KindAddItem
+	KindRemoveItem
+	KindChangeQuantity
+	KindCheckout
+)
+
+var kindNames = []string{"Unspecified", "AddItem", "RemoveItem", "ChangeQuantity", "Checkout"}
+
+func (k Kind) String() string { return nameOf(kindNames, k, "Kind") }
+
+// Valid reports whether k is one of the four command kinds.
+func (k Kind) Valid() bool { return k >= KindAddItem && k <= KindCheckout }
+
+// ParseKind is the inverse of String.
+func ParseKind(s string) (Kind, error) { return parseName[Kind](kindNames, s, "kind") }
+
+// MarshalText encodes k by name.
+func (k Kind) MarshalText() ([]byte, error) { return marshalName(kindNames, k, "kind") }
+
+// UnmarshalText decodes a name produced by MarshalText.
+func (k *Kind) UnmarshalText(b []byte) error { return unmarshalName(kindNames, k, b, "kind") }
+
+// EventType names every record the cart topics carry. The names are part of
+// the wire contract (record header "event-type"): they never change.
+type EventType uint8
+
+// The event types. The *Request types are the commands as accepted by the
+// gateway on cart.requests (AddItem.EventType() is EventTypeAddItemRequest);
+// the *ValidatedRequest types and CartCheckedOut are the events on
+// cart.validated; the *InvalidRequest types are rejections on cart.invalid.
+const (
+	EventTypeUnspecified EventType = iota
+	EventTypeAddItemRequest
+	EventTypeRemoveItemRequest
+	EventTypeChangeQuantityRequest
+	EventTypeCheckoutRequest
+	EventTypeAddItemValidatedRequest
+	EventTypeRemoveItemValidatedRequest
+	EventTypeChangeQuantityValidatedRequest
+	EventTypeCartCheckedOut
+	EventTypeAddItemInvalidRequest
+	EventTypeRemoveItemInvalidRequest
+	EventTypeChangeQuantityInvalidRequest
+	EventTypeCheckoutInvalidRequest
+)
+
+var eventTypeNames = []string{
+	"Unspecified",
+	"AddItemRequest",
+	"RemoveItemRequest",
+	"ChangeQuantityRequest",
+	"CheckoutRequest",
+	"AddItemValidatedRequest",
+	"RemoveItemValidatedRequest",
+	"ChangeQuantityValidatedRequest",
+	"CartCheckedOut",
+	"AddItemInvalidRequest",
+	"RemoveItemInvalidRequest",
+	"ChangeQuantityInvalidRequest",
+	"CheckoutInvalidRequest",
+}
+
+func (t EventType) String() string { return nameOf(eventTypeNames, t, "EventType") }
+
+// ParseEventType is the inverse of String.
+func ParseEventType(s string) (EventType, error) {
+	return parseName[EventType](eventTypeNames, s, "event type")
+}
+
+// MarshalText encodes t by name.
+func (t EventType) MarshalText() ([]byte, error) { return marshalName(eventTypeNames, t, "event type") }
+
+// UnmarshalText decodes a name produced by MarshalText.
+func (t *EventType) UnmarshalText(b []byte) error {
+	return unmarshalName(eventTypeNames, t, b, "event type")
+}
+
+// IsRequest reports whether t is a command as accepted (cart.requests).
+func (t EventType) IsRequest() bool {
+	return t >= EventTypeAddItemRequest && t <= EventTypeCheckoutRequest
+}
+
+// IsValidated reports whether t is a fold input (cart.validated).
+func (t EventType) IsValidated() bool {
+	return t >= EventTypeAddItemValidatedRequest && t <= EventTypeCartCheckedOut
+}
+
+// IsInvalid reports whether t is a rejection (cart.invalid).
+func (t EventType) IsInvalid() bool {
+	return t >= EventTypeAddItemInvalidRequest && t <= EventTypeCheckoutInvalidRequest
+}
+
+// Kind returns the command kind t belongs to, or KindUnspecified.
+func (t EventType) Kind() Kind {
+	switch {
+	case t.IsRequest():
+		return Kind(t - EventTypeAddItemRequest + 1)
+	case t.IsValidated():
+		return Kind(t - EventTypeAddItemValidatedRequest + 1)
+	case t.IsInvalid():
+		return Kind(t - EventTypeAddItemInvalidRequest + 1)
+	}
+	return KindUnspecified
+}
+
+// Reason says why a request was rejected. ReasonNone is the zero value and
+// means "not rejected".
+type Reason uint8
+
+// The reason codes; each is documented in docs/domain.md with the rule that
+// produces it.
+const (
+	ReasonNone               Reason = iota
+	ReasonMalformed                 // syntax: missing or malformed fields, undecodable bytes
+	ReasonUnknownSKU                // the catalog does not know the SKU
+	ReasonInactiveSKU               // the product is not for sale
+	ReasonInvalidProduct            // the catalog entry is unusable (price, currency, cap)
+	ReasonQuantityOutOfRange        // quantity outside 1..cap, or a line would exceed its cap
+	ReasonLineLimit                 // the cart already holds Limits.MaxLines distinct lines
+	ReasonCartCheckedOut            // the cart is checked out; nothing changes it any more
+	ReasonEmptyCart                 // checkout of a cart without lines
+	ReasonItemNotInCart             // remove or change of a SKU the cart does not hold
+	ReasonCurrencyMismatch          // the product's currency differs from the cart's
+	ReasonDuplicateRequest          // the request id was used for a different command
+	ReasonAmountOverflow            // a total would not fit in int64 minor units
+	ReasonWrongCart                 // the command names another cart than the state given
+	ReasonCustomerMismatch          // the cart belongs to another customer
+	ReasonPriceChanged              // checkout while a line's price differs from the catalog
+	ReasonInvalidState              // the stored cart breaks an invariant; an operator must look
+)
+
+var reasonNames = []string{
+	"NONE",
+	"MALFORMED",
+	"UNKNOWN_SKU",
+	"INACTIVE_SKU",
+	"INVALID_PRODUCT",
+	"QUANTITY_OUT_OF_RANGE",
+	"LINE_LIMIT",
+	"CART_CHECKED_OUT",
+	"EMPTY_CART",
+	"ITEM_NOT_IN_CART",
+	"CURRENCY_MISMATCH",
+	"DUPLICATE_REQUEST",
+	"AMOUNT_OVERFLOW",
+	"WRONG_CART",
+	"CUSTOMER_MISMATCH",
+	"PRICE_CHANGED",
+	"INVALID_STATE",
+}
+
+func (r Reason) String() string { return nameOf(reasonNames, r, "Reason") }
+
+// Valid reports whether r is a known reason (ReasonNone included).
+func (r Reason) Valid() bool { return int(r) < len(reasonNames) }
+
+// Reasons returns every rejection reason, ReasonNone excluded.
+func Reasons() []Reason {
+	rs := make([]Reason, 0, len(reasonNames)-1)
+	for i := 1; i < len(reasonNames); i++ {
+		rs = append(rs, Reason(i))
+	}
+	return rs
+}
+
+// ParseReason is the inverse of String. The empty string parses as
+// ReasonNone, because encoders often leave the field of an accepted request
+// empty.
+func ParseReason(s string) (Reason, error) {
+	if s == "" {
+		return ReasonNone, nil
+	}
+	return parseName[Reason](reasonNames, s, "reason")
+}
+
+// MarshalText encodes r by name.
+func (r Reason) MarshalText() ([]byte, error) { return marshalName(reasonNames, r, "reason") }
+
+// UnmarshalText decodes a name produced by MarshalText.
+func (r *Reason) UnmarshalText(b []byte) error {
+	v, err := ParseReason(string(b))
+	if err != nil {
+		return err
+	}
+	*r = v
+	return nil
+}
+
+// Status is the life-cycle state of a cart. The zero value is StatusOpen, so
+// the zero CartState is an empty open cart.
+type Status uint8
+
+// The cart statuses.
+const (
+	StatusOpen Status = iota
+	StatusCheckedOut
+)
+
+var statusNames = []string{"OPEN", "CHECKED_OUT"}
+
+func (s Status) String() string { return nameOf(statusNames, s, "Status") }
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool { return int(s) < len(statusNames) }
+
+// ParseStatus is the inverse of String.
+func ParseStatus(s string) (Status, error) { return parseName[Status](statusNames, s, "status") }
+
+// MarshalText encodes s by name.
+func (s Status) MarshalText() ([]byte, error) { return marshalName(statusNames, s, "status") }
+
+// UnmarshalText decodes a name produced by MarshalText.
+func (s *Status) UnmarshalText(b []byte) error { return unmarshalName(statusNames, s, b, "status") }
+
+func marshalName[T ~uint8](names []string, v T, typ string) ([]byte, error) {
+	if int(v) >= len(names) || names[v] == "" {
+		return nil, fmt.Errorf("%w: %s %d", ErrUnknownName, typ, uint8(v))
+	}
+	return []byte(names[v]), nil
+}
+
+func unmarshalName[T ~uint8](names []string, v *T, b []byte, typ string) error {
+	p, err := parseName[T](names, string(b), typ)
+	if err != nil {
+		return err
+	}
+	*v = p
+	return nil
+}
