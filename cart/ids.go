@@ -8,7 +8,7 @@ import "fmt"
 const MaxIDLength = 64
 
 // Identifiers are opaque strings of 1..MaxIDLength characters drawn from
-// [A-Za-z0-9._:-]: wide enough for UUIDs, ULIDs and prefixed keys, narrow
+// [A-Za-z0-9._-]: wide enough for UUIDs, ULIDs and prefixed keys, narrow
 // enough to be safe in logs, headers and URLs without escaping.
 type (
 	// CartID names a cart; it is the Kafka key of every cart topic.
@@ -22,7 +22,7 @@ type (
 	SKU string
 )
 
-const idRule = "must be 1 to 64 characters of A-Z a-z 0-9 . _ : -"
+const idRule = "must be 1 to 64 characters of A-Z a-z 0-9 . _ -"
 
 // validID is the single definition of the identifier grammar.
 func validID(s string) bool {
@@ -33,7 +33,7 @@ func validID(s string) bool {
 		c := s[i]
 		switch {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '.', c == '_', c == ':', c == '-':
+		case c == '.', c == '_', c == '-':
 		default:
 			return false
 		}

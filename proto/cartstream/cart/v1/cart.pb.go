@@ -2,7 +2,7 @@
 // serves it, the consistency token and the reason codes of rejections.
 //
 // Identifier rule used throughout the API (cart_id, request_id,
-// customer_id, sku): 1..64 characters, each one of [A-Za-z0-9._:-].
+// customer_id, sku): 1..64 characters, each one of [A-Za-z0-9._-].
 // A value outside that rule is INVALID_ARGUMENT and nothing is written.
 //
 // Evolution: field numbers are never reused or renumbered; removed fields
@@ -122,6 +122,18 @@ const (
 	ReasonCode_REASON_CODE_MALFORMED ReasonCode = 10
 	// A line total or the subtotal would overflow int64 minor units.
 	ReasonCode_REASON_CODE_AMOUNT_OVERFLOW ReasonCode = 11
+	// The catalog entry of the product is unusable (price, currency or cap).
+	ReasonCode_REASON_CODE_INVALID_PRODUCT ReasonCode = 12
+	// The command names another cart than the state it was decided on; an
+	// internal consistency guard, not expected in practice.
+	ReasonCode_REASON_CODE_WRONG_CART ReasonCode = 13
+	// The cart belongs to another customer (set by its first AddItem).
+	ReasonCode_REASON_CODE_CUSTOMER_MISMATCH ReasonCode = 14
+	// Checkout while a line's price differs from today's catalog price; set
+	// the same quantity again (ChangeQuantity) to accept the new price.
+	ReasonCode_REASON_CODE_PRICE_CHANGED ReasonCode = 15
+	// The stored cart breaks an invariant; an operator must look.
+	ReasonCode_REASON_CODE_INVALID_STATE ReasonCode = 16
 )
 
 // Enum value maps for ReasonCode.
@@ -139,6 +151,11 @@ var (
 		9:  "REASON_CODE_DUPLICATE_REQUEST",
 		10: "REASON_CODE_MALFORMED",
 		11: "REASON_CODE_AMOUNT_OVERFLOW",
+		12: "REASON_CODE_INVALID_PRODUCT",
+		13: "REASON_CODE_WRONG_CART",
+		14: "REASON_CODE_CUSTOMER_MISMATCH",
+		15: "REASON_CODE_PRICE_CHANGED",
+		16: "REASON_CODE_INVALID_STATE",
 	}
 	ReasonCode_value = map[string]int32{
 		"REASON_CODE_UNSPECIFIED":           0,
@@ -153,6 +170,11 @@ var (
 		"REASON_CODE_DUPLICATE_REQUEST":     9,
 		"REASON_CODE_MALFORMED":             10,
 		"REASON_CODE_AMOUNT_OVERFLOW":       11,
+		"REASON_CODE_INVALID_PRODUCT":       12,
+		"REASON_CODE_WRONG_CART":            13,
+		"REASON_CODE_CUSTOMER_MISMATCH":     14,
+		"REASON_CODE_PRICE_CHANGED":         15,
+		"REASON_CODE_INVALID_STATE":         16,
 	}
 )
 
@@ -719,7 +741,7 @@ const file_cartstream_cart_v1_cart_proto_rawDesc = "" +
 	"CartStatus\x12\x1b\n" +
 	"\x17CART_STATUS_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10CART_STATUS_OPEN\x10\x01\x12\x1b\n" +
-	"\x17CART_STATUS_CHECKED_OUT\x10\x02*\x89\x03\n" +
+	"\x17CART_STATUS_CHECKED_OUT\x10\x02*\xa7\x04\n" +
 	"\n" +
 	"ReasonCode\x12\x1b\n" +
 	"\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x1b\n" +
@@ -734,7 +756,12 @@ const file_cartstream_cart_v1_cart_proto_rawDesc = "" +
 	"\x1dREASON_CODE_DUPLICATE_REQUEST\x10\t\x12\x19\n" +
 	"\x15REASON_CODE_MALFORMED\x10\n" +
 	"\x12\x1f\n" +
-	"\x1bREASON_CODE_AMOUNT_OVERFLOW\x10\vBBZ@github.com/cartstream/cartstream/proto/cartstream/cart/v1;cartv1b\x06proto3"
+	"\x1bREASON_CODE_AMOUNT_OVERFLOW\x10\v\x12\x1f\n" +
+	"\x1bREASON_CODE_INVALID_PRODUCT\x10\f\x12\x1a\n" +
+	"\x16REASON_CODE_WRONG_CART\x10\r\x12!\n" +
+	"\x1dREASON_CODE_CUSTOMER_MISMATCH\x10\x0e\x12\x1d\n" +
+	"\x19REASON_CODE_PRICE_CHANGED\x10\x0f\x12\x1d\n" +
+	"\x19REASON_CODE_INVALID_STATE\x10\x10BBZ@github.com/cartstream/cartstream/proto/cartstream/cart/v1;cartv1b\x06proto3"
 
 var (
 	file_cartstream_cart_v1_cart_proto_rawDescOnce sync.Once

@@ -39,7 +39,7 @@ const (
 // AddItemRequest adds units of a product to a cart.
 type AddItemRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The cart (identifier rule: 1..64 of [A-Za-z0-9._:-]). A new cart_id
+	// The cart (identifier rule: 1..64 of [A-Za-z0-9._-]). A new cart_id
 	// creates the cart.
 	CartId string `protobuf:"bytes,1,opt,name=cart_id,json=cartId,proto3" json:"cart_id,omitempty"`
 	// Client idempotency key (identifier rule), unique per command of this

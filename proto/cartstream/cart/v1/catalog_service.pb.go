@@ -28,7 +28,7 @@ const (
 // Product is one catalog entry.
 type Product struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Stock keeping unit (identifier rule: 1..64 of [A-Za-z0-9._:-]).
+	// Stock keeping unit (identifier rule: 1..64 of [A-Za-z0-9._-]).
 	Sku string `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
 	// Display name.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
