@@ -1,0 +1,197 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cartstream/cartstream/cart"
+)
+
+// crashSize is the crash test's load; `make chaos` raises it through the
+// environment.
+func crashSize() (commands, carts, kills int) {
+	commands, carts, kills = 20_000, 500, 10
+	if v, err := strconv.Atoi(os.Getenv("CARTSTREAM_CHAOS_COMMANDS")); err == nil && v > 0 {
+		commands = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("CARTSTREAM_CHAOS_KILLS")); err == nil && v > 0 {
+		kills = v
+	}
+	return commands, carts, kills
+}
+
+// buildCommand compiles one of cmd/ into dir and returns the binary's path.
+func buildCommand(t *testing.T, name, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/cartstream/cartstream/cmd/"+name)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", name, err, out)
+	}
+	return bin
+}
+
+// managerProcess is the AddItemManager as a separate OS process, so the test
+// can kill it with SIGKILL at any instruction.
+type managerProcess struct {
+	t    *testing.T
+	bin  string
+	args []string
+	logs *os.File
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+}
+
+func (p *managerProcess) start() {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cmd := exec.Command(p.bin, p.args...)
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	if err := cmd.Start(); err != nil {
+		p.t.Fatalf("start manager: %v", err)
+	}
+	p.cmd = cmd
+}
+
+func (p *managerProcess) kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	_ = p.cmd.Wait()
+	p.cmd = nil
+}
+
+// stop asks the manager to shut down gracefully and fails the test if it
+// does not exit cleanly.
+func (p *managerProcess) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			p.t.Errorf("manager exited with %v after SIGTERM", err)
+		}
+	case <-time.After(60 * time.Second):
+		_ = p.cmd.Process.Kill()
+		p.t.Error("manager did not stop within 60s of SIGTERM")
+	}
+	p.cmd = nil
+}
+
+// The heart of the guarantee: the manager is killed with SIGKILL at random
+// moments while commands (with client retries among them) stream in, and
+// restarted each time. Afterwards every request has exactly one outcome, in
+// order, and every snapshot is the fold of its cart's events.
+func TestCrashedManagerLosesAndDoublesNothing(t *testing.T) {
+	commands, carts, kills := crashSize()
+	e := newCartEnv(t, 6)
+	e.seedCatalog(t, demoProducts()...)
+	dir := t.TempDir()
+	logs, err := os.Create(filepath.Join(dir, "manager.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	prefix := e.set.Requests[:len(e.set.Requests)-len("cart.requests")]
+	p := &managerProcess{t: t, bin: buildCommand(t, "additem-manager", dir), logs: logs, args: []string{
+		"-brokers", e.c.Brokers(), "-topic-prefix", prefix, "-partitions", "6",
+		"-group", e.group, "-instance-id", "crash-1", "-health-addr", "127.0.0.1:0",
+		"-transaction-timeout", "10s", "-session-timeout", "6s", "-log-format", "json",
+	}}
+	p.start()
+	defer p.kill()
+
+	// The load: commands over carts at a steady pace, 1 in 20 of them a
+	// retry of an earlier command of the same cart (the same request id and
+	// content, as a client resends after a lost answer).
+	rng := rand.New(rand.NewPCG(1, 2))
+	var sent []cart.Command
+	perCart := map[string][]cart.Command{}
+	skus := []string{"SKU-A", "SKU-B", "SKU-C", "SKU-D"}
+	for i := range commands {
+		id := fmt.Sprintf("cart-%03d", rng.IntN(carts))
+		if prev := perCart[id]; len(prev) > 0 && rng.IntN(20) == 0 {
+			sent = append(sent, prev[len(prev)-1-rng.IntN(min(len(prev), 10))])
+			continue
+		}
+		req := fmt.Sprintf("crash-%06d", i)
+		sku := skus[rng.IntN(len(skus))]
+		var c cart.Command
+		switch n := rng.IntN(100); {
+		case n < 60:
+			c = e.add(id, req, sku, int32(1+rng.IntN(2)))
+		case n < 75:
+			c = e.change(id, req, sku, int32(1+rng.IntN(5)))
+		case n < 95:
+			c = e.remove(id, req, sku)
+		default:
+			c = e.checkout(id, req, "cust-1")
+		}
+		perCart[id] = append(perCart[id], c)
+		sent = append(sent, c)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	loadDone := make(chan struct{})
+	const chunk = 250
+	go func() {
+		defer close(loadDone)
+		for i := 0; i < len(sent) && ctx.Err() == nil; i += chunk {
+			e.send(t, sent[i:min(i+chunk, len(sent))]...)
+			select {
+			case <-time.After(150 * time.Millisecond): // the load's pace, ~1,600 commands/s
+			case <-ctx.Done():
+			}
+		}
+	}()
+
+	// The faults: SIGKILL at random moments while the load runs, each
+	// followed by a restart. Under a steady load the manager is inside a
+	// transaction most of the time, so most kills land mid-transaction.
+	for k := range kills {
+		select {
+		case <-time.After(time.Duration(300+rng.IntN(1200)) * time.Millisecond): // the fault schedule, not a wait
+		case <-loadDone:
+		}
+		p.kill()
+		t.Logf("kill %d", k+1)
+		p.start()
+	}
+	<-loadDone
+	e.waitDrained(t, 3*time.Minute)
+	p.stop()
+	e.checkExactlyOnce(t, distinct(sent))
+}
+
+// distinct drops retries: the commands whose request id was sent before.
+func distinct(cmds []cart.Command) []cart.Command {
+	seen := map[cart.RequestID]bool{}
+	var out []cart.Command
+	for _, c := range cmds {
+		if id := c.Meta().RequestID; !seen[id] {
+			seen[id] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -1,0 +1,141 @@
+// Package globaltable follows every partition of one topic from its
+// beginning, like a Kafka Streams GlobalKTable: each process that needs a
+// whole table (the catalog) reads all of it, whatever partitions it owns
+// otherwise. It hands each record to the caller and says when the records
+// that existed at start have all been read.
+package globaltable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+// Record is one record of the table's topic; Value is nil for a tombstone.
+type Record struct {
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+}
+
+// Config configures a Table.
+type Config struct {
+	// Client is the base librdkafka configuration: bootstrap.servers and
+	// any security settings.
+	Client kafka.ConfigMap
+	Topic  string
+	// Apply receives every record in partition order. It is called from
+	// Run's goroutine only. An error stops Run: Apply should handle a record
+	// it cannot decode itself (log and skip) if that must not stop the table.
+	Apply  func(Record) error
+	Logger *slog.Logger
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Client["bootstrap.servers"] == nil {
+		errs = append(errs, errors.New("bootstrap.servers is not set"))
+	}
+	if c.Topic == "" {
+		errs = append(errs, errors.New("topic is empty"))
+	}
+	if c.Apply == nil {
+		errs = append(errs, errors.New("apply is nil"))
+	}
+	return errors.Join(errs...)
+}
+
+// Table reads a topic whole and follows it.
+type Table struct {
+	cfg       Config
+	ready     chan struct{}
+	readyOnce sync.Once
+}
+
+// New validates cfg and returns a Table; Run does the reading.
+func New(cfg Config) (*Table, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("global table: %w", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Table{cfg: cfg, ready: make(chan struct{})}, nil
+}
+
+// Ready is closed once every partition has been read up to its end as of
+// Run's start (for read_committed, its last stable offset).
+func (t *Table) Ready() <-chan struct{} { return t.ready }
+
+// Run reads the topic from the beginning and follows it until ctx ends.
+func (t *Table) Run(ctx context.Context) error {
+	conf := kafka.ConfigMap{}
+	for k, v := range t.cfg.Client {
+		conf[k] = v
+	}
+	// Assigned, never subscribed: the group id is never used for offsets
+	// (librdkafka wants one all the same).
+	conf["group.id"] = "cartstream-globaltable-" + t.cfg.Topic
+	conf["enable.auto.commit"] = false
+	conf["enable.auto.offset.store"] = false
+	conf["isolation.level"] = "read_committed"
+	conf["enable.partition.eof"] = true
+	cons, err := kafka.NewConsumer(&conf)
+	if err != nil {
+		return fmt.Errorf("global table %s: consumer: %w", t.cfg.Topic, err)
+	}
+	defer cons.Close()
+	md, err := cons.GetMetadata(&t.cfg.Topic, false, 10000)
+	if err != nil {
+		return fmt.Errorf("global table %s: metadata: %w", t.cfg.Topic, err)
+	}
+	tm, ok := md.Topics[t.cfg.Topic]
+	if !ok || tm.Error.Code() != kafka.ErrNoError || len(tm.Partitions) == 0 {
+		return fmt.Errorf("global table %s: topic not found (%v)", t.cfg.Topic, tm.Error)
+	}
+	tps := make([]kafka.TopicPartition, len(tm.Partitions))
+	pending := map[int32]bool{}
+	for i, p := range tm.Partitions {
+		tps[i] = kafka.TopicPartition{Topic: &t.cfg.Topic, Partition: p.ID, Offset: kafka.OffsetBeginning}
+		pending[p.ID] = true
+	}
+	if err := cons.Assign(tps); err != nil {
+		return fmt.Errorf("global table %s: assign: %w", t.cfg.Topic, err)
+	}
+	var records int64
+	for ctx.Err() == nil {
+		switch ev := cons.Poll(100).(type) {
+		case *kafka.Message:
+			if ev.TopicPartition.Error != nil {
+				return fmt.Errorf("global table %s: %w", t.cfg.Topic, ev.TopicPartition.Error)
+			}
+			records++
+			rec := Record{Partition: ev.TopicPartition.Partition, Offset: int64(ev.TopicPartition.Offset), Key: ev.Key, Value: ev.Value}
+			if err := t.cfg.Apply(rec); err != nil {
+				return fmt.Errorf("global table %s: apply partition %d offset %d: %w", t.cfg.Topic, rec.Partition, rec.Offset, err)
+			}
+		case kafka.PartitionEOF:
+			if pending[ev.Partition] {
+				delete(pending, ev.Partition)
+				if len(pending) == 0 {
+					t.readyOnce.Do(func() {
+						t.cfg.Logger.Info("global table loaded", "topic", t.cfg.Topic, "records", records)
+						close(t.ready)
+					})
+				}
+			}
+		case kafka.Error:
+			if ev.IsFatal() {
+				return fmt.Errorf("global table %s: %w", t.cfg.Topic, ev)
+			}
+			t.cfg.Logger.Warn("global table consumer error", "topic", t.cfg.Topic, "err", ev)
+		}
+	}
+	return nil
+}

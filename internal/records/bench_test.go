@@ -1,0 +1,111 @@
+package records
+
+import (
+	"testing"
+
+	"github.com/cartstream/cartstream/cart"
+)
+
+// The manager does, per request, one DecodeRequest, one EncodeValidated (or
+// EncodeInvalid) and one EncodeSnapshot. The snapshot is the shape of a
+// typical busy cart: 5 lines and a 20-entry window.
+
+func benchSnapshot(b *testing.B) (*Codec, cart.Snapshot) {
+	b.Helper()
+	c := newTestCodec(b)
+	s := buildSnapshot(b, 5, 20, false)
+	if len(s.Cart.Lines) != 5 || len(s.Window) != 20 {
+		b.Fatalf("fixture has %d lines, %d window entries", len(s.Cart.Lines), len(s.Window))
+	}
+	return c, s
+}
+
+func BenchmarkEncodeSnapshot(b *testing.B) {
+	c, s := benchSnapshot(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.EncodeSnapshot(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeSnapshot(b *testing.B) {
+	c, s := benchSnapshot(b)
+	v, err := c.EncodeSnapshot(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(v)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.DecodeSnapshot(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeRequest(b *testing.B) {
+	c := newTestCodec(b)
+	v, err := c.EncodeRequest(testCommands()[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(v)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.DecodeRequest(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeValidated(b *testing.B) {
+	c := newTestCodec(b)
+	ev := testEvents()[0] // AddItemValidatedRequest, the common case
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.EncodeValidated(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeInvalid(b *testing.B) {
+	c := newTestCodec(b)
+	inv := cart.NewInvalidRequest(testCommands()[0], cart.Rejection{Reason: cart.ReasonUnknownSKU, Message: "unknown sku p0"}, t0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.EncodeInvalid(inv); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPerRequest is the manager's whole codec work for one accepted
+// request, run in parallel as the manager's partitions are.
+func BenchmarkPerRequest(b *testing.B) {
+	c, s := benchSnapshot(b)
+	req, err := c.EncodeRequest(testCommands()[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := testEvents()[0]
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.DecodeRequest(req); err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := c.EncodeValidated(ev); err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := c.EncodeSnapshot(s); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

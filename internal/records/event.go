@@ -1,0 +1,169 @@
+package records
+
+import (
+	"fmt"
+
+	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/codec"
+)
+
+// Events on cart.validated have one schema per event type rather than one
+// envelope with a union of them. The writer fingerprint already names the
+// type, so decoding by type is one switch on the writer's name with no
+// union to unwrap; each type evolves on its own (a field added to
+// CartCheckedOut changes no other type's fingerprint); and a new event type
+// is a new schema that old readers reject as unknown, exactly as they would
+// reject an unknown union branch. Every event schema starts with the same
+// meta fields (cart_id, request_id, version, requested_at, decided_at);
+// a test keeps them identical.
+
+// eventValue returns ev as one of the four event value types,
+// dereferencing pointers; ok is false for nil and foreign types.
+func eventValue(ev cart.Event) (cart.Event, bool) {
+	switch e := ev.(type) {
+	case cart.AddItemValidatedRequest, cart.RemoveItemValidatedRequest, cart.ChangeQuantityValidatedRequest, cart.CartCheckedOut:
+		return e, true
+	case *cart.AddItemValidatedRequest:
+		if e != nil {
+			return *e, true
+		}
+	case *cart.RemoveItemValidatedRequest:
+		if e != nil {
+			return *e, true
+		}
+	case *cart.ChangeQuantityValidatedRequest:
+		if e != nil {
+			return *e, true
+		}
+	case *cart.CartCheckedOut:
+		if e != nil {
+			return *e, true
+		}
+	}
+	return nil, false
+}
+
+// EncodeValidated encodes an event for cart.validated with its type's
+// schema. It checks only that the event fits the schema (a nil event, or a
+// zero or out-of-range time, is an error wrapping ErrInvalid); whether it
+// fits a cart is cart.Apply's business.
+func (c *Codec) EncodeValidated(ev cart.Event) ([]byte, error) {
+	v, ok := eventValue(ev)
+	if !ok {
+		return nil, fmt.Errorf("records: encode event: %w: %T is not a cart event", ErrInvalid, ev)
+	}
+	var e enc
+	m := v.Meta()
+	native := make(map[string]any, 10)
+	native["cart_id"] = string(m.CartID)
+	native["request_id"] = string(m.RequestID)
+	native["version"] = m.Version
+	native["requested_at"] = e.ts("requested_at", m.RequestedAt)
+	native["decided_at"] = e.ts("decided_at", m.DecidedAt)
+	var s *codec.Schema
+	switch v := v.(type) {
+	case cart.AddItemValidatedRequest:
+		s = c.addItem
+		native["customer_id"] = string(v.CustomerID)
+		native["sku"] = string(v.SKU)
+		native["name"] = v.Name
+		native["unit_price"] = money(v.UnitPrice)
+		native["quantity"] = v.Quantity
+	case cart.RemoveItemValidatedRequest:
+		s = c.removeItem
+		native["sku"] = string(v.SKU)
+	case cart.ChangeQuantityValidatedRequest:
+		s = c.changeQuantity
+		native["sku"] = string(v.SKU)
+		native["name"] = v.Name
+		native["unit_price"] = money(v.UnitPrice)
+		native["quantity"] = v.Quantity
+	case cart.CartCheckedOut:
+		s = c.checkedOut
+		native["customer_id"] = string(v.CustomerID)
+		native["lines"] = lines(v.Lines)
+		native["subtotal"] = money(v.Subtotal)
+		native["item_count"] = v.ItemCount
+	}
+	if e.err != nil {
+		return nil, fmt.Errorf("records: encode %s: %w", v.EventType(), e.err)
+	}
+	return c.encode(v.EventType().String(), s, native)
+}
+
+// DecodeValidated decodes a cart.validated value into its event, whichever
+// of the four types it is. Events have no Validate of their own: what does
+// not fit the cart is refused by cart.Apply.
+func (c *Codec) DecodeValidated(value []byte) (cart.Event, error) {
+	w, native, err := c.read(value)
+	if err == nil {
+		var ev cart.Event
+		if ev, err = c.eventFrom(w, native); err == nil {
+			return ev, nil
+		}
+	}
+	return nil, fmt.Errorf("records: decode event: %w", err)
+}
+
+func (c *Codec) eventFrom(w *codec.Schema, native any) (cart.Event, error) {
+	var reader *codec.Schema
+	switch w.FullName() {
+	case nameAddItem:
+		reader = c.addItem
+	case nameRemoveItem:
+		reader = c.removeItem
+	case nameChangeQuantity:
+		reader = c.changeQuantity
+	case nameCheckedOut:
+		reader = c.checkedOut
+	default:
+		return nil, fmt.Errorf("%w: %s is not an event of cart.validated", ErrWrongType, w.FullName())
+	}
+	r, err := c.as(w, native, reader)
+	if err != nil {
+		return nil, err
+	}
+	var d dec
+	cartID := cart.CartID(d.str(r, "cart_id"))
+	requestID := cart.RequestID(d.str(r, "request_id"))
+	version := d.long(r, "version")
+	requestedAt := d.ts(r, "requested_at")
+	decidedAt := d.ts(r, "decided_at")
+	var ev cart.Event
+	switch reader {
+	case c.addItem:
+		ev = cart.AddItemValidatedRequest{
+			CartID: cartID, RequestID: requestID, Version: version, RequestedAt: requestedAt, DecidedAt: decidedAt,
+			CustomerID: cart.CustomerID(d.str(r, "customer_id")),
+			SKU:        cart.SKU(d.str(r, "sku")),
+			Name:       d.str(r, "name"),
+			UnitPrice:  d.money(r, "unit_price"),
+			Quantity:   d.int(r, "quantity"),
+		}
+	case c.removeItem:
+		ev = cart.RemoveItemValidatedRequest{
+			CartID: cartID, RequestID: requestID, Version: version, RequestedAt: requestedAt, DecidedAt: decidedAt,
+			SKU: cart.SKU(d.str(r, "sku")),
+		}
+	case c.changeQuantity:
+		ev = cart.ChangeQuantityValidatedRequest{
+			CartID: cartID, RequestID: requestID, Version: version, RequestedAt: requestedAt, DecidedAt: decidedAt,
+			SKU:       cart.SKU(d.str(r, "sku")),
+			Name:      d.str(r, "name"),
+			UnitPrice: d.money(r, "unit_price"),
+			Quantity:  d.int(r, "quantity"),
+		}
+	case c.checkedOut:
+		ev = cart.CartCheckedOut{
+			CartID: cartID, RequestID: requestID, Version: version, RequestedAt: requestedAt, DecidedAt: decidedAt,
+			CustomerID: cart.CustomerID(d.str(r, "customer_id")),
+			Lines:      d.lines(r, "lines"),
+			Subtotal:   d.money(r, "subtotal"),
+			ItemCount:  d.long(r, "item_count"),
+		}
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return ev, nil
+}

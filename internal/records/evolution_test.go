@@ -1,0 +1,139 @@
+package records
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"reflect"
+	"testing"
+
+	"github.com/cartstream/cartstream/internal/codec"
+)
+
+// evolution builds the three readers of an evolution test from the real
+// embedded schemas plus a test-only v2 of one record type:
+//
+//   - oldOnly: today's Codec, which has never seen v2;
+//   - oldReader: code still written for v1 (reads and writes v1) that was
+//     shipped the v2 schema, as readers must be before a writer uses it;
+//   - newReader: code written for v2.
+func evolution(t *testing.T, v2file string) (v1, v2 *codec.Schema, oldOnly, oldReader, newReader *Codec) {
+	t.Helper()
+	v2 = parseFile(t, os.ReadFile, v2file)
+	all := append(embeddedSchemas(t), v2)
+	cur := currentSchemas(t)
+	newCur := make([]*codec.Schema, len(cur))
+	for i, s := range cur {
+		newCur[i] = s
+		if s.FullName() == v2.FullName() {
+			v1, newCur[i] = s, v2
+		}
+	}
+	if v1 == nil {
+		t.Fatalf("no current version of %s", v2.FullName())
+	}
+	var err error
+	if oldReader, err = newCodec(Config{}, all, cur); err != nil {
+		t.Fatal(err)
+	}
+	if newReader, err = newCodec(Config{}, all, newCur); err != nil {
+		t.Fatal(err)
+	}
+	return v1, v2, newTestCodec(t), oldReader, newReader
+}
+
+func writerFP(b []byte) uint64 { return binary.LittleEndian.Uint64(b[2:10]) }
+
+func TestEvolutionProduct(t *testing.T) {
+	v1, v2, oldOnly, oldReader, newReader := evolution(t, "testdata/evolution/product.v2.avsc")
+	p := testProduct()
+
+	// Old writer -> new reader: the added field takes its default.
+	b1, err := oldOnly.EncodeProduct(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if writerFP(b1) != v1.Fingerprint() {
+		t.Fatal("old writer did not write v1")
+	}
+	if got, err := newReader.DecodeProduct(b1); err != nil || !reflect.DeepEqual(got, p) {
+		t.Fatalf("v1 record read by v2 code: %#v, %v", got, err)
+	}
+	native, err := codec.DecodeAs(newReader.format, newReader.reg, b1, v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc := native.(map[string]any)["tax_category"]; tc != "standard" {
+		t.Fatalf("tax_category = %#v, want the default", tc)
+	}
+
+	// New writer -> old reader: the field the old code does not know is
+	// dropped.
+	rec := native.(map[string]any)
+	rec["tax_category"] = "reduced"
+	b2, err := newReader.format.Encode(v2, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if writerFP(b2) != v2.Fingerprint() {
+		t.Fatal("new writer did not write v2")
+	}
+	if got, err := oldReader.DecodeProduct(b2); err != nil || !reflect.DeepEqual(got, p) {
+		t.Fatalf("v2 record read by v1 code: %#v, %v", got, err)
+	}
+	// And v2 code reads its own records.
+	if got, err := newReader.DecodeProduct(b2); err != nil || !reflect.DeepEqual(got, p) {
+		t.Fatalf("v2 record read by v2 code: %#v, %v", got, err)
+	}
+
+	// A reader never given v2 cannot read it: single-object encoding
+	// carries the writer's fingerprint, not its schema. Schemas go to the
+	// readers before a writer uses them.
+	if _, err := oldOnly.DecodeProduct(b2); !errors.Is(err, codec.ErrUnknownSchema) || !IsMalformed(err) {
+		t.Fatalf("unknown writer schema: %v", err)
+	}
+}
+
+// TestEvolutionSnapshot: fields added at the top level and inside the
+// window's array items resolve both ways.
+func TestEvolutionSnapshot(t *testing.T) {
+	v1, v2, oldOnly, oldReader, newReader := evolution(t, "testdata/evolution/cart_snapshot.v2.avsc")
+	snap := buildSnapshot(t, 5, 20, false)
+
+	b1, err := oldOnly.EncodeSnapshot(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if writerFP(b1) != v1.Fingerprint() {
+		t.Fatal("old writer did not write v1")
+	}
+	if got, err := newReader.DecodeSnapshot(b1); err != nil || !reflect.DeepEqual(got, snap) {
+		t.Fatalf("v1 record read by v2 code: %v", err)
+	}
+	native, err := codec.DecodeAs(newReader.format, newReader.reg, b1, v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := native.(map[string]any)
+	if rec["written_by"] != nil {
+		t.Fatalf("written_by = %#v, want the default null", rec["written_by"])
+	}
+	for i, o := range rec["window"].([]any) {
+		o := o.(map[string]any)
+		if o["latency_micros"] != int64(-1) {
+			t.Fatalf("window %d: latency_micros = %#v, want the default", i, o["latency_micros"])
+		}
+		o["latency_micros"] = int64(1000 + i)
+	}
+	rec["written_by"] = map[string]any{"string": "manager-0"}
+	b2, err := newReader.format.Encode(v2, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := oldReader.DecodeSnapshot(b2); err != nil || !reflect.DeepEqual(got, snap) {
+		t.Fatalf("v2 record read by v1 code: %v", err)
+	}
+	if _, err := oldOnly.DecodeSnapshot(b2); !errors.Is(err, codec.ErrUnknownSchema) {
+		t.Fatalf("unknown writer schema: %v", err)
+	}
+}

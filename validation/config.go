@@ -1,0 +1,177 @@
+package validation
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/topics"
+)
+
+// Records encodes and decodes what the manager reads and writes. The
+// implementation (internal/records) is safe for concurrent use.
+type Records interface {
+	// DecodeRequest decodes a cart.requests value; any error makes the
+	// record MALFORMED.
+	DecodeRequest(value []byte) (cart.Command, error)
+	EncodeValidated(ev cart.Event) ([]byte, error)
+	EncodeInvalid(inv cart.InvalidRequest) ([]byte, error)
+	EncodeSnapshot(s cart.Snapshot) ([]byte, error)
+	DecodeSnapshot(value []byte) (cart.Snapshot, error)
+	DecodeProduct(value []byte) (cart.Product, error)
+}
+
+// Defaults of Config.
+const (
+	DefaultGroupID            = "cartstream-additem-manager"
+	DefaultMaxBatchRecords    = 1000
+	DefaultMaxBatchBytes      = 4 << 20
+	DefaultTransactionTimeout = 10 * time.Second
+	DefaultSessionTimeout     = 6 * time.Second
+	DefaultCommitTimeout      = 30 * time.Second
+	DefaultStatsInterval      = 10 * time.Second
+)
+
+// Config configures a Manager. Zero fields take the defaults above.
+type Config struct {
+	// Client is the base librdkafka configuration shared by every client:
+	// bootstrap.servers and any security settings.
+	Client kafka.ConfigMap
+	Topics topics.Set
+	// GroupID is the consumer group of all manager replicas.
+	GroupID string
+	// InstanceID names this replica, stable across its restarts and unique
+	// among live replicas. It is the static group member id
+	// (group.instance.id), so a restarted replica gets its partitions back
+	// without a rebalance, and the suffix of the transactional.id, so the
+	// restarted replica fences its previous incarnation and aborts the
+	// transaction it left open at once instead of after its timeout.
+	InstanceID string
+	// MaxBatchRecords and MaxBatchBytes cap one transaction. A batch is
+	// whatever arrived while the previous commit was in flight, up to these
+	// caps: one request alone is never held back to fill a batch.
+	MaxBatchRecords int
+	MaxBatchBytes   int
+	// TransactionTimeout is the producer's transaction.timeout.ms: how long
+	// the broker waits before aborting a transaction whose producer vanished.
+	TransactionTimeout time.Duration
+	// SessionTimeout is the consumer group session timeout: how long a
+	// replica that vanished keeps its partitions.
+	SessionTimeout time.Duration
+	// CommitTimeout bounds the retries of one transactional call; an
+	// outcome still unknown then is treated as fatal.
+	CommitTimeout time.Duration
+	Limits        cart.Limits
+	Records       Records
+	// Now is the clock for DecidedAt; default time.Now.
+	Now           func() time.Time
+	Logger        *slog.Logger
+	StatsInterval time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.GroupID == "" {
+		c.GroupID = DefaultGroupID
+	}
+	if c.MaxBatchRecords == 0 {
+		c.MaxBatchRecords = DefaultMaxBatchRecords
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if c.TransactionTimeout == 0 {
+		c.TransactionTimeout = DefaultTransactionTimeout
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = DefaultSessionTimeout
+	}
+	if c.CommitTimeout == 0 {
+		c.CommitTimeout = DefaultCommitTimeout
+	}
+	if c.StatsInterval == 0 {
+		c.StatsInterval = DefaultStatsInterval
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Client["bootstrap.servers"] == nil {
+		errs = append(errs, errors.New("bootstrap.servers is not set"))
+	}
+	if err := c.Topics.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.InstanceID == "" {
+		errs = append(errs, errors.New("instance id is empty: give each replica a stable, unique name"))
+	}
+	if c.Records == nil {
+		errs = append(errs, errors.New("records codec is nil"))
+	}
+	if c.MaxBatchRecords < 0 || c.MaxBatchBytes < 0 {
+		errs = append(errs, errors.New("batch caps must not be negative"))
+	}
+	if c.TransactionTimeout < 0 || c.SessionTimeout < 0 || c.CommitTimeout < 0 || c.StatsInterval < 0 {
+		errs = append(errs, errors.New("timeouts must not be negative"))
+	}
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("additem manager config: %w", err)
+	}
+	return nil
+}
+
+// TransactionalID is the producer's transactional.id for this replica.
+func (c Config) TransactionalID() string { return c.GroupID + "-" + c.InstanceID }
+
+func (c Config) clientConfig(extra kafka.ConfigMap) *kafka.ConfigMap {
+	cm := kafka.ConfigMap{}
+	for k, v := range c.Client {
+		cm[k] = v
+	}
+	for k, v := range extra {
+		cm[k] = v
+	}
+	return &cm
+}
+
+func (c Config) producerConfig() *kafka.ConfigMap {
+	return c.clientConfig(kafka.ConfigMap{
+		"transactional.id":       c.TransactionalID(),
+		"transaction.timeout.ms": int(c.TransactionTimeout.Milliseconds()),
+		"enable.idempotence":     true,
+		"acks":                   "all",
+		// The commit flushes the batch anyway; lingering would only delay it.
+		"linger.ms":   0,
+		"partitioner": "murmur2_random",
+	})
+}
+
+func (c Config) consumerConfig() *kafka.ConfigMap {
+	return c.clientConfig(kafka.ConfigMap{
+		"group.id":                      c.GroupID,
+		"group.instance.id":             c.InstanceID,
+		"isolation.level":               "read_committed",
+		"enable.auto.commit":            false,
+		"enable.auto.offset.store":      false,
+		"auto.offset.reset":             "earliest",
+		"partition.assignment.strategy": "cooperative-sticky",
+		"session.timeout.ms":            int(c.SessionTimeout.Milliseconds()),
+		"heartbeat.interval.ms":         int(max(c.SessionTimeout/6, 100*time.Millisecond).Milliseconds()),
+		// Hand a fetched record over as soon as it arrives.
+		"fetch.wait.max.ms": 50,
+	})
+}

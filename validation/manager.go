@@ -1,0 +1,160 @@
+package validation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cartstream/cartstream/internal/globaltable"
+)
+
+// Manager is the AddItemManager. Create it with New and run it with Run.
+type Manager struct {
+	cfg     Config
+	log     *slog.Logger
+	catalog *catalogStore
+	stats   Stats
+	ready   chan struct{}
+}
+
+// New validates cfg and returns a Manager.
+func New(cfg Config) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	log := cfg.Logger.With("component", "additem-manager", "instance", cfg.InstanceID)
+	return &Manager{
+		cfg:     cfg,
+		log:     log,
+		catalog: newCatalogStore(cfg.Records.DecodeProduct, log),
+		ready:   make(chan struct{}),
+	}, nil
+}
+
+// Stats returns the manager's counters.
+func (m *Manager) Stats() *Stats { return &m.stats }
+
+// Ready is closed once the catalog is loaded and the first session has
+// joined the group: the point from which the manager processes requests.
+func (m *Manager) Ready() <-chan struct{} { return m.ready }
+
+// Run validates requests until ctx ends, then finishes the open transaction
+// and leaves. A fatal transactional error rebuilds the session (new
+// producer, new consumer, state restored from cart.state) rather than ending
+// Run; Run returns an error only for what a restart cannot fix.
+func (m *Manager) Run(ctx context.Context) error {
+	tctx, cancelTable := context.WithCancel(ctx)
+	defer cancelTable()
+	table, err := globaltable.New(globaltable.Config{
+		Client: m.cfg.Client, Topic: m.cfg.Topics.Catalog, Apply: m.catalog.apply, Logger: m.log,
+	})
+	if err != nil {
+		return err
+	}
+	tableErr := make(chan error, 1)
+	go func() { tableErr <- table.Run(tctx) }()
+	defer func() { cancelTable(); <-tableErr }()
+
+	select {
+	case <-table.Ready():
+		m.log.Info("catalog loaded", "products", m.catalog.size())
+	case err := <-tableErr:
+		tableErr <- err // for the deferred receive
+		return fmt.Errorf("load catalog: %w", err)
+	case <-ctx.Done():
+		return nil
+	}
+
+	for attempt := 0; ; attempt++ {
+		err := m.session(ctx)
+		if ctx.Err() != nil {
+			if err != nil && !errors.Is(err, context.Canceled) {
+				m.log.Warn("stopped with error", "err", err)
+			}
+			m.logStats("final")
+			return nil
+		}
+		if !errors.Is(err, errSessionFatal) {
+			return err
+		}
+		m.stats.Restarts.Add(1)
+		backoff := min(time.Duration(attempt+1)*500*time.Millisecond, 5*time.Second)
+		m.log.Error("rebuilding the transactional session", "err", err, "after", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (m *Manager) logStats(msg string) {
+	s := m.stats.Snapshot()
+	m.log.Info(msg+" stats",
+		"processed", s.Processed, "accepted", s.Accepted, "rejected", s.Rejected,
+		"duplicates", s.Duplicates, "stale", s.Stale, "malformed", s.Malformed,
+		"commits", s.Commits, "aborts", s.Aborts, "restarts", s.Restarts,
+		"commit_mean", s.MeanCommit, "commit_max", s.MaxCommit, "restored", s.Restored)
+}
+
+// session is one producer + consumer lifetime.
+func (m *Manager) session(ctx context.Context) error {
+	prod, err := kafka.NewProducer(m.cfg.producerConfig())
+	if err != nil {
+		return fmt.Errorf("new producer: %w", err)
+	}
+	events := make(chan struct{})
+	go serveProducerEvents(prod, m.log, events)
+	defer func() { prod.Close(); <-events }()
+
+	// InitTransactions fences any older producer with our transactional.id
+	// (our previous incarnation) and aborts its open transaction.
+	initCtx, cancel := context.WithTimeout(ctx, m.cfg.CommitTimeout+m.cfg.TransactionTimeout)
+	err = prod.InitTransactions(initCtx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w: init transactions: %w", errSessionFatal, err)
+	}
+
+	cons, err := kafka.NewConsumer(m.cfg.consumerConfig())
+	if err != nil {
+		return fmt.Errorf("new consumer: %w", err)
+	}
+	s := newSession(m, prod, cons)
+	defer s.close()
+	if err := cons.Subscribe(m.cfg.Topics.Requests, s.rebalance); err != nil {
+		return fmt.Errorf("subscribe %s: %w", m.cfg.Topics.Requests, err)
+	}
+	select {
+	case <-m.ready:
+	default:
+		close(m.ready)
+	}
+	return s.run(ctx)
+}
+
+// serveProducerEvents drains the producer's event channel until Close
+// closes it: librdkafka needs it served for delivery reports, and
+// CommitTransaction's flush waits on them. Delivery failures need no action
+// here: the commit of their transaction fails and the loop aborts it.
+func serveProducerEvents(p *kafka.Producer, log *slog.Logger, done chan<- struct{}) {
+	defer close(done)
+	for ev := range p.Events() {
+		switch e := ev.(type) {
+		case *kafka.Message:
+			if e.TopicPartition.Error != nil {
+				log.Warn("delivery failed", "topic", *e.TopicPartition.Topic, "partition", e.TopicPartition.Partition, "err", e.TopicPartition.Error)
+			}
+		case kafka.Error:
+			log.Warn("producer error", "err", e, "fatal", e.IsFatal())
+		}
+	}
+}

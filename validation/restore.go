@@ -1,0 +1,168 @@
+package validation
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cartstream/cartstream/cart"
+)
+
+// rebalance runs inside Poll, so never while a transaction is open: the
+// loop polls only between transactions. That is what lets revocation return
+// at once (the last batch is already committed or aborted).
+func (s *session) rebalance(c *kafka.Consumer, ev kafka.Event) error {
+	cooperative := c.GetRebalanceProtocol() == "COOPERATIVE"
+	switch e := ev.(type) {
+	case kafka.AssignedPartitions:
+		if err := s.assign(e.Partitions); err != nil {
+			s.err = fmt.Errorf("%w: restore assigned partitions: %w", errSessionFatal, err)
+			s.m.log.Error("restore failed", "err", err)
+		}
+		if cooperative {
+			return c.IncrementalAssign(e.Partitions)
+		}
+		return c.Assign(e.Partitions)
+	case kafka.RevokedPartitions:
+		lost := c.AssignmentLost()
+		for _, tp := range e.Partitions {
+			delete(s.owned, tp.Partition)
+			s.epoch[tp.Partition]++
+		}
+		s.m.log.Info("partitions revoked", "partitions", partitionList(e.Partitions), "lost", lost)
+		if cooperative {
+			return c.IncrementalUnassign(e.Partitions)
+		}
+		return c.Unassign()
+	}
+	return nil
+}
+
+// assign restores the carts of newly assigned partitions from cart.state.
+//
+// Order matters. First the committed offsets are fetched: the consumer is
+// read_committed, so librdkafka asks for stable offsets and waits while a
+// previous owner's transaction that covers these partitions is still
+// pending. Only then is cart.state read, up to its last stable offset, so the
+// snapshots restored and the offsets the consumer resumes from come from the
+// same set of committed transactions.
+func (s *session) assign(parts []kafka.TopicPartition) error {
+	start := time.Now()
+	timeout := s.m.cfg.TransactionTimeout + s.m.cfg.CommitTimeout
+	committed, err := s.cons.Committed(parts, int(timeout.Milliseconds()))
+	if err != nil {
+		return fmt.Errorf("committed offsets: %w", err)
+	}
+	restored, err := s.restore(parts, timeout)
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, tp := range committed {
+		ps := restored[tp.Partition]
+		if tp.Offset >= 0 {
+			for id, snap := range ps.carts {
+				if snap.RequestOffset >= int64(tp.Offset) {
+					s.m.log.Error("snapshot is ahead of the committed offset; its requests will be skipped as stale",
+						"partition", tp.Partition, "cart", id, "snapshot_offset", snap.RequestOffset, "committed", tp.Offset)
+				}
+			}
+		}
+		s.owned[tp.Partition] = ps
+		s.epoch[tp.Partition]++
+		total += len(ps.carts)
+	}
+	s.m.stats.Restored.Add(int64(total))
+	s.m.log.Info("partitions assigned", "partitions", partitionList(parts), "carts", total, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// restore reads the given partitions of cart.state from the beginning to
+// their end (the last stable offset, as a read_committed consumer sees it).
+func (s *session) restore(parts []kafka.TopicPartition, timeout time.Duration) (map[int32]*partitionState, error) {
+	out := make(map[int32]*partitionState, len(parts))
+	for _, tp := range parts {
+		out[tp.Partition] = &partitionState{carts: map[cart.CartID]cart.Snapshot{}}
+	}
+	cons, err := kafka.NewConsumer(s.m.cfg.clientConfig(kafka.ConfigMap{
+		"group.id":                 s.m.cfg.GroupID + "-restore-" + s.m.cfg.InstanceID, // never joined or committed
+		"isolation.level":          "read_committed",
+		"enable.auto.commit":       false,
+		"enable.auto.offset.store": false,
+		"enable.partition.eof":     true,
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("restore consumer: %w", err)
+	}
+	defer cons.Close()
+	state := s.m.cfg.Topics.State
+	assign := make([]kafka.TopicPartition, len(parts))
+	for i, tp := range parts {
+		assign[i] = kafka.TopicPartition{Topic: &state, Partition: tp.Partition, Offset: kafka.OffsetBeginning}
+	}
+	if err := cons.Assign(assign); err != nil {
+		return nil, fmt.Errorf("assign %s: %w", state, err)
+	}
+	pending := map[int32]bool{}
+	for _, tp := range parts {
+		pending[tp.Partition] = true
+	}
+	records, bad := 0, 0
+	deadline := time.Now().Add(timeout)
+	for len(pending) > 0 {
+		ev := cons.Poll(100)
+		switch e := ev.(type) {
+		case *kafka.Message:
+			deadline = time.Now().Add(timeout) // progress
+			if e.TopicPartition.Error != nil {
+				return nil, fmt.Errorf("restore partition %d: %w", e.TopicPartition.Partition, e.TopicPartition.Error)
+			}
+			ps := out[e.TopicPartition.Partition]
+			if ps == nil {
+				continue
+			}
+			records++
+			id := cart.CartID(e.Key)
+			if e.Value == nil {
+				delete(ps.carts, id)
+				continue
+			}
+			snap, err := s.m.cfg.Records.DecodeSnapshot(e.Value)
+			if err == nil && snap.Cart.CartID != id {
+				err = fmt.Errorf("snapshot of cart %q under key %q", snap.Cart.CartID, id)
+			}
+			if err != nil {
+				// Skipping keeps the partition available; cartctl replay
+				// --verify reports the cart and --rewrite repairs it.
+				bad++
+				s.m.log.Error("skipping undecodable snapshot", "partition", e.TopicPartition.Partition, "offset", e.TopicPartition.Offset, "err", err)
+				continue
+			}
+			ps.carts[id] = snap
+		case kafka.PartitionEOF:
+			delete(pending, e.Partition)
+		case kafka.Error:
+			if e.IsFatal() {
+				return nil, fmt.Errorf("restore: %w", e)
+			}
+			s.m.log.Warn("restore consumer error", "err", e)
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("restore %s: no progress for %s with %d partitions unfinished", state, timeout, len(pending))
+		}
+	}
+	if bad > 0 {
+		s.m.log.Error("restore skipped undecodable snapshots", "count", bad)
+	}
+	s.m.log.Debug("restored", "records", records)
+	return out, nil
+}
+
+func partitionList(tps []kafka.TopicPartition) []int32 {
+	out := make([]int32, len(tps))
+	for i, tp := range tps {
+		out[i] = tp.Partition
+	}
+	return out
+}

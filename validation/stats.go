@@ -1,0 +1,54 @@
+package validation
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Stats are the manager's counters since start, safe to read at any time.
+type Stats struct {
+	Processed     atomic.Int64 // requests that reached the domain
+	Accepted      atomic.Int64
+	Rejected      atomic.Int64
+	Duplicates    atomic.Int64 // retries answered from the request window
+	Stale         atomic.Int64 // redeliveries the snapshot already covered
+	Malformed     atomic.Int64
+	Commits       atomic.Int64
+	Aborts        atomic.Int64
+	Restarts      atomic.Int64 // sessions rebuilt after a fatal error
+	CommitNanos   atomic.Int64 // total time in SendOffsets + Commit
+	MaxCommitNano atomic.Int64
+	Restored      atomic.Int64 // snapshots read from cart.state
+}
+
+// StatsSnapshot is a plain copy of Stats.
+type StatsSnapshot struct {
+	Processed, Accepted, Rejected, Duplicates, Stale, Malformed int64
+	Commits, Aborts, Restarts, Restored                         int64
+	MeanCommit, MaxCommit                                       time.Duration
+}
+
+// Snapshot copies the counters.
+func (s *Stats) Snapshot() StatsSnapshot {
+	out := StatsSnapshot{
+		Processed: s.Processed.Load(), Accepted: s.Accepted.Load(), Rejected: s.Rejected.Load(),
+		Duplicates: s.Duplicates.Load(), Stale: s.Stale.Load(), Malformed: s.Malformed.Load(),
+		Commits: s.Commits.Load(), Aborts: s.Aborts.Load(), Restarts: s.Restarts.Load(), Restored: s.Restored.Load(),
+		MaxCommit: time.Duration(s.MaxCommitNano.Load()),
+	}
+	if out.Commits > 0 {
+		out.MeanCommit = time.Duration(s.CommitNanos.Load() / out.Commits)
+	}
+	return out
+}
+
+func (s *Stats) observeCommit(d time.Duration) {
+	s.Commits.Add(1)
+	s.CommitNanos.Add(int64(d))
+	for {
+		cur := s.MaxCommitNano.Load()
+		if int64(d) <= cur || s.MaxCommitNano.CompareAndSwap(cur, int64(d)) {
+			return
+		}
+	}
+}
