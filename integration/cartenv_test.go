@@ -251,7 +251,7 @@ func (e *cartEnv) ends(admin *kafka.AdminClient, topic string) (map[int32]int64,
 type outcomeRecord struct {
 	partition int32
 	offset    int64
-	event     cart.Event          // set for cart.validated
+	event     cart.Event           // set for cart.validated
 	invalid   *cart.InvalidRequest // set for cart.invalid
 	headers   map[string]string
 }
