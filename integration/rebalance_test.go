@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +67,15 @@ func (e *cartEnv) checkExactlyOnce(t *testing.T, sent []cart.Command) {
 			t.Errorf("cart %s: snapshot %+v, fold of its events %+v", id, got, st)
 		}
 	}
+	// The operator's verifier models retries, reused ids, order and the
+	// request window on top of the counts above.
+	rep := verifyHistory(t, e.c, e.set, e.rec)
+	if len(rep.Violations) > 0 {
+		var b strings.Builder
+		_ = rep.WriteText(&b, 20)
+		t.Errorf("verifier found violations:\n%s", b.String())
+	}
+	t.Logf("verifier: %+v", rep.Summary)
 }
 
 func TestManagerRebalanceWithoutLossOrDuplication(t *testing.T) {

@@ -9,6 +9,5 @@ import (
 	_ "github.com/linkedin/goavro/v2"
 	_ "github.com/ory/dockertest/v3"
 	_ "github.com/twmb/franz-go/pkg/kfake"
-	_ "google.golang.org/grpc"
 	_ "google.golang.org/protobuf/proto"
 )

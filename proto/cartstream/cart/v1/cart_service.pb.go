@@ -47,8 +47,10 @@ type AddItemRequest struct {
 	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// If true, the call waits for the outcome; see AddItemResponse.outcome.
 	WaitForOutcome bool `protobuf:"varint,3,opt,name=wait_for_outcome,json=waitForOutcome,proto3" json:"wait_for_outcome,omitempty"`
-	// Optional (identifier rule when set). Becomes the cart's customer_id if
-	// the cart has none yet.
+	// The customer or storefront session adding the item (identifier rule;
+	// an opaque reference, never an e-mail address). The cart's first AddItem
+	// makes it the cart's owner; later commands from another customer are
+	// rejected with CUSTOMER_MISMATCH.
 	CustomerId string `protobuf:"bytes,4,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	// The product (identifier rule).
 	Sku string `protobuf:"bytes,5,opt,name=sku,proto3" json:"sku,omitempty"`
@@ -1196,7 +1198,7 @@ type ItemAdded struct {
 	Quantity int32 `protobuf:"varint,3,opt,name=quantity,proto3" json:"quantity,omitempty"`
 	// Unit price from the catalog at validation time.
 	UnitPrice *Money `protobuf:"bytes,4,opt,name=unit_price,json=unitPrice,proto3" json:"unit_price,omitempty"`
-	// The customer_id sent with the command, if any.
+	// The customer_id sent with the command.
 	CustomerId    string `protobuf:"bytes,5,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1436,13 +1438,13 @@ var File_cartstream_cart_v1_cart_service_proto protoreflect.FileDescriptor
 
 const file_cartstream_cart_v1_cart_service_proto_rawDesc = "" +
 	"\n" +
-	"%cartstream/cart/v1/cart_service.proto\x12\x12cartstream.cart.v1\x1a\x1dcartstream/cart/v1/cart.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x01\n" +
+	"%cartstream/cart/v1/cart_service.proto\x12\x12cartstream.cart.v1\x1a\x1dcartstream/cart/v1/cart.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\x01\n" +
 	"\x0eAddItemRequest\x12\x1d\n" +
 	"\acart_id\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06cartId\x12#\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\trequestId\x12(\n" +
-	"\x10wait_for_outcome\x18\x03 \x01(\bR\x0ewaitForOutcome\x12\x1f\n" +
-	"\vcustomer_id\x18\x04 \x01(\tR\n" +
+	"\x10wait_for_outcome\x18\x03 \x01(\bR\x0ewaitForOutcome\x12%\n" +
+	"\vcustomer_id\x18\x04 \x01(\tB\x04\xe2A\x01\x02R\n" +
 	"customerId\x12\x16\n" +
 	"\x03sku\x18\x05 \x01(\tB\x04\xe2A\x01\x02R\x03sku\x12 \n" +
 	"\bquantity\x18\x06 \x01(\x05B\x04\xe2A\x01\x02R\bquantity\"\xa2\x01\n" +

@@ -1,0 +1,202 @@
+// Command cart-gateway serves the CartService commands over gRPC and appends
+// them to cart.requests. It only wires: flags and environment into
+// gateway.Options, a logger, the records codec, and signals into the
+// context of gateway.Run (internal/gateway holds the logic).
+//
+// Every flag has an environment fallback (the flag wins); see
+// docs/gateway.md or run cart-gateway -h.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cartstream/cartstream/internal/gateway"
+	"github.com/cartstream/cartstream/internal/records"
+	"github.com/cartstream/cartstream/internal/topics"
+)
+
+func main() {
+	err := run(os.Args[1:], os.Getenv, os.Stderr)
+	switch {
+	case err == nil:
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(os.Stderr, "cart-gateway: %v\n", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintf(os.Stderr, "cart-gateway: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+// config is what the command line and the environment say.
+type config struct {
+	grpcAddr        string
+	brokers         string
+	topicPrefix     string
+	topics          topics.Set
+	partitions      int
+	replication     int
+	maxRecvBytes    int
+	linger          time.Duration
+	deliveryTimeout time.Duration
+	startTimeout    time.Duration
+	shutdownTimeout time.Duration
+	logFormat       string
+	logLevel        slog.Level
+}
+
+// envFlags registers flags whose defaults come from environment variables,
+// collecting every malformed variable.
+type envFlags struct {
+	fs     *flag.FlagSet
+	getenv func(string) string
+	errs   []error
+}
+
+func (e *envFlags) string(p *string, name, env, def, usage string) {
+	if v := e.getenv(env); v != "" {
+		def = v
+	}
+	e.fs.StringVar(p, name, def, usage+" (env "+env+")")
+}
+
+func (e *envFlags) int(p *int, name, env string, def int, usage string) {
+	if v := e.getenv(env); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s=%q: not an integer", env, v))
+		} else {
+			def = n
+		}
+	}
+	e.fs.IntVar(p, name, def, usage+" (env "+env+")")
+}
+
+func (e *envFlags) duration(p *time.Duration, name, env string, def time.Duration, usage string) {
+	if v := e.getenv(env); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s=%q: not a duration (e.g. 15s)", env, v))
+		} else {
+			def = d
+		}
+	}
+	e.fs.DurationVar(p, name, def, usage+" (env "+env+")")
+}
+
+func parseConfig(args []string, getenv func(string) string, output io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("cart-gateway", flag.ContinueOnError)
+	fs.SetOutput(output)
+	e := &envFlags{fs: fs, getenv: getenv}
+	def := topics.DefaultSet()
+	var level string
+	e.string(&c.grpcAddr, "grpc-addr", "CARTSTREAM_GRPC_ADDR", gateway.DefaultAddr, "gRPC listen address")
+	e.string(&c.brokers, "brokers", "KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
+	e.string(&c.topicPrefix, "topic-prefix", "CARTSTREAM_TOPIC_PREFIX", "", "prefix of every topic name (several deployments on one cluster)")
+	e.string(&c.topics.Requests, "topic-requests", "CARTSTREAM_TOPIC_REQUESTS", def.Requests, "commands topic (before the prefix)")
+	e.string(&c.topics.Validated, "topic-validated", "CARTSTREAM_TOPIC_VALIDATED", def.Validated, "accepted events topic")
+	e.string(&c.topics.Invalid, "topic-invalid", "CARTSTREAM_TOPIC_INVALID", def.Invalid, "rejections topic")
+	e.string(&c.topics.State, "topic-state", "CARTSTREAM_TOPIC_STATE", def.State, "cart snapshots topic (compacted)")
+	e.string(&c.topics.Catalog, "topic-catalog", "CARTSTREAM_TOPIC_CATALOG", def.Catalog, "catalog topic (compacted)")
+	e.int(&c.partitions, "partitions", "CARTSTREAM_PARTITIONS", topics.DefaultPartitions, "partitions of topics created at start (existing topics are kept)")
+	e.int(&c.replication, "replication-factor", "CARTSTREAM_REPLICATION_FACTOR", -1, "replication factor of topics created at start; -1: the broker's default")
+	e.int(&c.maxRecvBytes, "grpc-max-recv-bytes", "CARTSTREAM_GRPC_MAX_RECV_BYTES", gateway.DefaultMaxRecvMsgSize, "largest gRPC request accepted, bytes (larger: RESOURCE_EXHAUSTED)")
+	e.duration(&c.linger, "linger", "CARTSTREAM_KAFKA_LINGER", 2*time.Millisecond, "producer linger.ms")
+	e.duration(&c.deliveryTimeout, "delivery-timeout", "CARTSTREAM_KAFKA_DELIVERY_TIMEOUT", 30*time.Second, "producer delivery.timeout.ms: how long one record is retried")
+	e.duration(&c.startTimeout, "start-timeout", "CARTSTREAM_START_TIMEOUT", gateway.DefaultStartTimeout, "bound on topic checks and the first broker contact")
+	e.duration(&c.shutdownTimeout, "shutdown-timeout", "CARTSTREAM_SHUTDOWN_TIMEOUT", gateway.DefaultShutdownTimeout, "graceful stop bound, then the producer's flush bound")
+	e.string(&c.logFormat, "log-format", "CARTSTREAM_LOG_FORMAT", "text", "log format: text or json")
+	e.string(&level, "log-level", "CARTSTREAM_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	errs := e.errs
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		errs = append(errs, fmt.Errorf("log format %q: want text or json", c.logFormat))
+	}
+	if err := c.logLevel.UnmarshalText([]byte(level)); err != nil {
+		errs = append(errs, fmt.Errorf("log level %q: want debug, info, warn or error", level))
+	}
+	if strings.TrimSpace(c.brokers) == "" {
+		errs = append(errs, errors.New("brokers: empty"))
+	}
+	c.topics = c.topics.WithPrefix(c.topicPrefix)
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return c, nil
+}
+
+func newLogger(c config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.logLevel}
+	if c.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func run(args []string, getenv func(string) string, stderr io.Writer) error {
+	c, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log := newLogger(c, stderr).With("service", "cart-gateway")
+	codec, err := records.New(records.Config{})
+	if err != nil {
+		return fmt.Errorf("records codec: %w", err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills at once
+	}()
+
+	err = gateway.Run(ctx, gateway.Options{
+		Addr: c.grpcAddr,
+		Kafka: gateway.KafkaConfig{
+			Brokers:         c.brokers,
+			Linger:          c.linger,
+			DeliveryTimeout: c.deliveryTimeout,
+		},
+		Topics:          c.topics,
+		TopicConfig:     topics.Config{Partitions: c.partitions, ReplicationFactor: c.replication},
+		Encoder:         codec,
+		MaxRecvMsgSize:  c.maxRecvBytes,
+		StartTimeout:    c.startTimeout,
+		ShutdownTimeout: c.shutdownTimeout,
+		Logger:          log,
+	})
+	if errors.Is(err, topics.ErrNotCoPartitioned) {
+		log.Error("startup refused: the cart topics are not co-partitioned; fix the topics or point the gateway at a matching set", "error", err)
+	} else if err != nil {
+		log.Error("gateway stopped with an error", "error", err)
+	} else {
+		log.Info("gateway stopped")
+	}
+	return err
+}

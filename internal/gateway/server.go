@@ -1,0 +1,378 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/cartstream/cartstream/cart"
+	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
+)
+
+// Header names of a cart.requests record. They equal internal/records'
+// HeaderRequestID, HeaderEventType and HeaderTraceparent.
+const (
+	HeaderRequestID   = "request-id"
+	HeaderEventType   = "event-type"
+	HeaderTraceparent = "traceparent"
+)
+
+// MaxAPIQuantity is the API's ceiling of a quantity (proto: 1..999). It is
+// tighter than the domain's cart.MaxQuantity, which bounds what a line may
+// ever hold.
+const MaxAPIQuantity int32 = 999
+
+var apiQuantityRule = fmt.Sprintf("must be between 1 and %d", MaxAPIQuantity)
+
+// RequestEncoder encodes a validated command as the value of its
+// cart.requests record (internal/records.Codec implements it). It must be
+// safe for concurrent use.
+type RequestEncoder interface {
+	EncodeRequest(cmd cart.Command) ([]byte, error)
+}
+
+// Reader serves the query RPCs; the read path implements it. It must be
+// safe for concurrent use, honour each call's ctx, and may return gRPC
+// status errors or errors the gateway maps (context errors, ErrUnavailable,
+// cart.ErrInvalidArgument).
+type Reader interface {
+	GetCart(ctx context.Context, req *cartv1.GetCartRequest) (*cartv1.GetCartResponse, error)
+	WatchCart(req *cartv1.WatchCartRequest, stream grpc.ServerStreamingServer[cartv1.WatchCartResponse]) error
+	GetCartHistory(ctx context.Context, req *cartv1.GetCartHistoryRequest) (*cartv1.GetCartHistoryResponse, error)
+}
+
+// OutcomeQuery names a recorded command whose outcome a caller waits for.
+type OutcomeQuery struct {
+	CartID    cart.CartID
+	RequestID cart.RequestID
+	// Position is the command's record in cart.requests.
+	Position Position
+}
+
+// Outcomes waits for the outcome of a recorded command (the read path
+// implements it). AwaitOutcome blocks until the outcome is known or ctx
+// ends; it returns (nil, nil) or an error when no outcome came, and the
+// gateway then answers with the token alone, which the API documents as
+// not an error. It must be safe for concurrent use.
+type Outcomes interface {
+	AwaitOutcome(ctx context.Context, q OutcomeQuery) (*cartv1.CommandOutcome, error)
+}
+
+// Defaults of Config.
+const (
+	// DefaultOutcomeMargin is how long before the call's deadline a wait
+	// for an outcome gives up, leaving time to send the answer.
+	DefaultOutcomeMargin = 100 * time.Millisecond
+	// DefaultMaxOutcomeWait bounds a wait for an outcome in a call without
+	// a deadline.
+	DefaultMaxOutcomeWait = 5 * time.Second
+)
+
+// Config of a Server. Producer, Encoder and Topic are required; the rest
+// has defaults.
+type Config struct {
+	// Topic is cart.requests (with the deployment's prefix).
+	Topic    string
+	Producer Producer
+	Encoder  RequestEncoder
+	// Clock stamps RequestedAt; default time.Now.
+	Clock func() time.Time
+	// Random is the source of new trace ids; default crypto/rand.Reader.
+	Random io.Reader
+	// Logger; default: discard.
+	Logger *slog.Logger
+	// Reader serves GetCart, WatchCart and GetCartHistory; nil answers
+	// them UNIMPLEMENTED.
+	Reader Reader
+	// Outcomes serves wait_for_outcome; nil answers with the token alone.
+	Outcomes Outcomes
+	// OutcomeMargin: see DefaultOutcomeMargin.
+	OutcomeMargin time.Duration
+	// MaxOutcomeWait: see DefaultMaxOutcomeWait.
+	MaxOutcomeWait time.Duration
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Topic == "" {
+		errs = append(errs, errors.New("gateway: topic: empty"))
+	}
+	if c.Producer == nil {
+		errs = append(errs, errors.New("gateway: producer: nil"))
+	}
+	if c.Encoder == nil {
+		errs = append(errs, errors.New("gateway: encoder: nil"))
+	}
+	if c.OutcomeMargin < 0 {
+		errs = append(errs, fmt.Errorf("gateway: outcome margin %v: must not be negative", c.OutcomeMargin))
+	}
+	if c.MaxOutcomeWait < 0 {
+		errs = append(errs, fmt.Errorf("gateway: max outcome wait %v: must not be negative", c.MaxOutcomeWait))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.Random == nil {
+		c.Random = rand.Reader
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.OutcomeMargin == 0 {
+		c.OutcomeMargin = DefaultOutcomeMargin
+	}
+	if c.MaxOutcomeWait == 0 {
+		c.MaxOutcomeWait = DefaultMaxOutcomeWait
+	}
+	return c
+}
+
+// Server implements cartv1.CartServiceServer. It holds no state between
+// calls and is safe for concurrent use.
+type Server struct {
+	cartv1.UnimplementedCartServiceServer
+	cfg Config
+	log *slog.Logger
+}
+
+var _ cartv1.CartServiceServer = (*Server)(nil)
+
+// NewServer checks cfg and returns the server.
+func NewServer(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	return &Server{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// AddItem implements cartv1.CartServiceServer.
+func (s *Server) AddItem(ctx context.Context, req *cartv1.AddItemRequest) (*cartv1.AddItemResponse, error) {
+	cmd := cart.AddItem{
+		CartID:      cart.CartID(req.GetCartId()),
+		RequestID:   cart.RequestID(req.GetRequestId()),
+		CustomerID:  cart.CustomerID(req.GetCustomerId()),
+		RequestedAt: s.now(),
+		SKU:         cart.SKU(req.GetSku()),
+		Quantity:    req.GetQuantity(),
+	}
+	token, outcome, err := s.submit(ctx, cmd, req.GetWaitForOutcome())
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	return &cartv1.AddItemResponse{ConsistencyToken: token, Outcome: outcome}, nil
+}
+
+// RemoveItem implements cartv1.CartServiceServer.
+func (s *Server) RemoveItem(ctx context.Context, req *cartv1.RemoveItemRequest) (*cartv1.RemoveItemResponse, error) {
+	cmd := cart.RemoveItem{
+		CartID:      cart.CartID(req.GetCartId()),
+		RequestID:   cart.RequestID(req.GetRequestId()),
+		RequestedAt: s.now(),
+		SKU:         cart.SKU(req.GetSku()),
+	}
+	token, outcome, err := s.submit(ctx, cmd, req.GetWaitForOutcome())
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	return &cartv1.RemoveItemResponse{ConsistencyToken: token, Outcome: outcome}, nil
+}
+
+// ChangeQuantity implements cartv1.CartServiceServer.
+func (s *Server) ChangeQuantity(ctx context.Context, req *cartv1.ChangeQuantityRequest) (*cartv1.ChangeQuantityResponse, error) {
+	cmd := cart.ChangeQuantity{
+		CartID:      cart.CartID(req.GetCartId()),
+		RequestID:   cart.RequestID(req.GetRequestId()),
+		RequestedAt: s.now(),
+		SKU:         cart.SKU(req.GetSku()),
+		Quantity:    req.GetQuantity(),
+	}
+	token, outcome, err := s.submit(ctx, cmd, req.GetWaitForOutcome())
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	return &cartv1.ChangeQuantityResponse{ConsistencyToken: token, Outcome: outcome}, nil
+}
+
+// Checkout implements cartv1.CartServiceServer.
+func (s *Server) Checkout(ctx context.Context, req *cartv1.CheckoutRequest) (*cartv1.CheckoutResponse, error) {
+	cmd := cart.Checkout{
+		CartID:      cart.CartID(req.GetCartId()),
+		RequestID:   cart.RequestID(req.GetRequestId()),
+		CustomerID:  cart.CustomerID(req.GetCustomerId()),
+		RequestedAt: s.now(),
+	}
+	token, outcome, err := s.submit(ctx, cmd, req.GetWaitForOutcome())
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	return &cartv1.CheckoutResponse{ConsistencyToken: token, Outcome: outcome}, nil
+}
+
+// GetCart implements cartv1.CartServiceServer by delegating to the Reader.
+func (s *Server) GetCart(ctx context.Context, req *cartv1.GetCartRequest) (*cartv1.GetCartResponse, error) {
+	if s.cfg.Reader == nil {
+		return nil, statusOf(notServed("GetCart"))
+	}
+	resp, err := s.cfg.Reader.GetCart(ctx, req)
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	return resp, nil
+}
+
+// WatchCart implements cartv1.CartServiceServer by delegating to the Reader.
+func (s *Server) WatchCart(req *cartv1.WatchCartRequest, stream grpc.ServerStreamingServer[cartv1.WatchCartResponse]) error {
+	if s.cfg.Reader == nil {
+		return statusOf(notServed("WatchCart"))
+	}
+	return statusOf(s.cfg.Reader.WatchCart(req, stream))
+}
+
+// GetCartHistory implements cartv1.CartServiceServer by delegating to the
+// Reader.
+func (s *Server) GetCartHistory(ctx context.Context, req *cartv1.GetCartHistoryRequest) (*cartv1.GetCartHistoryResponse, error) {
+	if s.cfg.Reader == nil {
+		return nil, statusOf(notServed("GetCartHistory"))
+	}
+	resp, err := s.cfg.Reader.GetCartHistory(ctx, req)
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	return resp, nil
+}
+
+// now is the request time: UTC, without a monotonic reading (it travels in
+// the record and is compared across processes).
+func (s *Server) now() time.Time { return s.cfg.Clock().Round(0).UTC() }
+
+func notServed(rpc string) error {
+	return fmt.Errorf("%w: %s is served by the read path (the cart projection), which is not wired into this gateway", ErrNotServed, rpc)
+}
+
+// submit checks cmd, appends it to cart.requests and, if asked and
+// possible, waits for its outcome. Nothing is produced for a command that
+// fails a check.
+func (s *Server) submit(ctx context.Context, cmd cart.Command, wait bool) (*cartv1.ConsistencyToken, *cartv1.CommandOutcome, error) {
+	et := cmd.EventType().String()
+	if err := checkCommand(cmd); err != nil {
+		s.log.DebugContext(ctx, "command refused: invalid argument", "event_type", et, "fields", violatedFields(err))
+		return nil, nil, err
+	}
+	meta := cmd.Meta()
+	value, err := s.cfg.Encoder.EncodeRequest(cmd)
+	if err != nil {
+		s.log.ErrorContext(ctx, "command not recorded: encode", "event_type", et, "cart_id", meta.CartID, "request_id", meta.RequestID, "error", err)
+		if cart.IsInvalidArgument(err) {
+			return nil, nil, err
+		}
+		return nil, nil, fmt.Errorf("%w: %s: %w", ErrEncode, et, err)
+	}
+	tp, propagated, err := traceparentFor(ctx, s.cfg.Random)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec := Record{
+		Topic: s.cfg.Topic,
+		Key:   []byte(meta.CartID),
+		Value: value,
+		Headers: []Header{
+			{Key: HeaderRequestID, Value: []byte(meta.RequestID)},
+			{Key: HeaderEventType, Value: []byte(et)},
+			{Key: HeaderTraceparent, Value: []byte(tp.String())},
+		},
+	}
+	pos, err := s.cfg.Producer.Produce(ctx, rec)
+	if err != nil {
+		level := slog.LevelDebug // the caller gave up: its deadline or cancellation
+		if IsUnavailable(err) {
+			level = slog.LevelWarn
+		}
+		s.log.Log(ctx, level, "command not recorded", "event_type", et, "cart_id", meta.CartID, "request_id", meta.RequestID, "trace_id", tp.TraceID(), "error", err)
+		return nil, nil, err
+	}
+	s.log.DebugContext(ctx, "command recorded", "event_type", et, "cart_id", meta.CartID, "request_id", meta.RequestID,
+		"partition", pos.Partition, "offset", pos.Offset, "trace_id", tp.TraceID(), "trace_propagated", propagated)
+	token := &cartv1.ConsistencyToken{Partition: pos.Partition, Offset: pos.Offset}
+	if !wait || s.cfg.Outcomes == nil {
+		return token, nil, nil
+	}
+	return token, s.awaitOutcome(ctx, OutcomeQuery{CartID: meta.CartID, RequestID: meta.RequestID, Position: pos}), nil
+}
+
+// awaitOutcome waits for the outcome until shortly before the call's
+// deadline. No outcome in time, or a failing wait, is not an error: the
+// command is recorded and the client can ask GetCart with the token.
+func (s *Server) awaitOutcome(ctx context.Context, q OutcomeQuery) *cartv1.CommandOutcome {
+	var cancel context.CancelFunc
+	if dl, ok := ctx.Deadline(); ok {
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-s.cfg.OutcomeMargin))
+	} else {
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.MaxOutcomeWait)
+	}
+	defer cancel()
+	out, err := s.cfg.Outcomes.AwaitOutcome(ctx, q)
+	if err != nil {
+		s.log.DebugContext(ctx, "no outcome in time", "cart_id", q.CartID, "request_id", q.RequestID, "error", err)
+		return nil
+	}
+	return out
+}
+
+// checkCommand runs the domain's Validate and the API's tighter limits and
+// returns one *cart.ValidationError listing every violation, or nil.
+func checkCommand(cmd cart.Command) error {
+	err := cart.ValidateCommand(cmd)
+	vs := cart.FieldViolations(err)
+	if err != nil && len(vs) == 0 {
+		return err
+	}
+	var out []cart.FieldViolation
+	for _, v := range vs {
+		// The API's quantity rule replaces the domain's wider one, so a
+		// client sees one violation per field with the limit it must meet.
+		if v.Field != cart.FieldQuantity {
+			out = append(out, v)
+		}
+	}
+	if q, ok := quantityOf(cmd); ok && (q < 1 || q > MaxAPIQuantity) {
+		out = append(out, cart.FieldViolation{Field: cart.FieldQuantity, Description: apiQuantityRule})
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return &cart.ValidationError{Violations: out}
+}
+
+func quantityOf(cmd cart.Command) (int32, bool) {
+	switch c := cmd.(type) {
+	case cart.AddItem:
+		return c.Quantity, true
+	case cart.ChangeQuantity:
+		return c.Quantity, true
+	case cart.RemoveItem, cart.Checkout:
+		return 0, false
+	default:
+		return 0, false
+	}
+}
+
+func violatedFields(err error) []string {
+	vs := cart.FieldViolations(err)
+	fields := make([]string, len(vs))
+	for i, v := range vs {
+		fields[i] = v.Field
+	}
+	return fields
+}

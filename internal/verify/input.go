@@ -1,0 +1,76 @@
+package verify
+
+import (
+	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/topics"
+)
+
+// Decoder decodes the values of the four cart topics. internal/records'
+// Codec implements it; it must be safe for use from one goroutine at a time
+// (Read calls it from its own goroutine only).
+type Decoder interface {
+	DecodeRequest(value []byte) (cart.Command, error)
+	DecodeValidated(value []byte) (cart.Event, error)
+	DecodeInvalid(value []byte) (cart.InvalidRequest, error)
+	DecodeSnapshot(value []byte) (cart.Snapshot, error)
+}
+
+// Position is where a record sits in its topic.
+type Position struct {
+	Partition int32 `json:"partition"`
+	Offset    int64 `json:"offset"`
+}
+
+// Request is one record of cart.requests. Command is nil and DecodeErr set
+// when the value did not decode; such a record, like one whose key differs
+// from its command's cart id, is MALFORMED for the write side.
+type Request struct {
+	Position
+	Key       string
+	Command   cart.Command
+	DecodeErr error
+}
+
+// Validated is one record of cart.validated; Event is nil and DecodeErr set
+// when the value did not decode.
+type Validated struct {
+	Position
+	Key       string
+	Event     cart.Event
+	DecodeErr error
+}
+
+// Invalid is one record of cart.invalid; DecodeErr is set when the value did
+// not decode.
+type Invalid struct {
+	Position
+	Key       string
+	Invalid   cart.InvalidRequest
+	DecodeErr error
+}
+
+// State is one record of cart.state. Tombstone is true for a record with a
+// nil value (the key's snapshot deleted); DecodeErr is set when the value did
+// not decode.
+type State struct {
+	Position
+	Key       string
+	Snapshot  cart.Snapshot
+	Tombstone bool
+	DecodeErr error
+}
+
+// Input is everything Check looks at: the decoded records of the four cart
+// topics. Within a topic the records may come in any order; Check orders
+// them by partition and offset.
+type Input struct {
+	// Topics names the topics in violations; zero means topics.DefaultSet.
+	Topics    topics.Set
+	Requests  []Request
+	Validated []Validated
+	Invalid   []Invalid
+	State     []State
+	// Warnings are carried into the Report as they are: what the reader
+	// noticed that limits the verdict (e.g. a log truncated by retention).
+	Warnings []string
+}
