@@ -47,6 +47,13 @@ test-unit: check-go ## unit and hermetic tests (no broker needed)
 test-integration: check-go kafka-fetch ## integration tests; start a broker from the jars unless KAFKA_BROKERS names one
 	$(GO) test $(RACE) -count=1 -p 1 -timeout $(INTEGRATION_TIMEOUT) ./integration/...
 
+.PHONY: chaos
+CHAOS_COMMANDS ?= 100000
+CHAOS_KILLS ?= 40
+chaos: check-go kafka-fetch ## the crash test, longer: CHAOS_COMMANDS commands, CHAOS_KILLS SIGKILLs of the manager
+	CARTSTREAM_CHAOS_COMMANDS=$(CHAOS_COMMANDS) CARTSTREAM_CHAOS_KILLS=$(CHAOS_KILLS) \
+	  $(GO) test -count=1 -v -timeout 60m -run 'TestCrashedManager' ./integration/
+
 .PHONY: kafka-fetch
 kafka-fetch: ## fetch the Apache Kafka broker jars with Maven into the cache (once)
 	@if [ -z "$${KAFKA_BROKERS:-}" ]; then bash scripts/kafka/fetch.sh; fi
