@@ -26,6 +26,7 @@ import (
 	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/internal/gateway"
 	"github.com/cartstream/cartstream/internal/kafkatest"
+	"github.com/cartstream/cartstream/internal/partition"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/topics"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
@@ -292,62 +293,9 @@ func withRequestedAt(cmd cart.Command, at time.Time) cart.Command {
 	panic(fmt.Sprintf("unknown command %T", cmd))
 }
 
-// javaMurmur2 is org.apache.kafka.common.utils.Utils.murmur2, the hash of
-// the Java client's default partitioner, in unsigned arithmetic (Java's >>>
-// is a logical shift).
-func javaMurmur2(data []byte) int32 {
-	const (
-		seed uint32 = 0x9747b28c
-		m    uint32 = 0x5bd1e995
-		r           = 24
-	)
-	n := len(data)
-	h := seed ^ uint32(n)
-	for i := 0; i+4 <= n; i += 4 {
-		k := uint32(data[i]) | uint32(data[i+1])<<8 | uint32(data[i+2])<<16 | uint32(data[i+3])<<24
-		k *= m
-		k ^= k >> r
-		k *= m
-		h *= m
-		h ^= k
-	}
-	tail := n &^ 3
-	switch n % 4 {
-	case 3:
-		h ^= uint32(data[tail+2]) << 16
-		fallthrough
-	case 2:
-		h ^= uint32(data[tail+1]) << 8
-		fallthrough
-	case 1:
-		h ^= uint32(data[tail])
-		h *= m
-	}
-	h ^= h >> 13
-	h *= m
-	h ^= h >> 15
-	return int32(h)
-}
-
-// javaPartition is the Java client's partition for a keyed record:
-// toPositive(murmur2(key)) % numPartitions.
-func javaPartition(key []byte, partitions int) int32 {
-	return int32((uint32(javaMurmur2(key)) & 0x7fffffff) % uint32(partitions))
-}
-
 // The gateway's producer places a cart where the Java client (and Kafka
 // Streams, kcat -X partitioner=murmur2_random) would: partitioner=murmur2_random.
 func TestGatewayPartitionsLikeTheJavaClient(t *testing.T) {
-	// Kafka's own vectors (UtilsTest.testMurmur2) pin the port first.
-	for s, want := range map[string]int32{
-		"21": -973932308, "foobar": -790332482, "a-little-bit-long-string": -985981536,
-		"a-little-bit-longer-string": -1486304829, "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971, "abc": 479470107,
-	} {
-		if got := javaMurmur2([]byte(s)); got != want {
-			t.Fatalf("murmur2(%q) = %d, want %d", s, got, want)
-		}
-	}
-
 	const partitions, keys = 7, 300 // 7: not a power of two, so a wrong modulo shows
 	e := startGateway(t, partitions)
 	seen := map[int32]int{}
@@ -359,7 +307,7 @@ func TestGatewayPartitionsLikeTheJavaClient(t *testing.T) {
 		if err != nil {
 			t.Fatalf("AddItem %q: %v", id, err)
 		}
-		got, want := resp.GetConsistencyToken().GetPartition(), javaPartition([]byte(id), partitions)
+		got, want := resp.GetConsistencyToken().GetPartition(), partition.For([]byte(id), partitions)
 		if got != want {
 			t.Fatalf("cart %q went to partition %d; the Java client's murmur2 puts it in %d", id, got, want)
 		}
