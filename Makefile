@@ -27,10 +27,9 @@ build: check-go ## compile every package and command
 	$(GO) build ./...
 
 .PHONY: run
-run: check-go ## the whole backend on the embedded development broker (coming: issue 8)
-	@echo "cartstream: 'make run' is not built yet: it arrives with the one-process backend on the embedded broker."
-	@echo "cartstream: today, 'make test' runs the test suite against a real Apache Kafka broker."
-	@exit 1
+run: check-go ## the whole backend in one process: embedded development broker unless KAFKA_BROKERS is set; http://127.0.0.1:8080/
+	$(GO) build -o bin/cartstream ./cmd/cartstream
+	./bin/cartstream
 
 .PHONY: test
 test: vet test-unit test-integration ## vet, unit tests, then integration tests against a real Apache Kafka broker
@@ -44,7 +43,7 @@ test-unit: check-go ## unit and hermetic tests (no broker needed)
 	$(GO) test $(RACE) -count=1 $(UNIT_PKGS)
 
 .PHONY: test-integration
-test-integration: check-go kafka-fetch ## integration tests; start a broker from the jars unless KAFKA_BROKERS names one
+test-integration: check-go kafka-fetch browser ## integration tests; start a broker from the jars unless KAFKA_BROKERS names one
 	$(GO) test $(RACE) -count=1 -p 1 -timeout $(INTEGRATION_TIMEOUT) ./integration/...
 
 .PHONY: chaos
@@ -53,6 +52,10 @@ CHAOS_KILLS ?= 40
 chaos: check-go kafka-fetch ## the crash test, longer: CHAOS_COMMANDS commands, CHAOS_KILLS SIGKILLs of the manager
 	CARTSTREAM_CHAOS_COMMANDS=$(CHAOS_COMMANDS) CARTSTREAM_CHAOS_KILLS=$(CHAOS_KILLS) \
 	  $(GO) test -count=1 -v -timeout 60m -run 'TestCrashedManager' ./integration/
+
+.PHONY: browser
+browser: ## install Debian's chromium for the browser test when missing (as root, with apt-get)
+	@bash scripts/browser/ensure-chromium.sh
 
 .PHONY: kafka-fetch
 kafka-fetch: ## fetch the Apache Kafka broker jars with Maven into the cache (once)

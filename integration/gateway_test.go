@@ -158,6 +158,11 @@ func (e *gatewayEnv) endOffsets(t *testing.T) []int64 {
 	ends := make([]int64, e.partitions)
 	for p := range ends {
 		_, high, err := cons.QueryWatermarkOffsets(e.set.Requests, int32(p), 10000)
+		for deadline := time.Now().Add(20 * time.Second); err != nil && time.Now().Before(deadline); {
+			// A fresh client may ask a stale leader first; retry with a deadline.
+			time.Sleep(100 * time.Millisecond)
+			_, high, err = cons.QueryWatermarkOffsets(e.set.Requests, int32(p), 10000)
+		}
 		if err != nil {
 			t.Fatalf("watermarks of partition %d: %v", p, err)
 		}

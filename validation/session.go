@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -17,6 +18,10 @@ const (
 	HeaderRequestID   = "request-id"
 	HeaderEventType   = "event-type"
 	HeaderTraceparent = "traceparent"
+	// HeaderRequestOffset is the offset of the request in its cart.requests
+	// partition (decimal): readers order a cart's events and rejections,
+	// which live in two topics, by it.
+	HeaderRequestOffset = "request-offset"
 )
 
 // MaxMalformedRaw caps the raw bytes a MALFORMED record carries, so an
@@ -232,7 +237,7 @@ func (s *session) handle(msg *kafka.Message, overlay map[cart.CartID]*pending, n
 			if err != nil {
 				return "", nil, fmt.Errorf("%w: encode %s of cart %s: %w", errSessionFatal, ev.EventType(), id, err)
 			}
-			hdrs := outcomeHeaders(string(cmd.Meta().RequestID), ev.EventType().String(), trace)
+			hdrs := outcomeHeaders(string(cmd.Meta().RequestID), ev.EventType().String(), trace, tp.Offset)
 			if err := s.produce(s.m.cfg.Topics.Validated, tp.Partition, msg.Key, value, hdrs); err != nil {
 				return "", nil, err
 			}
@@ -244,7 +249,7 @@ func (s *session) handle(msg *kafka.Message, overlay map[cart.CartID]*pending, n
 		if err != nil {
 			return "", nil, fmt.Errorf("%w: encode rejection of cart %s: %w", errSessionFatal, id, err)
 		}
-		hdrs := outcomeHeaders(string(cmd.Meta().RequestID), out.Invalid.EventType().String(), trace)
+		hdrs := outcomeHeaders(string(cmd.Meta().RequestID), out.Invalid.EventType().String(), trace, tp.Offset)
 		if err := s.produce(s.m.cfg.Topics.Invalid, tp.Partition, msg.Key, value, hdrs); err != nil {
 			return "", nil, err
 		}
@@ -281,7 +286,7 @@ func (s *session) malformed(msg *kafka.Message, cause error, now time.Time) erro
 		return fmt.Errorf("%w: encode malformed record: %w", errSessionFatal, err)
 	}
 	s.m.log.Warn("malformed request", "partition", msg.TopicPartition.Partition, "offset", msg.TopicPartition.Offset, "err", cause)
-	hdrs := outcomeHeaders(headerValue(msg, HeaderRequestID), "MalformedRequest", headerValue(msg, HeaderTraceparent))
+	hdrs := outcomeHeaders(headerValue(msg, HeaderRequestID), "MalformedRequest", headerValue(msg, HeaderTraceparent), msg.TopicPartition.Offset)
 	return s.produce(s.m.cfg.Topics.Invalid, msg.TopicPartition.Partition, msg.Key, value, hdrs)
 }
 
@@ -366,10 +371,11 @@ func headerValue(msg *kafka.Message, key string) string {
 	return ""
 }
 
-func outcomeHeaders(requestID, eventType, traceparent string) []kafka.Header {
+func outcomeHeaders(requestID, eventType, traceparent string, requestOffset kafka.Offset) []kafka.Header {
 	h := []kafka.Header{
 		{Key: HeaderRequestID, Value: []byte(requestID)},
 		{Key: HeaderEventType, Value: []byte(eventType)},
+		{Key: HeaderRequestOffset, Value: strconv.AppendInt(nil, int64(requestOffset), 10)},
 	}
 	if traceparent != "" {
 		h = append(h, kafka.Header{Key: HeaderTraceparent, Value: []byte(traceparent)})

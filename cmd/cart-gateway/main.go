@@ -21,9 +21,13 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/cartstream/cartstream/internal/gateway"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/topics"
+	"github.com/cartstream/cartstream/projection"
 )
 
 func main() {
@@ -44,6 +48,7 @@ var errUsage = errors.New("usage")
 // config is what the command line and the environment say.
 type config struct {
 	grpcAddr        string
+	projectionAddr  string
 	brokers         string
 	topicPrefix     string
 	topics          topics.Set
@@ -105,6 +110,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	def := topics.DefaultSet()
 	var level string
 	e.string(&c.grpcAddr, "grpc-addr", "CARTSTREAM_GRPC_ADDR", gateway.DefaultAddr, "gRPC listen address")
+	e.string(&c.projectionAddr, "projection-addr", "CARTSTREAM_PROJECTION_ADDR", "", "gRPC address of a cart-projection serving the queries and wait_for_outcome; empty: commands only")
 	e.string(&c.brokers, "brokers", "KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
 	e.string(&c.topicPrefix, "topic-prefix", "CARTSTREAM_TOPIC_PREFIX", "", "prefix of every topic name (several deployments on one cluster)")
 	e.string(&c.topics.Requests, "topic-requests", "CARTSTREAM_TOPIC_REQUESTS", def.Requests, "commands topic (before the prefix)")
@@ -176,8 +182,23 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		stop() // a second signal kills at once
 	}()
 
+	var reader gateway.Reader
+	var outcomes gateway.Outcomes
+	if c.projectionAddr != "" {
+		conn, err := grpc.NewClient(c.projectionAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return fmt.Errorf("projection client %s: %w", c.projectionAddr, err)
+		}
+		defer conn.Close()
+		remote := projection.NewRemote(conn)
+		reader, outcomes = remote, remote
+		log.Info("queries and outcomes served by the projection", "addr", c.projectionAddr)
+	}
+
 	err = gateway.Run(ctx, gateway.Options{
-		Addr: c.grpcAddr,
+		Reader:   reader,
+		Outcomes: outcomes,
+		Addr:     c.grpcAddr,
 		Kafka: gateway.KafkaConfig{
 			Brokers:         c.brokers,
 			Linger:          c.linger,

@@ -53,6 +53,11 @@ type OutcomeQuery struct {
 	RequestID cart.RequestID
 	// Position is the command's record in cart.requests.
 	Position Position
+	// Fingerprint is the command's content (cart.FingerprintOf): it tells a
+	// retry of a recorded request (same id, same content: the first
+	// outcome) from a reuse of its id for another command (DUPLICATE_REQUEST).
+	// Zero means unknown.
+	Fingerprint cart.Fingerprint
 }
 
 // Outcomes waits for the outcome of a recorded command (the read path
@@ -308,7 +313,7 @@ func (s *Server) submit(ctx context.Context, cmd cart.Command, wait bool) (*cart
 	if !wait || s.cfg.Outcomes == nil {
 		return token, nil, nil
 	}
-	return token, s.awaitOutcome(ctx, OutcomeQuery{CartID: meta.CartID, RequestID: meta.RequestID, Position: pos}), nil
+	return token, s.awaitOutcome(ctx, OutcomeQuery{CartID: meta.CartID, RequestID: meta.RequestID, Position: pos, Fingerprint: cart.FingerprintOf(cmd)}), nil
 }
 
 // awaitOutcome waits for the outcome until shortly before the call's

@@ -307,7 +307,8 @@ func TestGatewayWaitForOutcome(t *testing.T) {
 		if err != nil || !proto.Equal(outcome, want) {
 			t.Fatalf("= %v, %v; want %v", outcome, err, want)
 		}
-		if o.got != (OutcomeQuery{CartID: "c1", RequestID: "r1", Position: Position{Partition: 2, Offset: 9}}) || token.GetOffset() != 9 {
+		fp := cart.FingerprintOf(cart.Checkout{CartID: "c1", RequestID: "r1", CustomerID: "u1"})
+		if o.got != (OutcomeQuery{CartID: "c1", RequestID: "r1", Position: Position{Partition: 2, Offset: 9}, Fingerprint: fp}) || token.GetOffset() != 9 {
 			t.Fatalf("asked for %+v", o.got)
 		}
 		if !o.hadDeadline {

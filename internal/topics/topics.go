@@ -142,6 +142,10 @@ var ErrNotCompacted = errors.New("table topic is not compacted")
 // ErrMissing is returned by Check when a topic does not exist.
 var ErrMissing = errors.New("topic does not exist")
 
+// ErrNoLeader is returned by Check when a partition has no leader, as for a
+// moment after a topic is created; Ensure waits it out.
+var ErrNoLeader = errors.New("partition has no leader")
+
 // Ensure creates the topics of set that do not exist yet (others are left as
 // they are: several services may race to create them) and then checks them.
 // It returns the partition count of the cart topics.
@@ -158,11 +162,12 @@ func Ensure(ctx context.Context, admin Admin, set Set, cfg Config) (int, error) 
 			return 0, fmt.Errorf("create topic %s: %w", r.Topic, r.Error)
 		}
 	}
-	// A topic just created may not show in metadata at once; poll briefly.
+	// A topic just created may not show in metadata, or have leaders, at
+	// once; poll briefly so callers can use every partition on return.
 	var last error
 	for range 50 {
 		n, err := Check(ctx, admin, set)
-		if err == nil || !errors.Is(err, ErrMissing) {
+		if err == nil || !(errors.Is(err, ErrMissing) || errors.Is(err, ErrNoLeader)) {
 			return n, err
 		}
 		last = err
@@ -191,6 +196,11 @@ func Check(ctx context.Context, admin Admin, set Set) (int, error) {
 		switch d.Error.Code() {
 		case kafka.ErrNoError:
 			counts[d.Name] = len(d.Partitions)
+			for _, p := range d.Partitions {
+				if p.Leader == nil || p.Leader.ID < 0 {
+					errs = append(errs, fmt.Errorf("%s partition %d: %w", d.Name, p.Partition, ErrNoLeader))
+				}
+			}
 		case kafka.ErrUnknownTopicOrPart, kafka.ErrUnknownTopic:
 			errs = append(errs, fmt.Errorf("%s: %w", d.Name, ErrMissing))
 		default:

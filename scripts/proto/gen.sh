@@ -13,6 +13,6 @@ install_plugins
 cd "$ROOT"
 # Drop the previous output first so a renamed or deleted .proto file leaves
 # no stale Go code behind. Hand-written files (doc.go, *_test.go) stay.
-find proto/cartstream -type f -name '*.pb.go' -delete
+find proto/cartstream -type f \( -name '*.pb.go' -o -name '*.pb.gw.go' \) -delete
 "$BIN/buf" generate
-echo "proto: generated $(find proto/cartstream -name '*.pb.go' | wc -l) files under proto/cartstream" >&2
+echo "proto: generated $(find proto/cartstream \( -name '*.pb.go' -o -name '*.pb.gw.go' \) | wc -l) files under proto/cartstream" >&2

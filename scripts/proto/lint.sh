@@ -30,9 +30,9 @@ install_plugins
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$BIN/buf" generate -o "$tmp"
-stale=$(diff -r <(cd "$tmp" && find proto/cartstream -name '*.pb.go' | sort) \
-  <(find proto/cartstream -name '*.pb.go' | sort) || true)
-for f in $(cd "$tmp" && find proto/cartstream -name '*.pb.go'); do
+stale=$(diff -r <(cd "$tmp" && find proto/cartstream \( -name '*.pb.go' -o -name '*.pb.gw.go' \) | sort) \
+  <(find proto/cartstream \( -name '*.pb.go' -o -name '*.pb.gw.go' \) | sort) || true)
+for f in $(cd "$tmp" && find proto/cartstream \( -name '*.pb.go' -o -name '*.pb.gw.go' \)); do
   cmp -s "$tmp/$f" "$f" || stale+=$'\n'"differs: $f"
 done
 if [[ -n "$stale" ]]; then

@@ -45,10 +45,19 @@ install_buf() {
   install_tool buf github.com/bufbuild/buf/cmd/buf "$BUF_VERSION" "${BUF_VERSION#v}"
 }
 
+# grpc_gateway_version is go.mod's grpc-gateway version, so the generated
+# HTTP handlers and the runtime they call cannot drift apart.
+grpc_gateway_version() {
+  (cd "$ROOT" && go list -m -f '{{.Version}}' github.com/grpc-ecosystem/grpc-gateway/v2)
+}
+
 install_plugins() {
-  local gov
+  local gov gwv
   gov=$(protoc_gen_go_version)
   install_tool protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go "$gov" "protoc-gen-go $gov"
   install_tool protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc \
     "$PROTOC_GEN_GO_GRPC_VERSION" "protoc-gen-go-grpc ${PROTOC_GEN_GO_GRPC_VERSION#v}"
+  gwv=$(grpc_gateway_version)
+  install_tool protoc-gen-grpc-gateway github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway \
+    "$gwv" "Version $gwv, commit unknown, built at unknown"
 }

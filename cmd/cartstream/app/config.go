@@ -1,0 +1,117 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/topics"
+	"github.com/cartstream/cartstream/validation"
+)
+
+// Defaults of Config.
+const (
+	DefaultGRPCAddr        = "127.0.0.1:50051"
+	DefaultHTTPAddr        = "127.0.0.1:8080"
+	DefaultInstanceID      = "cartstream-1"
+	DefaultStartTimeout    = 2 * time.Minute
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
+// Config of the one-process backend. The zero value plus a Logger is
+// `make run`'s setup without the demo catalog.
+type Config struct {
+	// Brokers are the Kafka bootstrap servers. Empty: start the embedded
+	// development broker (DevBroker) and use it.
+	Brokers string
+	// DevBroker configures the embedded broker; ignored when Brokers is
+	// set.
+	DevBroker DevBrokerConfig
+	// Topics are the deployment's topics; default topics.DefaultSet().
+	Topics topics.Set
+	// TopicConfig says how absent topics are created.
+	TopicConfig topics.Config
+	// Catalog, if not nil, is written to the catalog topic at start when
+	// that topic has never had a record.
+	Catalog []cart.Product
+	// GRPCAddr and HTTPAddr are the listen addresses; defaults
+	// DefaultGRPCAddr and DefaultHTTPAddr. Port 0 picks a free port (see
+	// App.GRPCAddr, App.HTTPAddr).
+	GRPCAddr string
+	HTTPAddr string
+	// InstanceID names the manager replica (static group member id and
+	// transactional.id suffix): stable across restarts, unique among live
+	// replicas. Default DefaultInstanceID.
+	InstanceID string
+	// GroupID is the manager's consumer group; default
+	// validation.DefaultGroupID.
+	GroupID string
+	// Limits are the business limits of the manager (and the caps the
+	// catalog reports).
+	Limits cart.Limits
+	// StartTimeout bounds everything until ready; ShutdownTimeout each
+	// stage of the stop.
+	StartTimeout    time.Duration
+	ShutdownTimeout time.Duration
+	// Logger; default: discard.
+	Logger *slog.Logger
+}
+
+// DevBrokerConfig configures the embedded development broker.
+type DevBrokerConfig struct {
+	// Port on 127.0.0.1; 0 picks a free one.
+	Port int
+	// DataDir keeps the broker's state between runs; empty: in memory.
+	DataDir string
+}
+
+func (c Config) withDefaults() Config {
+	if c.Topics == (topics.Set{}) {
+		c.Topics = topics.DefaultSet()
+	}
+	if c.GRPCAddr == "" {
+		c.GRPCAddr = DefaultGRPCAddr
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = DefaultHTTPAddr
+	}
+	if c.InstanceID == "" {
+		c.InstanceID = DefaultInstanceID
+	}
+	if c.GroupID == "" {
+		c.GroupID = validation.DefaultGroupID
+	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = DefaultStartTimeout
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports every problem at once (after defaults are applied).
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	errs := []error{c.Topics.Validate(), c.TopicConfig.Validate(), c.Limits.Validate()}
+	if c.DevBroker.Port < 0 || c.DevBroker.Port > 65535 {
+		errs = append(errs, fmt.Errorf("dev broker port %d: want 0..65535", c.DevBroker.Port))
+	}
+	for _, p := range c.Catalog {
+		if err := p.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("catalog: %s: %w", p.SKU, err))
+		}
+	}
+	if c.StartTimeout < 0 || c.ShutdownTimeout < 0 {
+		errs = append(errs, errors.New("start and shutdown timeouts must not be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cartstream: %w", err)
+	}
+	return nil
+}

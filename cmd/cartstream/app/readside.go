@@ -1,0 +1,41 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"google.golang.org/grpc"
+
+	"github.com/cartstream/cartstream/internal/gateway"
+	"github.com/cartstream/cartstream/internal/records"
+	"github.com/cartstream/cartstream/projection"
+	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
+)
+
+// readSide is the projection and the servers over it.
+type readSide struct {
+	proj    *projection.Projection
+	server  *projection.Server
+	catalog *projection.CatalogServer
+}
+
+func newReadSide(client kafka.ConfigMap, cfg Config, codec *records.Codec, log *slog.Logger) (*readSide, error) {
+	p, err := projection.New(projection.Config{
+		Client: client, Topics: cfg.Topics, TopicConfig: cfg.TopicConfig, Records: codec,
+		DefaultMaxQuantityPerLine: cfg.Limits.WithDefaults().MaxQuantityPerLine,
+		StartTimeout:              cfg.StartTimeout, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &readSide{proj: p, server: projection.NewServer(p), catalog: projection.NewCatalogServer(p)}, nil
+}
+
+func (r *readSide) Run(ctx context.Context) error { return r.proj.Run(ctx) }
+func (r *readSide) Ready() <-chan struct{}        { return r.proj.Ready() }
+func (r *readSide) Reader() gateway.Reader        { return r.server }
+func (r *readSide) Outcomes() gateway.Outcomes    { return r.server }
+func (r *readSide) Register(reg grpc.ServiceRegistrar) {
+	cartv1.RegisterCatalogServiceServer(reg, r.catalog)
+}

@@ -1,0 +1,206 @@
+// Command cartstream runs the whole backend in one process: the gRPC
+// gateway, the AddItemManager, the projection, and the HTTP side (the
+// storefront page at http://127.0.0.1:8080/, the HTTP/JSON API, /healthz,
+// /metrics). `make run` starts it.
+//
+// With KAFKA_BROKERS unset (or empty) it starts an embedded DEVELOPMENT
+// broker in the process (kfake; see internal/devbroker), keeps its state in
+// .cartstream-dev/ (or $XDG_DATA_HOME/cartstream/dev-broker) and seeds the
+// demo catalog. With KAFKA_BROKERS set it runs the same services against
+// that cluster, seeding the catalog only if its topic is empty.
+//
+// Every flag has an environment fallback (the flag wins); run
+// `cartstream -h`. It only wires: package app holds the process.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/catalog"
+	"github.com/cartstream/cartstream/cmd/cartstream/app"
+	"github.com/cartstream/cartstream/internal/devbroker"
+	"github.com/cartstream/cartstream/internal/service"
+	"github.com/cartstream/cartstream/internal/topics"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stderr))
+}
+
+var errUsage = errors.New("usage")
+
+// envFlags registers flags whose defaults come from environment variables,
+// collecting every malformed variable.
+type envFlags struct {
+	fs     *flag.FlagSet
+	lookup func(string) (string, bool)
+	errs   []error
+}
+
+func (e *envFlags) string(p *string, name, env, def, usage string) {
+	if v, ok := e.lookup(env); ok {
+		def = v
+	}
+	e.fs.StringVar(p, name, def, usage+" (env "+env+")")
+}
+
+func (e *envFlags) int(p *int, name, env string, def int, usage string) {
+	if v, ok := e.lookup(env); ok && v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s=%q: not an integer", env, v))
+		} else {
+			def = n
+		}
+	}
+	e.fs.IntVar(p, name, def, usage+" (env "+env+")")
+}
+
+func (e *envFlags) bool(p *bool, name, env string, def bool, usage string) {
+	if v, ok := e.lookup(env); ok && v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s=%q: not a boolean", env, v))
+		} else {
+			def = b
+		}
+	}
+	e.fs.BoolVar(p, name, def, usage+" (env "+env+")")
+}
+
+func (e *envFlags) duration(p *time.Duration, name, env string, def time.Duration, usage string) {
+	if v, ok := e.lookup(env); ok && v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s=%q: not a duration (e.g. 15s)", env, v))
+		} else {
+			def = d
+		}
+	}
+	e.fs.DurationVar(p, name, def, usage+" (env "+env+")")
+}
+
+// options is what the command line and the environment say.
+type options struct {
+	cfg         app.Config
+	catalogFile string
+	inMemory    bool
+	log         service.LogFlags
+}
+
+func parse(args []string, lookup func(string) (string, bool), output io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("cartstream", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.Usage = func() {
+		fmt.Fprintln(output, "cartstream: the whole backend in one process (gateway, AddItemManager, projection, storefront).")
+		fmt.Fprintln(output, "Without KAFKA_BROKERS it runs on an embedded DEVELOPMENT broker. Flags:")
+		fs.PrintDefaults()
+	}
+	e := &envFlags{fs: fs, lookup: lookup}
+	wd, _ := os.Getwd()
+	getenv := func(k string) string { v, _ := lookup(k); return v }
+	c := &o.cfg
+	var prefix string
+	var level, format string
+	e.string(&c.Brokers, "brokers", "KAFKA_BROKERS", "", "Kafka bootstrap servers; empty: start the embedded development broker")
+	e.string(&c.GRPCAddr, "grpc-addr", "CARTSTREAM_GRPC_ADDR", app.DefaultGRPCAddr, "gRPC listen address")
+	e.string(&c.HTTPAddr, "http-addr", "CARTSTREAM_HTTP_ADDR", app.DefaultHTTPAddr, "HTTP listen address: storefront, HTTP/JSON API, /healthz, /metrics")
+	e.int(&c.DevBroker.Port, "dev-broker-port", "CARTSTREAM_DEV_BROKER_PORT", devbroker.DefaultPort, "port of the embedded broker on 127.0.0.1; 0: a free port")
+	e.string(&c.DevBroker.DataDir, "dev-data-dir", "CARTSTREAM_DEV_DATA_DIR", devbroker.DefaultDataDir(getenv, wd), "where the embedded broker keeps its state between runs")
+	e.bool(&o.inMemory, "dev-in-memory", "CARTSTREAM_DEV_IN_MEMORY", false, "keep the embedded broker's state in memory only (lost at exit)")
+	e.string(&o.catalogFile, "catalog", "CARTSTREAM_CATALOG", "", "catalog JSON file seeded into an empty catalog topic (a ListProductsResponse); empty: the built-in demo catalog; 'none': seed nothing")
+	e.string(&prefix, "topic-prefix", "CARTSTREAM_TOPIC_PREFIX", "", "prefix of every topic name (several deployments on one cluster)")
+	e.int(&c.TopicConfig.Partitions, "partitions", "CARTSTREAM_PARTITIONS", topics.DefaultPartitions, "partitions of topics created at start (existing topics are kept)")
+	e.int(&c.TopicConfig.ReplicationFactor, "replication-factor", "CARTSTREAM_REPLICATION_FACTOR", -1, "replication factor of topics created at start; -1: the broker's default")
+	e.string(&c.InstanceID, "instance-id", "CARTSTREAM_INSTANCE_ID", app.DefaultInstanceID, "stable, unique name of this replica's manager (static member id, transactional.id suffix)")
+	e.string(&c.GroupID, "group", "CARTSTREAM_MANAGER_GROUP", "", "consumer group of the manager replicas (default "+"cartstream-additem-manager)")
+	e.int(&c.Limits.MaxLines, "max-lines", "CARTSTREAM_MAX_LINES", cart.DefaultMaxLines, "distinct lines a cart may hold")
+	e.duration(&c.StartTimeout, "start-timeout", "CARTSTREAM_START_TIMEOUT", app.DefaultStartTimeout, "bound on the start until every part serves")
+	e.duration(&c.ShutdownTimeout, "shutdown-timeout", "CARTSTREAM_SHUTDOWN_TIMEOUT", app.DefaultShutdownTimeout, "bound on each stage of the graceful stop")
+	e.string(&format, "log-format", "CARTSTREAM_LOG_FORMAT", "text", "log format: text or json")
+	e.string(&level, "log-level", "CARTSTREAM_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, err
+		}
+		return o, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	errs := e.errs
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	o.log = service.LogFlags{Format: format, Level: level}
+	if _, err := o.log.Logger(io.Discard); err != nil {
+		errs = append(errs, err)
+	}
+	c.Brokers = strings.TrimSpace(c.Brokers)
+	if o.inMemory {
+		c.DevBroker.DataDir = ""
+	}
+	c.Topics = topics.DefaultSet().WithPrefix(prefix)
+	switch o.catalogFile {
+	case "none":
+	case "":
+		ps, err := catalog.Demo()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.Catalog = ps
+	default:
+		data, err := os.ReadFile(o.catalogFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("catalog: %w", err))
+			break
+		}
+		ps, err := catalog.Parse(data)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", o.catalogFile, err))
+		}
+		c.Catalog = ps
+	}
+	if err := errors.Join(errs...); err != nil {
+		return o, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return o, nil
+}
+
+func run(args []string, lookup func(string) (string, bool), stderr io.Writer) int {
+	o, err := parse(args, lookup, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "cartstream: %v\n", err)
+		return 2
+	}
+	log, _ := o.log.Logger(stderr)
+	o.cfg.Logger = log
+	ctx, cancel := service.SignalContext(log)
+	defer cancel()
+
+	a, err := app.New(o.cfg)
+	if err != nil {
+		log.Error("cartstream: cannot start", "error", err)
+		return 1
+	}
+	err = a.Run(ctx)
+	switch {
+	case errors.Is(err, topics.ErrNotCoPartitioned):
+		log.Error("cartstream: startup refused: the cart topics are not co-partitioned", "error", err)
+		return 1
+	case err != nil:
+		log.Error("cartstream: stopped with an error", "error", err)
+		return 1
+	}
+	log.Info("cartstream: stopped")
+	return 0
+}

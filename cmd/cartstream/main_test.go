@@ -1,0 +1,72 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cartstream/cartstream/cmd/cartstream/app"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParseDefaults(t *testing.T) {
+	o, err := parse(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.cfg
+	if c.Brokers != "" || c.GRPCAddr != app.DefaultGRPCAddr || c.HTTPAddr != app.DefaultHTTPAddr {
+		t.Errorf("defaults: brokers %q grpc %q http %q", c.Brokers, c.GRPCAddr, c.HTTPAddr)
+	}
+	wd, _ := os.Getwd()
+	if c.DevBroker.DataDir != filepath.Join(wd, ".cartstream-dev", "broker") {
+		t.Errorf("data dir %q", c.DevBroker.DataDir)
+	}
+	if len(c.Catalog) < 20 {
+		t.Errorf("demo catalog: %d products", len(c.Catalog))
+	}
+	if c.Topics.Requests != "cart.requests" {
+		t.Errorf("topics %+v", c.Topics)
+	}
+}
+
+func TestParseEnvironmentAndFlags(t *testing.T) {
+	o, err := parse([]string{"-http-addr", "127.0.0.1:9999", "-catalog", "none"}, env(map[string]string{
+		"KAFKA_BROKERS":            " 127.0.0.1:9092 ",
+		"CARTSTREAM_HTTP_ADDR":     "127.0.0.1:1",
+		"CARTSTREAM_GRPC_ADDR":     "127.0.0.1:2",
+		"CARTSTREAM_TOPIC_PREFIX":  "t1.",
+		"CARTSTREAM_DEV_IN_MEMORY": "true",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.cfg
+	if c.Brokers != "127.0.0.1:9092" || c.HTTPAddr != "127.0.0.1:9999" || c.GRPCAddr != "127.0.0.1:2" {
+		t.Errorf("brokers %q http %q grpc %q", c.Brokers, c.HTTPAddr, c.GRPCAddr)
+	}
+	if c.Catalog != nil || c.DevBroker.DataDir != "" || c.Topics.Catalog != "t1.catalog.products" {
+		t.Errorf("catalog %d, data dir %q, topics %+v", len(c.Catalog), c.DevBroker.DataDir, c.Topics)
+	}
+}
+
+func TestParseReportsEveryProblem(t *testing.T) {
+	_, err := parse([]string{"-log-level", "loud"}, env(map[string]string{
+		"CARTSTREAM_PARTITIONS":    "many",
+		"CARTSTREAM_DEV_IN_MEMORY": "maybe",
+		"CARTSTREAM_CATALOG":       "/no/such/file.json",
+	}), io.Discard)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"CARTSTREAM_PARTITIONS", "CARTSTREAM_DEV_IN_MEMORY", "/no/such/file.json", "loud"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}

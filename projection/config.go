@@ -1,0 +1,133 @@
+package projection
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/topics"
+)
+
+// Decoder is what the projection needs of the records codec
+// (internal/records.Codec implements it). It must be safe for concurrent
+// use.
+type Decoder interface {
+	DecodeSnapshot(value []byte) (cart.Snapshot, error)
+	DecodeValidated(value []byte) (cart.Event, error)
+	DecodeInvalid(value []byte) (cart.InvalidRequest, error)
+	DecodeProduct(value []byte) (cart.Product, error)
+}
+
+// Defaults of Config.
+const (
+	DefaultProgressInterval = time.Second
+	DefaultStartTimeout     = time.Minute
+	// DefaultMaxInterned bounds the table that shares product names and
+	// rejection messages between carts.
+	DefaultMaxInterned = 1 << 16
+)
+
+// Config configures a Projection. Client and Records are required; the
+// rest has defaults.
+type Config struct {
+	// Client is the base librdkafka configuration: bootstrap.servers and
+	// any security settings. The projection adds its own consumer settings
+	// (read_committed, no group offsets).
+	Client kafka.ConfigMap
+	// Topics are the deployment's topic names; default topics.DefaultSet().
+	Topics topics.Set
+	// TopicConfig says how absent topics are created at start.
+	TopicConfig topics.Config
+	// Partitions are the partitions of the cart topics this replica owns;
+	// nil or empty means all of them. Queries for a cart of another
+	// partition answer UNAVAILABLE (ErrNotOwned).
+	Partitions []int32
+	// Records decodes the topics' values. Required.
+	Records Decoder
+	// DefaultMaxQuantityPerLine is what CatalogService reports for a
+	// product without its own cap; it must match the managers'
+	// cart.Limits. Default cart.DefaultMaxQuantityPerLine.
+	DefaultMaxQuantityPerLine int32
+	// ProgressInterval spaces the rebuild's progress logs; default
+	// DefaultProgressInterval.
+	ProgressInterval time.Duration
+	// StartTimeout bounds the topic checks and offset queries at start.
+	StartTimeout time.Duration
+	// MaxInterned bounds the string-sharing table; default
+	// DefaultMaxInterned. Negative disables it.
+	MaxInterned int
+	// Logger; default: discard.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Topics == (topics.Set{}) {
+		c.Topics = topics.DefaultSet()
+	}
+	if c.DefaultMaxQuantityPerLine == 0 {
+		c.DefaultMaxQuantityPerLine = cart.DefaultMaxQuantityPerLine
+	}
+	if c.ProgressInterval == 0 {
+		c.ProgressInterval = DefaultProgressInterval
+	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = DefaultStartTimeout
+	}
+	if c.MaxInterned == 0 {
+		c.MaxInterned = DefaultMaxInterned
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports every problem at once (after defaults are applied).
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	errs := []error{c.Topics.Validate(), c.TopicConfig.Validate()}
+	if c.Client["bootstrap.servers"] == nil {
+		errs = append(errs, errors.New("client: bootstrap.servers is not set"))
+	}
+	if c.Records == nil {
+		errs = append(errs, errors.New("records: nil"))
+	}
+	for _, p := range c.Partitions {
+		if p < 0 {
+			errs = append(errs, fmt.Errorf("partitions: %d is negative", p))
+		}
+	}
+	if len(slices.Compact(slices.Sorted(slices.Values(c.Partitions)))) != len(c.Partitions) {
+		errs = append(errs, errors.New("partitions: listed twice"))
+	}
+	if c.DefaultMaxQuantityPerLine < 1 || c.DefaultMaxQuantityPerLine > cart.MaxQuantity {
+		errs = append(errs, fmt.Errorf("default max quantity per line %d: must be 1..%d", c.DefaultMaxQuantityPerLine, cart.MaxQuantity))
+	}
+	if c.ProgressInterval < 0 || c.StartTimeout < 0 {
+		errs = append(errs, errors.New("progress interval and start timeout must not be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("projection: %w", err)
+	}
+	return nil
+}
+
+// consumerConfig is the base configuration plus a follower's settings: an
+// assigned (never subscribed) read_committed consumer that commits nothing.
+func (c Config) consumerConfig(groupSuffix string) *kafka.ConfigMap {
+	cm := kafka.ConfigMap{}
+	for k, v := range c.Client {
+		cm[k] = v
+	}
+	cm["group.id"] = "cartstream-projection-" + groupSuffix // never joined
+	cm["enable.auto.commit"] = false
+	cm["enable.auto.offset.store"] = false
+	cm["isolation.level"] = "read_committed"
+	cm["enable.partition.eof"] = true
+	return &cm
+}

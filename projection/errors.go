@@ -1,0 +1,102 @@
+package projection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/cartstream/cartstream/cart"
+)
+
+// Sentinels of the read side. Callers classify with errors.Is; statusOf is
+// the one place that turns them into gRPC codes.
+var (
+	// ErrNotFound is a cart that never had a command, or an unknown SKU.
+	ErrNotFound = errors.New("projection: not found")
+	// ErrUnavailable is a read the projection cannot serve now; the client
+	// retries with backoff.
+	ErrUnavailable = errors.New("projection: unavailable")
+	// ErrNotReady: the projection is still rebuilding (or the history or
+	// catalog still loading).
+	ErrNotReady = fmt.Errorf("%w: still rebuilding", ErrUnavailable)
+	// ErrNotOwned: the cart's partition is not owned by this replica.
+	ErrNotOwned = fmt.Errorf("%w: the cart's partition is not served by this replica", ErrUnavailable)
+	// ErrClosed: the projection is shutting down.
+	ErrClosed = fmt.Errorf("%w: shutting down", ErrUnavailable)
+	// ErrCommandNotServed is a command RPC sent to the projection.
+	ErrCommandNotServed = errors.New("projection: commands are served by the cart gateway, not the read side")
+	// ErrFetch is a history record that could not be read back from Kafka.
+	ErrFetch = fmt.Errorf("%w: history records could not be read", ErrUnavailable)
+)
+
+// invalid returns a *cart.ValidationError for one field; it matches
+// cart.ErrInvalidArgument.
+func invalid(field, description string) error {
+	return &cart.ValidationError{Violations: []cart.FieldViolation{{Field: field, Description: description}}}
+}
+
+// Client-facing messages for errors whose text is not for clients.
+const (
+	msgDeadline = "deadline exceeded before the read side reached the consistency token; the command is not lost: call again"
+	msgCanceled = "the call was canceled"
+	msgInternal = "internal error"
+)
+
+// statusOf is the one mapping from the read side's errors to gRPC status
+// errors. It classifies with errors.Is/As, so wrapped errors keep their
+// code. nil stays nil.
+func statusOf(err error) error {
+	if err == nil {
+		return nil
+	}
+	var carrier interface{ GRPCStatus() *status.Status }
+	switch {
+	case cart.IsInvalidArgument(err):
+		return invalidArgument(err)
+	case errors.Is(err, ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, msgDeadline)
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, msgCanceled)
+	case errors.Is(err, ErrUnavailable):
+		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, ErrCommandNotServed):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.As(err, &carrier):
+		return carrier.GRPCStatus().Err()
+	default:
+		return status.Error(codes.Internal, msgInternal)
+	}
+}
+
+// invalidArgument is INVALID_ARGUMENT with a google.rpc.BadRequest listing
+// every field violation err carries.
+func invalidArgument(err error) error {
+	vs := cart.FieldViolations(err)
+	msg := "invalid argument"
+	for i, v := range vs {
+		if i == 0 {
+			msg += ": "
+		} else {
+			msg += "; "
+		}
+		msg += v.Field + " " + v.Description
+	}
+	st := status.New(codes.InvalidArgument, msg)
+	if len(vs) == 0 {
+		return st.Err()
+	}
+	br := &errdetails.BadRequest{FieldViolations: make([]*errdetails.BadRequest_FieldViolation, len(vs))}
+	for i, v := range vs {
+		br.FieldViolations[i] = &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description}
+	}
+	if d, derr := st.WithDetails(br); derr == nil {
+		return d.Err()
+	}
+	return st.Err()
+}

@@ -1,0 +1,545 @@
+package projection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/partition"
+	"github.com/cartstream/cartstream/internal/topics"
+)
+
+// Projection is the materialized read side. Build it with New, run it with
+// Run; its query methods are safe for concurrent use from the start and
+// answer ErrNotReady until the rebuild is done.
+type Projection struct {
+	cfg    Config
+	log    *slog.Logger
+	intern *interner
+
+	started   atomic.Bool
+	layout    atomic.Pointer[layout]
+	ready     chan struct{} // cart.state caught up and catalog loaded
+	histReady chan struct{} // history index caught up
+	closed    chan struct{} // Run has returned
+	closeOnce sync.Once
+
+	catalog *catalogStore
+	fetch   *fetcher
+
+	// Counters for progress logs and tests.
+	stateRecords atomic.Int64
+	badRecords   atomic.Int64
+	histRecords  atomic.Int64
+}
+
+// layout is what Run learns at start: the partition count of the cart
+// topics and the shards of the owned partitions (nil for the others).
+type layout struct {
+	partitions int
+	shards     []*shard
+}
+
+// New validates cfg and returns a Projection; Run does the reading.
+func New(cfg Config) (*Projection, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	p := &Projection{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		intern:    newInterner(cfg.MaxInterned),
+		ready:     make(chan struct{}),
+		histReady: make(chan struct{}),
+		closed:    make(chan struct{}),
+		catalog:   newCatalogStore(),
+	}
+	p.fetch = &fetcher{conf: cfg.consumerConfig("history-fetch"), log: p.log}
+	return p, nil
+}
+
+// Ready is closed once every owned partition of cart.state has been read up
+// to the last stable offset seen at start and the catalog is loaded.
+func (p *Projection) Ready() <-chan struct{} { return p.ready }
+
+// HistoryReady is closed once the history index has caught up with
+// cart.validated and cart.invalid as they were at start.
+func (p *Projection) HistoryReady() <-chan struct{} { return p.histReady }
+
+// Done is closed when Run has returned.
+func (p *Projection) Done() <-chan struct{} { return p.closed }
+
+// Run reads the topics and follows them until ctx ends or a follower
+// fails. It may be called once. It returns nil after a shutdown asked for
+// by ctx; waiters then end with ErrClosed.
+func (p *Projection) Run(ctx context.Context) error {
+	if !p.started.CompareAndSwap(false, true) {
+		return errors.New("projection: Run called twice")
+	}
+	defer p.closeOnce.Do(func() { close(p.closed) })
+	defer p.fetch.close()
+
+	lay, stateEnds, histEnds, err := p.start(ctx)
+	if err != nil {
+		return err
+	}
+	p.layout.Store(lay)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("projection: %s: %w", name, err))
+				mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	stateDone := make(chan struct{})
+	run("cart state", func(ctx context.Context) error {
+		return p.follow(ctx, follower{
+			name: "cart state", topics: []string{p.cfg.Topics.State}, lay: lay, ends: stateEnds,
+			group: "state", handle: p.handleSnapshot, eof: p.settle, caughtUp: func() { close(stateDone) },
+			progress: true,
+		})
+	})
+	run("history", func(ctx context.Context) error {
+		return p.follow(ctx, follower{
+			name: "history", topics: []string{p.cfg.Topics.Validated, p.cfg.Topics.Invalid}, lay: lay, ends: histEnds,
+			group: "history", handle: p.handleHistory, caughtUp: func() {
+				p.log.Info("projection: history index caught up", "records", p.histRecords.Load())
+				close(p.histReady)
+			},
+		})
+	})
+	catalogTable, err := p.catalog.table(p.cfg, p.log)
+	if err != nil {
+		return err
+	}
+	run("catalog", catalogTable.Run)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for _, ch := range []<-chan struct{}{stateDone, catalogTable.Ready()} {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return
+			}
+		}
+		p.catalog.markLoaded()
+		p.log.Info("projection: ready", "carts", p.carts(), "records", p.stateRecords.Load(), "skipped", p.badRecords.Load())
+		close(p.ready)
+	}()
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// start checks the topics and takes the end offsets the rebuild must reach.
+func (p *Projection) start(ctx context.Context) (*layout, map[tpKey]int64, map[tpKey]int64, error) {
+	sctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
+	defer cancel()
+	admin, err := kafka.NewAdminClient(&p.cfg.Client)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("projection: admin client: %w", err)
+	}
+	defer admin.Close()
+	n, err := topics.Ensure(sctx, admin, p.cfg.Topics, p.cfg.TopicConfig)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("projection: topics: %w", err)
+	}
+	owned := p.cfg.Partitions
+	if len(owned) == 0 {
+		for i := range n {
+			owned = append(owned, int32(i))
+		}
+	}
+	lay := &layout{partitions: n, shards: make([]*shard, n)}
+	for _, part := range owned {
+		if int(part) >= n {
+			return nil, nil, nil, fmt.Errorf("projection: owned partition %d: the cart topics have %d partitions", part, n)
+		}
+		lay.shards[part] = newShard(part)
+	}
+	stateEnds, err := lastStable(sctx, admin, []string{p.cfg.Topics.State}, owned)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	histEnds, err := lastStable(sctx, admin, []string{p.cfg.Topics.Validated, p.cfg.Topics.Invalid}, owned)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var total int64
+	for _, o := range stateEnds {
+		total += o
+	}
+	p.log.Info("projection: rebuilding", "topic", p.cfg.Topics.State, "partitions", n, "owned", len(owned), "end_offsets_total", total)
+	return lay, stateEnds, histEnds, nil
+}
+
+type tpKey struct {
+	topic     string
+	partition int32
+}
+
+// lastStable returns each partition's last stable offset (ListOffsets with
+// isolation read_committed): what a read_committed reader reaches.
+func lastStable(ctx context.Context, admin *kafka.AdminClient, names []string, parts []int32) (map[tpKey]int64, error) {
+	req := map[kafka.TopicPartition]kafka.OffsetSpec{}
+	for _, t := range names {
+		for _, part := range parts {
+			req[kafka.TopicPartition{Topic: &t, Partition: part}] = kafka.LatestOffsetSpec
+		}
+	}
+	res, err := admin.ListOffsets(ctx, req, kafka.SetAdminIsolationLevel(kafka.IsolationLevelReadCommitted))
+	if err != nil {
+		return nil, fmt.Errorf("projection: list offsets: %w", err)
+	}
+	out := map[tpKey]int64{}
+	for tp, info := range res.ResultInfos {
+		if info.Error.Code() != kafka.ErrNoError {
+			return nil, fmt.Errorf("projection: list offsets of %s/%d: %w", *tp.Topic, tp.Partition, info.Error)
+		}
+		out[tpKey{*tp.Topic, tp.Partition}] = int64(info.Offset)
+	}
+	return out, nil
+}
+
+// follower describes one consumer loop over owned partitions of topics.
+type follower struct {
+	name   string
+	group  string
+	topics []string
+	lay    *layout
+	// ends are the offsets the follower must reach to be caught up.
+	ends     map[tpKey]int64
+	handle   func(sh *shard, m *kafka.Message)
+	eof      func(sh *shard)
+	caughtUp func()
+	progress bool
+}
+
+// follow reads f.topics' owned partitions from the beginning and follows
+// them until ctx ends. It calls caughtUp once every partition reached its
+// end offset (or its end, as partition EOF says).
+func (p *Projection) follow(ctx context.Context, f follower) error {
+	cons, err := kafka.NewConsumer(p.cfg.consumerConfig(f.group))
+	if err != nil {
+		return fmt.Errorf("consumer: %w", err)
+	}
+	defer func() { _ = cons.Close() }()
+	var assign []kafka.TopicPartition
+	pending := map[tpKey]bool{}
+	pos := map[tpKey]int64{}
+	for _, t := range f.topics {
+		for _, sh := range f.lay.shards {
+			if sh == nil {
+				continue
+			}
+			assign = append(assign, kafka.TopicPartition{Topic: &t, Partition: sh.partition, Offset: kafka.OffsetBeginning})
+			k := tpKey{t, sh.partition}
+			if f.ends[k] > 0 {
+				pending[k] = true
+			}
+		}
+	}
+	if err := cons.Assign(assign); err != nil {
+		return fmt.Errorf("assign: %w", err)
+	}
+	var total int64
+	for _, e := range f.ends {
+		total += e
+	}
+	caughtUp := false
+	check := func() {
+		if !caughtUp && len(pending) == 0 {
+			caughtUp = true
+			f.caughtUp()
+		}
+	}
+	check()
+	began, lastLog := time.Now(), time.Now()
+	var records int64
+	for ctx.Err() == nil {
+		ev := cons.Poll(100)
+		switch e := ev.(type) {
+		case *kafka.Message:
+			tp := e.TopicPartition
+			if tp.Error != nil {
+				return fmt.Errorf("%s/%d: %w", *tp.Topic, tp.Partition, tp.Error)
+			}
+			sh := f.lay.shard(tp.Partition)
+			if sh == nil {
+				continue
+			}
+			records++
+			f.handle(sh, e)
+			k := tpKey{*tp.Topic, tp.Partition}
+			pos[k] = int64(tp.Offset) + 1
+			if pending[k] && pos[k] >= f.ends[k] {
+				delete(pending, k)
+				check()
+			}
+		case kafka.PartitionEOF:
+			sh := f.lay.shard(e.Partition)
+			if sh == nil || e.Topic == nil {
+				continue
+			}
+			if f.eof != nil {
+				f.eof(sh)
+			}
+			delete(pending, tpKey{*e.Topic, e.Partition})
+			check()
+		case kafka.Error:
+			if e.IsFatal() {
+				return fmt.Errorf("consumer: %w", e)
+			}
+			p.log.Warn("projection: consumer error", "follower", f.name, "err", e)
+		}
+		if f.progress && !caughtUp && time.Since(lastLog) >= p.cfg.ProgressInterval {
+			lastLog = time.Now()
+			var reached int64
+			for k, end := range f.ends {
+				reached += min(pos[k], end)
+			}
+			pct := 100.0
+			if total > 0 {
+				pct = float64(reached) * 100 / float64(total)
+			}
+			elapsed := time.Since(began).Seconds()
+			p.log.Info("projection: rebuild progress", "follower", f.name, "records", records, "carts", p.carts(),
+				"rate_per_s", int64(float64(records)/max(elapsed, 1e-3)), "percent", fmt.Sprintf("%.1f", pct),
+				"partitions_pending", len(pending))
+		}
+	}
+	return nil
+}
+
+func (l *layout) shard(partition int32) *shard {
+	if partition < 0 || int(partition) >= len(l.shards) {
+		return nil
+	}
+	return l.shards[partition]
+}
+
+// handleSnapshot applies one cart.state record.
+func (p *Projection) handleSnapshot(sh *shard, m *kafka.Message) {
+	p.stateRecords.Add(1)
+	id := cart.CartID(m.Key)
+	if m.Value == nil {
+		sh.remove(id)
+		return
+	}
+	s, err := p.cfg.Records.DecodeSnapshot(m.Value)
+	if err == nil && s.Cart.CartID != id {
+		err = fmt.Errorf("snapshot of cart %q under key %q", s.Cart.CartID, id)
+	}
+	if err != nil {
+		// Skipping keeps the partition served; cartverify reports the cart.
+		p.badRecords.Add(1)
+		p.log.Error("projection: skipping undecodable snapshot", "partition", m.TopicPartition.Partition, "offset", m.TopicPartition.Offset, "err", err)
+		return
+	}
+	if stored, _ := sh.apply(p.intern.compact(s)); !stored {
+		p.log.Debug("projection: ignoring a snapshot not newer than the one held", "cart_id", id, "request_offset", s.RequestOffset)
+	}
+}
+
+func (p *Projection) settle(sh *shard) { sh.settle() }
+
+// carts is the number of carts with a snapshot, over the owned partitions.
+func (p *Projection) carts() int {
+	lay := p.layout.Load()
+	if lay == nil {
+		return 0
+	}
+	n := 0
+	for _, sh := range lay.shards {
+		if sh != nil {
+			sh.mu.RLock()
+			n += sh.snapshots
+			sh.mu.RUnlock()
+		}
+	}
+	return n
+}
+
+// Stats are counters of a Projection, for logs and tests.
+type Stats struct {
+	Carts          int   // carts with a snapshot
+	StateRecords   int64 // cart.state records read
+	SkippedRecords int64 // undecodable records skipped
+	HistoryRecords int64 // cart.validated and cart.invalid records indexed
+}
+
+// Stats returns the current counters.
+func (p *Projection) Stats() Stats {
+	return Stats{Carts: p.carts(), StateRecords: p.stateRecords.Load(), SkippedRecords: p.badRecords.Load(), HistoryRecords: p.histRecords.Load()}
+}
+
+// isReady reports whether ch is closed.
+func isReady(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitReady waits for ch, ctx or the end of Run.
+func (p *Projection) waitReady(ctx context.Context, ch <-chan struct{}) error {
+	select {
+	case <-ch:
+		return nil
+	case <-p.closed:
+		return ErrClosed
+	case <-ctx.Done():
+		return fmt.Errorf("%w (%w)", ctx.Err(), ErrNotReady)
+	}
+}
+
+// shardOf checks id and returns its partition and shard.
+func (p *Projection) shardOf(id cart.CartID) (*layout, int32, *shard, error) {
+	if err := id.Validate(); err != nil {
+		return nil, 0, nil, err
+	}
+	lay := p.layout.Load()
+	if lay == nil {
+		return nil, 0, nil, ErrNotReady
+	}
+	part := partition.For([]byte(id), lay.partitions)
+	sh := lay.shard(part)
+	if sh == nil {
+		return lay, part, nil, fmt.Errorf("%w (partition %d)", ErrNotOwned, part)
+	}
+	return lay, part, sh, nil
+}
+
+// Token is a consistency token: a command's position in cart.requests.
+type Token struct {
+	Partition int32
+	Offset    int64
+}
+
+// Cart returns the cart's current snapshot: ErrNotReady during the
+// rebuild, ErrNotFound for a cart that never had a command.
+func (p *Projection) Cart(id cart.CartID) (cart.Snapshot, error) {
+	if !isReady(p.ready) {
+		if err := id.Validate(); err != nil {
+			return cart.Snapshot{}, err
+		}
+		return cart.Snapshot{}, ErrNotReady
+	}
+	_, _, sh, err := p.shardOf(id)
+	if err != nil {
+		return cart.Snapshot{}, err
+	}
+	s, ok := sh.get(id)
+	if !ok {
+		return cart.Snapshot{}, fmt.Errorf("%w: cart %s", ErrNotFound, id)
+	}
+	return s, nil
+}
+
+// checkToken reports a token that cannot belong to id, as field violations.
+func checkToken(tok Token, part int32, partitions int) error {
+	var vs []cart.FieldViolation
+	if tok.Partition < 0 || int(tok.Partition) >= partitions {
+		vs = append(vs, cart.FieldViolation{Field: "consistency_token.partition", Description: fmt.Sprintf("must be between 0 and %d", partitions-1)})
+	} else if tok.Partition != part {
+		vs = append(vs, cart.FieldViolation{Field: "consistency_token.partition", Description: "does not belong to this cart_id: use the token of a command on this cart"})
+	}
+	if tok.Offset < 0 {
+		vs = append(vs, cart.FieldViolation{Field: "consistency_token.offset", Description: "must be >= 0"})
+	}
+	if len(vs) > 0 {
+		return &cart.ValidationError{Violations: vs}
+	}
+	return nil
+}
+
+// AwaitToken waits, bounded by ctx, until the cart's snapshot covers the
+// token (RequestOffset >= tok.Offset) and returns it. A cart still unknown
+// once its partition has settled past the token is ErrNotFound; a known cart
+// whose snapshot does not cover a token its partition has settled past
+// cannot own that token (INVALID_ARGUMENT).
+func (p *Projection) AwaitToken(ctx context.Context, id cart.CartID, tok Token) (cart.Snapshot, error) {
+	if err := id.Validate(); err != nil {
+		return cart.Snapshot{}, err
+	}
+	if err := p.waitReady(ctx, p.ready); err != nil {
+		return cart.Snapshot{}, err
+	}
+	lay, part, sh, err := p.shardOf(id)
+	if lay != nil {
+		if terr := checkToken(tok, part, lay.partitions); terr != nil {
+			return cart.Snapshot{}, terr
+		}
+	}
+	if err != nil {
+		return cart.Snapshot{}, err
+	}
+	return sh.await(ctx, p.closed, id, func(v view) (bool, error) {
+		switch {
+		case v.has && v.snap.Covers(tok.Offset):
+			return true, nil
+		case v.settled < tok.Offset:
+			return false, nil
+		case !v.has:
+			return false, fmt.Errorf("%w: cart %s (its partition is past the token)", ErrNotFound, id)
+		default:
+			return false, invalid("consistency_token.offset", "the command at this position is not one of this cart_id's")
+		}
+	})
+}
+
+// AwaitChange waits until the cart's version exceeds after and returns the
+// snapshot; ErrNotFound if the cart is gone.
+func (p *Projection) AwaitChange(ctx context.Context, id cart.CartID, after int64) (cart.Snapshot, error) {
+	_, _, sh, err := p.shardOf(id)
+	if err != nil {
+		return cart.Snapshot{}, err
+	}
+	return sh.await(ctx, p.closed, id, func(v view) (bool, error) {
+		if !v.has {
+			return false, fmt.Errorf("%w: cart %s", ErrNotFound, id)
+		}
+		return v.snap.Cart.Version > after, nil
+	})
+}
+
+// findOffset returns the window entry recorded at offset.
+func findOffset(s cart.Snapshot, offset int64) (cart.RequestOutcome, bool) {
+	i, ok := slices.BinarySearchFunc(s.Window, offset, func(o cart.RequestOutcome, off int64) int {
+		switch {
+		case o.Offset < off:
+			return -1
+		case o.Offset > off:
+			return 1
+		}
+		return 0
+	})
+	if !ok {
+		return cart.RequestOutcome{}, false
+	}
+	return s.Window[i], true
+}

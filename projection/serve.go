@@ -1,0 +1,130 @@
+package projection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
+)
+
+// Defaults of ServeOptions.
+const (
+	DefaultAddr            = "127.0.0.1:50052"
+	DefaultMaxRecvMsgSize  = 64 << 10
+	DefaultShutdownTimeout = 15 * time.Second
+)
+
+// ServeOptions configure Serve.
+type ServeOptions struct {
+	// Addr is the gRPC listen address; default DefaultAddr. Ignored when
+	// Listener is set.
+	Addr string
+	// Listener, if set, is served instead of listening on Addr; Serve
+	// closes it.
+	Listener net.Listener
+	// MaxRecvMsgSize caps a request message; default DefaultMaxRecvMsgSize.
+	MaxRecvMsgSize int
+	// ShutdownTimeout bounds the graceful stop.
+	ShutdownTimeout time.Duration
+	// Logger; default: discard.
+	Logger *slog.Logger
+}
+
+// Serve runs p and serves it over gRPC (CartService queries, CatalogService,
+// health, reflection) until ctx ends or p.Run fails. Health is NOT_SERVING
+// until p is ready, SERVING from then on, and NOT_SERVING for good from the
+// start of shutdown. Shutdown ends p first (waiting calls and WatchCart
+// streams end UNAVAILABLE), then stops gRPC gracefully within
+// ShutdownTimeout, then hard. Serve returns nil after a shutdown asked for by
+// ctx.
+func Serve(ctx context.Context, p *Projection, o ServeOptions) error {
+	if o.Addr == "" {
+		o.Addr = DefaultAddr
+	}
+	if o.MaxRecvMsgSize <= 0 {
+		o.MaxRecvMsgSize = DefaultMaxRecvMsgSize
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	lis := o.Listener
+	if lis == nil {
+		var err error
+		if lis, err = net.Listen("tcp", o.Addr); err != nil {
+			return fmt.Errorf("projection: listen on %s: %w", o.Addr, err)
+		}
+	}
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(o.MaxRecvMsgSize))
+	p.Register(srv)
+	hs := health.NewServer()
+	services := []string{"", cartv1.CartService_ServiceDesc.ServiceName, cartv1.CatalogService_ServiceDesc.ServiceName}
+	for _, s := range services {
+		hs.SetServingStatus(s, healthpb.HealthCheckResponse_NOT_SERVING)
+	}
+	healthpb.RegisterHealthServer(srv, hs)
+	reflection.Register(srv)
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	runErr := make(chan error, 1)
+	go func() { runErr <- p.Run(runCtx) }()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(lis) }()
+	log.Info("projection: serving gRPC (NOT_SERVING until caught up)", "addr", lis.Addr().String())
+
+	var cause error
+	runDone := false
+	ready := p.Ready()
+	for cause == nil && !runDone && ctx.Err() == nil {
+		select {
+		case <-ready:
+			for _, s := range services {
+				hs.SetServingStatus(s, healthpb.HealthCheckResponse_SERVING)
+			}
+			log.Info("projection: health SERVING")
+			ready = nil
+		case err := <-runErr:
+			runDone = true
+			if err == nil {
+				err = errors.New("projection: stopped unexpectedly")
+			}
+			cause = err
+		case err := <-serveErr:
+			cause = fmt.Errorf("projection: serve: %w", err)
+			serveErr <- nil
+		case <-ctx.Done():
+		}
+	}
+	log.Info("projection: shutting down", "cause", cause)
+	hs.Shutdown()
+	stopRun()
+	if !runDone {
+		if err := <-runErr; err != nil && cause == nil {
+			cause = err
+		}
+	}
+	done := make(chan struct{})
+	go func() { srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(o.ShutdownTimeout):
+		log.Warn("projection: graceful stop timed out; stopping hard", "timeout", o.ShutdownTimeout)
+		srv.Stop()
+		<-done
+	}
+	<-serveErr
+	return cause
+}

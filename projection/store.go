@@ -1,0 +1,223 @@
+package projection
+
+import (
+	"context"
+	"sync"
+
+	"github.com/cartstream/cartstream/cart"
+)
+
+// entry is one cart of a shard. All fields are guarded by the shard's mu.
+// An entry exists for a cart with a snapshot, with history, or with
+// waiters; one with none of them is removed.
+type entry struct {
+	// snap is the latest snapshot; meaningful only when has is set. Its
+	// slices are never modified once stored: an update replaces snap.
+	snap cart.Snapshot
+	has  bool
+	// changed is closed and set to nil when snap changes. It is made only
+	// when somebody waits, so a cart nobody watches costs no channel.
+	changed chan struct{}
+	waiters int32
+	// hist indexes the cart's records on cart.validated and cart.invalid,
+	// in the order each topic holds them.
+	hist []histRef
+}
+
+func (e *entry) notify() {
+	if e.changed != nil {
+		close(e.changed)
+		e.changed = nil
+	}
+}
+
+func (e *entry) idle() bool { return !e.has && e.waiters == 0 && len(e.hist) == 0 }
+
+// shard is the materialized part of one owned partition of cart.state.
+type shard struct {
+	partition int32
+
+	mu    sync.RWMutex
+	carts map[cart.CartID]*entry
+	// snapshots counts entries with a snapshot.
+	snapshots int
+	// high is the highest RequestOffset of any snapshot applied.
+	high int64
+	// settled is high as of the last time the follower had read the
+	// partition to its end: every transaction up to it is fully applied.
+	settled int64
+	// settledCh is closed and replaced when settled grows.
+	settledCh chan struct{}
+}
+
+func newShard(partition int32) *shard {
+	return &shard{partition: partition, carts: map[cart.CartID]*entry{}, high: -1, settled: -1, settledCh: make(chan struct{})}
+}
+
+// apply stores s as the cart's snapshot unless the one held is as new or
+// newer, and wakes the cart's waiters. It reports whether s was stored and
+// whether the cart is new to the shard.
+func (sh *shard) apply(s cart.Snapshot) (stored, isNew bool) {
+	id := s.Cart.CartID
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.carts[id]
+	if e == nil {
+		e = &entry{}
+		sh.carts[id] = e
+	}
+	if e.has && s.RequestOffset <= e.snap.RequestOffset {
+		return false, false
+	}
+	if !e.has {
+		sh.snapshots++
+		isNew = true
+	}
+	e.snap, e.has = s, true
+	sh.high = max(sh.high, s.RequestOffset)
+	e.notify()
+	return true, isNew
+}
+
+// remove handles a tombstone: the cart is gone.
+func (sh *shard) remove(id cart.CartID) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.carts[id]
+	if e == nil || !e.has {
+		return
+	}
+	e.snap, e.has = cart.Snapshot{}, false
+	sh.snapshots--
+	e.notify()
+	if e.idle() {
+		delete(sh.carts, id)
+	}
+}
+
+// settle records that the partition was read to its end.
+func (sh *shard) settle() {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.high > sh.settled {
+		sh.settled = sh.high
+		close(sh.settledCh)
+		sh.settledCh = make(chan struct{})
+	}
+}
+
+// get returns the cart's snapshot, if any.
+func (sh *shard) get(id cart.CartID) (cart.Snapshot, bool) {
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if e := sh.carts[id]; e != nil && e.has {
+		return e.snap, true
+	}
+	return cart.Snapshot{}, false
+}
+
+// view is what a wait condition sees, under the shard's lock.
+type view struct {
+	snap    cart.Snapshot
+	has     bool
+	settled int64
+}
+
+// await blocks until check says done (or fails), the cart's snapshot or the
+// shard's settled offset changing in between; ctx and closed end the wait.
+// It never polls.
+func (sh *shard) await(ctx context.Context, closed <-chan struct{}, id cart.CartID, check func(view) (bool, error)) (cart.Snapshot, error) {
+	for {
+		sh.mu.Lock()
+		e := sh.carts[id]
+		v := view{settled: sh.settled}
+		if e != nil {
+			v.snap, v.has = e.snap, e.has
+		}
+		done, err := check(v)
+		if err != nil || done {
+			sh.mu.Unlock()
+			return v.snap, err
+		}
+		if e == nil {
+			e = &entry{}
+			sh.carts[id] = e
+		}
+		if e.changed == nil {
+			e.changed = make(chan struct{})
+		}
+		changed, settled := e.changed, sh.settledCh
+		e.waiters++
+		sh.mu.Unlock()
+
+		var werr error
+		select {
+		case <-changed:
+		case <-settled:
+		case <-ctx.Done():
+			werr = ctx.Err()
+		case <-closed:
+			werr = ErrClosed
+		}
+
+		sh.mu.Lock()
+		e.waiters--
+		if e.idle() && sh.carts[id] == e {
+			delete(sh.carts, id)
+		}
+		sh.mu.Unlock()
+		if werr != nil {
+			return cart.Snapshot{}, werr
+		}
+	}
+}
+
+// interner shares equal strings (product names, rejection messages) between
+// carts, up to max distinct values; beyond that strings are kept as they
+// are. Safe for concurrent use.
+type interner struct {
+	mu  sync.Mutex
+	m   map[string]string
+	max int
+}
+
+func newInterner(max int) *interner {
+	return &interner{m: map[string]string{}, max: max}
+}
+
+func (in *interner) get(s string) string {
+	if in.max <= 0 || s == "" {
+		return s
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if v, ok := in.m[s]; ok {
+		return v
+	}
+	if len(in.m) < in.max {
+		in.m[s] = s
+	}
+	return s
+}
+
+// compact makes s share its repeated strings with other carts' and drops
+// spare slice capacity.
+func (in *interner) compact(s cart.Snapshot) cart.Snapshot {
+	if len(s.Cart.Lines) > 0 {
+		lines := make([]cart.Line, len(s.Cart.Lines))
+		copy(lines, s.Cart.Lines)
+		for i := range lines {
+			lines[i].Name = in.get(lines[i].Name)
+		}
+		s.Cart.Lines = lines
+	}
+	if len(s.Window) > 0 {
+		w := make([]cart.RequestOutcome, len(s.Window))
+		copy(w, s.Window)
+		for i := range w {
+			w[i].Message = in.get(w[i].Message)
+		}
+		s.Window = w
+	}
+	return s
+}
