@@ -69,6 +69,11 @@ kafka-up: ## start a test broker on 127.0.0.1:9092 (KAFKA_PORT) in the backgroun
 kafka-down: ## stop the test broker started by kafka-up and remove its data
 	@KAFKA_PORT=$(KAFKA_PORT) bash scripts/kafka/down.sh
 
+.PHONY: bench
+BENCH_FLAGS ?=
+bench: check-go kafka-fetch ## performance scenarios against a real Apache Kafka broker; results in bench/results (docs/benchmarks.md)
+	$(GO) run ./cmd/cartbench -out bench/results $(BENCH_FLAGS)
+
 .PHONY: fuzz
 FUZZTIME ?= 30s
 fuzz: check-go ## run every fuzz target for FUZZTIME each

@@ -38,7 +38,12 @@ PROPS
 cat "$KAFKA_SCRIPTS/broker.properties" >>"$cfg"
 
 java="$(java_bin)"
-cluster_id="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+# A KRaft cluster id is 16 random bytes in URL-safe base64; one starting
+# with '-' would read as an option to the storage tool, so draw again.
+cluster_id=-
+while [ "${cluster_id#-}" != "$cluster_id" ]; do
+  cluster_id="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+done
 cp="$KAFKA_CACHE/libs/*"
 log4j=(-Dlog4j2.configurationFile="$KAFKA_SCRIPTS/log4j2.properties" -Dkafka.log.file="$KAFKA_DIR/kafka.log")
 

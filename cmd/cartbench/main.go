@@ -1,0 +1,158 @@
+// Command cartbench is `cartstream bench`: it starts a real Apache Kafka
+// broker (or uses KAFKA_BROKERS), runs the write path's performance
+// scenarios against it (internal/bench), prints the results as a table on
+// stdout and writes them as JSON to <out>/<date>-<revision>.json, with CPU
+// profiles of the drain beside it. Progress goes to stderr.
+//
+//	go run ./cmd/cartbench -out bench/results          # the full run, ~10 min
+//	go run ./cmd/cartbench -quick                      # a smoke run, < 1 min
+//	go run ./cmd/cartbench -scenarios drain,memory     # some scenarios
+//
+// docs/benchmarks.md says what each scenario measures.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cartstream/cartstream/internal/bench"
+	"github.com/cartstream/cartstream/internal/kafkatest"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	d := bench.Defaults()
+	fs := flag.NewFlagSet("cartbench", flag.ContinueOnError)
+	var (
+		out       = fs.String("out", "bench/results", "directory for the JSON result and CPU profiles")
+		quick     = fs.Bool("quick", false, "shrink every scenario for a smoke run (< 1 minute after the broker is up)")
+		scenarios = fs.String("scenarios", strings.Join(bench.ScenarioNames, ","), "comma-separated scenarios to run")
+		cfg       = d
+	)
+	fs.IntVar(&cfg.Partitions, "partitions", d.Partitions, "partitions of every cart topic")
+	fs.IntVar(&cfg.DrainCommands, "commands", d.DrainCommands, "drain: commands pre-loaded into cart.requests")
+	fs.IntVar(&cfg.DrainCarts, "carts", d.DrainCarts, "drain: carts the commands are spread over")
+	fs.IntVar(&cfg.Products, "products", d.Products, "products in the catalog")
+	fs.BoolVar(&cfg.Profile, "profile", d.Profile, "drain: write CPU profiles of the copy loop and the manager to -out")
+	fs.IntVar(&cfg.LatencyRate, "rate", d.LatencyRate, "e2e: commands/s of the open-loop latency phase")
+	fs.DurationVar(&cfg.LatencyDuration, "latency-duration", d.LatencyDuration, "e2e: length of the latency phase")
+	fs.IntVar(&cfg.SaturationClients, "clients", d.SaturationClients, "e2e: concurrent gRPC clients of the saturation phase")
+	fs.DurationVar(&cfg.SaturationDuration, "saturation-duration", d.SaturationDuration, "e2e: length of the saturation phase")
+	fs.IntVar(&cfg.Kills, "kills", d.Kills, "recovery: kill -9 and restart cycles")
+	fs.IntVar(&cfg.RecoveryRate, "recovery-rate", d.RecoveryRate, "recovery: commands/s of the steady load")
+	fs.IntVar(&cfg.MemoryCarts, "memory-carts", d.MemoryCarts, "memory: carts (2 commands each) the manager holds")
+	fs.StringVar(&cfg.ManagerBin, "manager-bin", "", "a built cmd/additem-manager (default: go build it)")
+	fs.Func("client-prop", "key=value: a librdkafka property for every in-process client of the system under test (manager, copy loop, gateway); repeatable; for tuning experiments", func(s string) error {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("want key=value, got %q", s)
+		}
+		if cfg.ClientProps == nil {
+			cfg.ClientProps = map[string]string{}
+		}
+		cfg.ClientProps[k] = v
+		return nil
+	})
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *quick {
+		cfg = cfg.Shrink()
+	}
+	cfg.Scenarios = strings.Split(*scenarios, ",")
+	logf := func(format string, a ...any) {
+		fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", a...)
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		logf("cartbench: %v", err)
+		return 1
+	}
+	rev := revision()
+	cfg.OutDir = *out
+	cfg.FilePrefix = time.Now().Format("2006-01-02") + "-" + rev
+	if *quick {
+		cfg.FilePrefix += "-quick"
+	}
+	if len(cfg.ClientProps) > 0 {
+		cfg.FilePrefix += "-props"
+	}
+
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	cluster, err := startBroker(ctx, logf)
+	if err != nil {
+		logf("cartbench: no broker: %v", err)
+		return 1
+	}
+	defer func() {
+		if err := cluster.Stop(); err != nil {
+			logf("cartbench: stop broker: %v", err)
+		}
+	}()
+	cfg.Brokers = cluster.Brokers()
+	res, err := bench.Run(ctx, cfg, rev, logf)
+	if res == nil {
+		logf("cartbench: %v", err)
+		return 1
+	}
+	res.Machine.BrokerSource = cluster.Source.String()
+	if err != nil {
+		logf("cartbench: interrupted: %v", err)
+	}
+	if werr := res.WriteTable(os.Stdout); werr != nil {
+		logf("cartbench: %v", werr)
+	}
+	path := filepath.Join(*out, cfg.FilePrefix+".json")
+	b, jerr := json.MarshalIndent(res, "", "  ")
+	if jerr == nil {
+		jerr = os.WriteFile(path, append(b, '\n'), 0o644)
+	}
+	if jerr != nil {
+		logf("cartbench: write %s: %v", path, jerr)
+		return 1
+	}
+	logf("cartbench: wrote %s", path)
+	if err != nil || res.Failed() {
+		return 1
+	}
+	return 0
+}
+
+// startBroker starts the broker, trying three times: scripts/kafka/up.sh
+// fails now and then on its own (a random cluster id that begins with '-'
+// is taken for an option by kafka-storage format).
+func startBroker(ctx context.Context, logf func(string, ...any)) (*kafkatest.Cluster, error) {
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+		var c *kafkatest.Cluster
+		c, err = kafkatest.Start(sctx, os.Getenv, logf)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return c, err
+		}
+		logf("cartbench: broker start %d of 3 failed: %v", attempt, err)
+	}
+	return nil, err
+}
+
+// revision is the short commit hash of the working tree, or "dev".
+func revision() string {
+	b, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil || len(strings.TrimSpace(string(b))) == 0 {
+		return "dev"
+	}
+	return strings.TrimSpace(string(b))
+}

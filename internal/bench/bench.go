@@ -1,0 +1,110 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cartstream/cartstream/internal/records"
+)
+
+// Result is one run: what ran where, and each scenario's numbers. A
+// scenario that did not run is nil; one that failed carries its Error.
+type Result struct {
+	RunID    string          `json:"run_id"`
+	Revision string          `json:"revision"`
+	Started  time.Time       `json:"started"`
+	Seconds  float64         `json:"seconds"`
+	Quick    bool            `json:"quick"`
+	Config   Config          `json:"config"`
+	Machine  Machine         `json:"machine"`
+	Drain    *DrainResult    `json:"drain,omitempty"`
+	E2E      *E2EResult      `json:"e2e,omitempty"`
+	Recovery *RecoveryResult `json:"recovery,omitempty"`
+	Memory   *MemoryResult   `json:"memory,omitempty"`
+}
+
+// Failed reports whether a scenario ended with an error.
+func (r *Result) Failed() bool {
+	return (r.Drain != nil && r.Drain.Error != "") || (r.E2E != nil && r.E2E.Error != "") ||
+		(r.Recovery != nil && r.Recovery.Error != "") || (r.Memory != nil && r.Memory.Error != "")
+}
+
+// Scenario time bounds: a scenario that overruns is cut off and reports
+// the error; the run goes on with the next one.
+var scenarioTimeout = map[string]time.Duration{
+	"drain": 8 * time.Minute, "e2e": 4 * time.Minute, "recovery": 5 * time.Minute, "memory": 6 * time.Minute,
+}
+
+// Run runs the configured scenarios one after the other against the broker
+// at cfg.Brokers. logf receives progress lines. The error is for what
+// prevents any run at all; scenario failures are in the Result.
+func Run(ctx context.Context, cfg Config, revision string, logf func(format string, args ...any)) (*Result, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rec, err := records.New(records.Config{})
+	if err != nil {
+		return nil, err
+	}
+	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": cfg.Brokers})
+	if err != nil {
+		return nil, fmt.Errorf("admin client: %w", err)
+	}
+	defer admin.Close()
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	res := &Result{
+		RunID: hex.EncodeToString(b[:]), Revision: revision, Started: time.Now().UTC(),
+		Quick: cfg.Quick, Config: cfg, Machine: machineInfo(cfg.Brokers),
+	}
+	e := &env{
+		cfg: cfg, brokers: cfg.Brokers, runID: res.RunID, rec: rec, admin: admin,
+		brokerPID: res.Machine.BrokerPID, logDir: brokerLogDir(res.Machine.BrokerPID), logf: logf,
+	}
+	logf("bench: run %s on %d CPUs (%s), Kafka %s, load average %s", res.RunID, res.Machine.NumCPU, res.Machine.CPUModel, res.Machine.KafkaVersion, res.Machine.LoadAvgStart)
+	for _, name := range ScenarioNames {
+		if !cfg.runs(name) || ctx.Err() != nil {
+			continue
+		}
+		logf("bench: scenario %s", name)
+		sctx, cancel := context.WithTimeout(ctx, scenarioTimeout[name])
+		t0 := time.Now()
+		switch name {
+		case "drain":
+			r, err := e.drain(sctx)
+			r.Error = errString(err)
+			res.Drain = r
+		case "e2e":
+			r, err := e.e2e(sctx)
+			r.Error = errString(err)
+			res.E2E = r
+		case "recovery":
+			r, err := e.recovery(sctx)
+			r.Error = errString(err)
+			res.Recovery = r
+		case "memory":
+			r, err := e.memory(sctx)
+			r.Error = errString(err)
+			res.Memory = r
+		}
+		cancel()
+		e.closeReaders()
+		logf("bench: scenario %s done in %s", name, time.Since(t0).Round(time.Second))
+	}
+	res.Machine.LoadAvgEnd = loadAvg()
+	res.Seconds = time.Since(res.Started).Seconds()
+	return res, ctx.Err()
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

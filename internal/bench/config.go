@@ -1,0 +1,156 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config sizes a run. Zero fields take the defaults (see Defaults); Quick
+// returns a configuration for a smoke run of well under a minute.
+type Config struct {
+	// Brokers is the bootstrap list of the broker under test. Required.
+	Brokers string
+	// Scenarios to run; empty means all of ScenarioNames.
+	Scenarios []string
+	// ManagerBin is a built cmd/additem-manager; empty builds one with
+	// `go build` (the working directory must be inside the module).
+	ManagerBin string
+	// OutDir receives CPU profiles; empty writes none.
+	OutDir string
+	// FilePrefix names the files written to OutDir (date and revision).
+	FilePrefix string
+	// Partitions of every cart topic; default 12.
+	Partitions int
+
+	// Drain: Commands over Carts, catalog of Products.
+	DrainCommands int
+	DrainCarts    int
+	Products      int
+	// Profile takes a CPU profile of each drain (manager and copy loop).
+	Profile bool
+
+	// E2E: a fixed rate for LatencyDuration, then SaturationClients
+	// closed-loop clients for SaturationDuration.
+	LatencyRate        int
+	LatencyDuration    time.Duration
+	SaturationClients  int
+	SaturationDuration time.Duration
+
+	// Recovery: Kills kill -9 + restart cycles under RecoveryRate
+	// commands/s.
+	Kills        int
+	RecoveryRate int
+
+	// Memory: MemoryCarts carts of 2 commands each.
+	MemoryCarts int
+
+	// ClientProps are extra librdkafka properties for every client of the
+	// system under test run in process (manager, copy loop, gateway), for
+	// tuning experiments. Empty for the reference numbers.
+	ClientProps map[string]string
+
+	Quick bool
+}
+
+// ScenarioNames are the scenarios in the order they run.
+var ScenarioNames = []string{"drain", "e2e", "recovery", "memory"}
+
+// Defaults returns the full-size configuration.
+func Defaults() Config {
+	return Config{
+		Partitions:    12,
+		DrainCommands: 200_000, DrainCarts: 10_000, Products: 50, Profile: true,
+		LatencyRate: 200, LatencyDuration: 15 * time.Second,
+		SaturationClients: 64, SaturationDuration: 15 * time.Second,
+		Kills: 5, RecoveryRate: 500,
+		MemoryCarts: 100_000,
+	}
+}
+
+// Shrink makes c a smoke run (Quick): every scenario runs, on small sizes.
+func (c Config) Shrink() Config {
+	c.Quick = true
+	c.DrainCommands, c.DrainCarts = 5_000, 500
+	c.LatencyDuration = 3 * time.Second
+	c.SaturationClients, c.SaturationDuration = 16, 3*time.Second
+	c.Kills = 1
+	c.MemoryCarts = 2_000
+	return c
+}
+
+func (c Config) withDefaults() Config {
+	d := Defaults()
+	set := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	set(&c.Partitions, d.Partitions)
+	set(&c.DrainCommands, d.DrainCommands)
+	set(&c.DrainCarts, d.DrainCarts)
+	set(&c.Products, d.Products)
+	set(&c.LatencyRate, d.LatencyRate)
+	set(&c.SaturationClients, d.SaturationClients)
+	set(&c.Kills, d.Kills)
+	set(&c.RecoveryRate, d.RecoveryRate)
+	set(&c.MemoryCarts, d.MemoryCarts)
+	if c.LatencyDuration == 0 {
+		c.LatencyDuration = d.LatencyDuration
+	}
+	if c.SaturationDuration == 0 {
+		c.SaturationDuration = d.SaturationDuration
+	}
+	if len(c.Scenarios) == 0 {
+		c.Scenarios = ScenarioNames
+	}
+	return c
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Brokers == "" {
+		errs = append(errs, errors.New("brokers: empty"))
+	}
+	for _, s := range c.Scenarios {
+		known := false
+		for _, n := range ScenarioNames {
+			known = known || s == n
+		}
+		if !known {
+			errs = append(errs, fmt.Errorf("scenario %q: want one of %v", s, ScenarioNames))
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"partitions", c.Partitions}, {"drain commands", c.DrainCommands}, {"drain carts", c.DrainCarts},
+		{"products", c.Products}, {"latency rate", c.LatencyRate}, {"saturation clients", c.SaturationClients},
+		{"kills", c.Kills}, {"recovery rate", c.RecoveryRate}, {"memory carts", c.MemoryCarts},
+	} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("%s %d: must not be negative", f.name, f.v))
+		}
+	}
+	if c.DrainCarts > c.DrainCommands && c.DrainCommands > 0 {
+		errs = append(errs, fmt.Errorf("drain carts %d: more than the %d commands", c.DrainCarts, c.DrainCommands))
+	}
+	if c.LatencyDuration < 0 || c.SaturationDuration < 0 {
+		errs = append(errs, errors.New("durations must not be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("bench config: %w", err)
+	}
+	return nil
+}
+
+func (c Config) runs(name string) bool {
+	for _, s := range c.Scenarios {
+		if s == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,27 @@
+// Package bench is `cartstream bench`: the performance scenarios of the
+// write path, run against one real Apache Kafka broker and reported as one
+// [Result] (a table for people, JSON for the record).
+//
+// The scenarios:
+//
+//   - drain: the AddItemManager (in process) drains a pre-loaded
+//     cart.requests; its baseline, in the same run and over the very same
+//     records, is an exactly-once copy loop with the manager's batching
+//     policy and no logic.
+//   - e2e: gateway and manager in process, gRPC clients on loopback:
+//     latency from the call to the outcome being visible to a
+//     read_committed reader at a low fixed rate, then saturation
+//     throughput.
+//   - recovery: the manager as an OS process under steady load, killed with
+//     SIGKILL and restarted at once; time to its first committed
+//     transaction.
+//   - memory: the manager as an OS process; RSS idle and holding N carts.
+//
+// Every scenario works on its own uniquely prefixed topics, created with
+// topics.Ensure and deleted at its end, and is bounded in time: a scenario
+// that fails or overruns records its error in the Result and the others
+// still run.
+//
+// This is a development tool: it starts goroutines and processes it owns
+// and stops, but it is not part of any service.
+package bench

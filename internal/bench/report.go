@@ -1,0 +1,98 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteTable prints r as a table: scenario, metric, value, target, verdict.
+func (r *Result) WriteTable(out io.Writer) error {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	row := func(cols ...string) { fmt.Fprintln(tw, strings.Join(cols, "\t")) }
+	verdict := func(pass bool) string {
+		if pass {
+			return "ok"
+		}
+		return "MISSED"
+	}
+	m := r.Machine
+	fmt.Fprintf(out, "cartstream bench %s (rev %s%s): %d x %s, %.1f GiB, %s, Kafka %s, librdkafka %s, load %s -> %s\n\n",
+		r.RunID, r.Revision, map[bool]string{true: ", QUICK", false: ""}[r.Quick], m.NumCPU, m.CPUModel,
+		float64(m.MemTotalKiB)/(1<<20), m.GoVersion, m.KafkaVersion, m.Librdkafka, m.LoadAvgStart, m.LoadAvgEnd)
+	if len(r.Config.ClientProps) > 0 {
+		fmt.Fprintf(out, "EXPERIMENT: extra client properties %v\n\n", r.Config.ClientProps)
+	}
+	row("SCENARIO", "METRIC", "VALUE", "TARGET", "")
+	if d := r.Drain; d != nil {
+		row("drain", fmt.Sprintf("copy loop (baseline), %d records", d.Commands), fmt.Sprintf("%.0f rec/s (%.1f s; steady %.0f/s)", d.Copy.Rate, d.Copy.Seconds, d.Copy.SteadyRate), "", "")
+		row("drain", fmt.Sprintf("manager, %d cmds / %d carts", d.Commands, d.Carts), fmt.Sprintf("%.0f cmd/s (%.1f s; steady %.0f/s)", d.Manager.Rate, d.Manager.Seconds, d.Manager.SteadyRate), "", "")
+		row("drain", "manager / copy loop", fmt.Sprintf("%.1f%% (steady %.1f%%)", 100*d.Ratio, 100*d.SteadyRatio), fmt.Sprintf(">= %.0f%%", 100*d.Target), verdict(d.Pass && d.Error == ""))
+		row("drain", "transactions, mean batch (copy | manager)", fmt.Sprintf("%d, %.0f | %d, %.0f", d.Copy.Transactions, d.Copy.MeanBatch, d.Manager.Transactions, d.Manager.MeanBatch), "", "")
+		row("drain", "mean commit ms (copy | manager)", fmt.Sprintf("%.1f | %.1f", d.Copy.MeanCommitMs, d.Manager.MeanCommitMs), "", "")
+		row("drain", "output offsets, MiB on disk (copy | manager)", fmt.Sprintf("%d, %.1f | %d, %.1f", d.Copy.OutputOffsets, mib(d.Copy.OutputBytes), d.Manager.OutputOffsets, mib(d.Manager.OutputBytes)), "", "")
+		row("drain", "CPU s bench+broker, share of cores (copy | manager)", fmt.Sprintf("%.1f+%.1f, %.0f%% | %.1f+%.1f, %.0f%%",
+			d.Copy.CPU.BenchCPU, d.Copy.CPU.BrokerCPU, 100*d.Copy.CPU.MachineShare, d.Manager.CPU.BenchCPU, d.Manager.CPU.BrokerCPU, 100*d.Manager.CPU.MachineShare), "", "")
+		errRow(row, "drain", d.Error)
+	}
+	if e := r.E2E; e != nil {
+		l := e.Latency
+		row("e2e", fmt.Sprintf("outcome latency p50/p99/p99.9/max @ %d/s", l.Rate), fmt.Sprintf("%.1f / %.1f / %.1f / %.1f ms", l.Outcome.P50, l.Outcome.P99, l.Outcome.P999, l.Outcome.Max),
+			fmt.Sprintf("p99 <= %.0f ms", l.TargetP99), verdict(l.Pass && e.Error == ""))
+		row("e2e", "gRPC ack p50/p99 (broker acks=all)", fmt.Sprintf("%.1f / %.1f ms", l.Ack.P50, l.Ack.P99), "", "")
+		row("e2e", "sent, failed, missing outcomes", fmt.Sprintf("%d, %d, %d", l.Sent, l.Failed, l.Missing), "", "")
+		s := e.Saturation
+		row("e2e", fmt.Sprintf("saturation, %d clients: accepted", s.Clients), fmt.Sprintf("%.0f cmd/s (ack p50 %.1f ms, p99 %.1f ms)", s.AcceptedRate, s.Ack.P50, s.Ack.P99), "", "")
+		row("e2e", "saturation: outcome committed in window", fmt.Sprintf("%.0f cmd/s (backlog drained %.1f s after; outcome p99 %.0f ms)", s.CommittedRate, s.BacklogSecs, s.Outcome.P99), "", "")
+		row("e2e", "manager transactions, mean / max commit", fmt.Sprintf("%d, %.1f / %.1f ms", e.ManagerCommits, e.ManagerMeanCommit, e.ManagerMaxCommit), "", "")
+		errRow(row, "e2e", e.Error)
+	}
+	if rc := r.Recovery; rc != nil {
+		var each, outs []string
+		for _, c := range rc.Cycles {
+			each = append(each, fmt.Sprintf("%.2f", c.ToCommit))
+			outs = append(outs, fmt.Sprintf("%.2f", c.ToOutcome))
+		}
+		row("recovery", fmt.Sprintf("kill -9 -> first commit @ %d/s (s)", rc.Rate), strings.Join(each, " ")+fmt.Sprintf("; max %.2f", rc.MaxSeconds), fmt.Sprintf("<= %.0f s", rc.Target), verdict(rc.Pass && rc.Error == ""))
+		row("recovery", "kill -9 -> first new request's outcome (s)", strings.Join(outs, " "), "", "")
+		if len(rc.Cycles) > 0 {
+			var a Recovery
+			for _, c := range rc.Cycles {
+				a.Starting += c.Starting
+				a.CatalogLoaded += c.CatalogLoaded
+				a.Ready += c.Ready
+				a.Assigned += c.Assigned
+				a.ToCommit += c.ToCommit
+				a.RestoreTook += c.RestoreTook
+			}
+			n := float64(len(rc.Cycles))
+			row("recovery", "mean phases after kill (s)", fmt.Sprintf("started %.2f, catalog %.2f, init txn %.2f, assigned %.2f (restore %.2f), commit %.2f",
+				a.Starting/n, a.CatalogLoaded/n, a.Ready/n, a.Assigned/n, a.RestoreTook/n, a.ToCommit/n), "", "")
+		}
+		errRow(row, "recovery", rc.Error)
+	}
+	if mm := r.Memory; mm != nil {
+		row("memory", "RSS idle / with carts / high water", fmt.Sprintf("%.1f / %.1f / %.1f MiB", kib(mm.IdleRSS), kib(mm.LoadedRSS), kib(mm.LoadedHWM)), "", "")
+		row("memory", fmt.Sprintf("RSS per cart above idle, %d carts", mm.Carts), fmt.Sprintf("%.2f KiB", mm.KiBPerCart), fmt.Sprintf("<= %.0f KiB", mm.Target), verdict(mm.Pass && mm.Error == ""))
+		row("memory", "live Go heap idle / with carts (per cart)", fmt.Sprintf("%.0f / %.0f MiB (%.2f KiB)", mm.IdleHeapMiB, mm.LoadedHeapMiB, mm.HeapKiBPerCart), "", "")
+		row("memory", fmt.Sprintf("restored by a fresh process: %d carts", mm.RestoredCarts), fmt.Sprintf("RSS %.1f MiB, %.2f KiB/cart, heap %.0f MiB", kib(mm.RestoredRSS), mm.RestoredPerCart, mm.RestoredHeapMiB), "", "")
+		errRow(row, "memory", mm.Error)
+	}
+	return tw.Flush()
+}
+
+func errRow(row func(...string), scenario, err string) {
+	if err != "" {
+		row(scenario, "ERROR", err, "", "FAILED")
+	}
+}
+
+func mib(b int64) float64 {
+	if b < 0 {
+		return -1
+	}
+	return float64(b) / (1 << 20)
+}
+
+func kib(k int64) float64 { return float64(k) / 1024 }
