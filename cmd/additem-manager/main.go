@@ -32,19 +32,34 @@ func run(args []string) int {
 	fs := flag.NewFlagSet("additem-manager", flag.ContinueOnError)
 	var (
 		logFlags   service.LogFlags
-		brokers    = fs.String("brokers", service.Env("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka bootstrap servers (env KAFKA_BROKERS)")
-		prefix     = fs.String("topic-prefix", service.Env("CARTSTREAM_TOPIC_PREFIX", ""), "prefix of every topic name (env CARTSTREAM_TOPIC_PREFIX)")
-		partitions = fs.Int("partitions", service.EnvInt("CARTSTREAM_PARTITIONS", topics.DefaultPartitions), "partitions of topics this service creates (env CARTSTREAM_PARTITIONS)")
-		instance   = fs.String("instance-id", service.Env("CARTSTREAM_INSTANCE_ID", host), "stable, unique name of this replica: static group member id and transactional.id suffix (env CARTSTREAM_INSTANCE_ID)")
-		group      = fs.String("group", service.Env("CARTSTREAM_MANAGER_GROUP", validation.DefaultGroupID), "consumer group of the manager replicas (env CARTSTREAM_MANAGER_GROUP)")
-		healthAddr = fs.String("health-addr", service.Env("CARTSTREAM_MANAGER_HEALTH_ADDR", "127.0.0.1:50061"), "gRPC health endpoint (env CARTSTREAM_MANAGER_HEALTH_ADDR)")
-		maxBatch   = fs.Int("max-batch", service.EnvInt("CARTSTREAM_MAX_BATCH", validation.DefaultMaxBatchRecords), "most requests in one transaction (env CARTSTREAM_MAX_BATCH)")
-		txTimeout  = fs.Duration("transaction-timeout", service.EnvDuration("CARTSTREAM_TRANSACTION_TIMEOUT", validation.DefaultTransactionTimeout), "transaction.timeout.ms of the producer (env CARTSTREAM_TRANSACTION_TIMEOUT)")
-		sessTO     = fs.Duration("session-timeout", service.EnvDuration("CARTSTREAM_SESSION_TIMEOUT", validation.DefaultSessionTimeout), "consumer group session timeout (env CARTSTREAM_SESSION_TIMEOUT)")
-		maxLines   = fs.Int("max-lines", service.EnvInt("CARTSTREAM_MAX_LINES", cart.DefaultMaxLines), "distinct lines a cart may hold (env CARTSTREAM_MAX_LINES)")
+		brokers    string
+		prefix     string
+		partitions int
+		instance   string
+		group      string
+		healthAddr string
+		maxBatch   int
+		txTimeout  time.Duration
+		sessTO     time.Duration
+		maxLines   int
 	)
+	e := &service.EnvFlags{FS: fs}
+	e.String(&brokers, "brokers", "KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers")
+	e.String(&prefix, "topic-prefix", "CARTSTREAM_TOPIC_PREFIX", "", "prefix of every topic name")
+	e.Int(&partitions, "partitions", "CARTSTREAM_PARTITIONS", topics.DefaultPartitions, "partitions of topics this service creates")
+	e.String(&instance, "instance-id", "CARTSTREAM_INSTANCE_ID", host, "stable, unique name of this replica: static group member id and transactional.id suffix")
+	e.String(&group, "group", "CARTSTREAM_MANAGER_GROUP", validation.DefaultGroupID, "consumer group of the manager replicas")
+	e.String(&healthAddr, "health-addr", "CARTSTREAM_MANAGER_HEALTH_ADDR", "127.0.0.1:50061", "gRPC health endpoint")
+	e.Int(&maxBatch, "max-batch", "CARTSTREAM_MAX_BATCH", validation.DefaultMaxBatchRecords, "most requests in one transaction")
+	e.Duration(&txTimeout, "transaction-timeout", "CARTSTREAM_TRANSACTION_TIMEOUT", validation.DefaultTransactionTimeout, "transaction.timeout.ms of the producer")
+	e.Duration(&sessTO, "session-timeout", "CARTSTREAM_SESSION_TIMEOUT", validation.DefaultSessionTimeout, "consumer group session timeout")
+	e.Int(&maxLines, "max-lines", "CARTSTREAM_MAX_LINES", cart.DefaultMaxLines, "distinct lines a cart may hold")
 	logFlags.Register(fs)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := e.Err(); err != nil {
+		fmt.Fprintln(os.Stderr, "additem-manager:", err)
 		return 2
 	}
 	log, err := logFlags.Logger(os.Stderr)
@@ -55,9 +70,9 @@ func run(args []string) int {
 	ctx, cancel := service.SignalContext(log)
 	defer cancel()
 
-	set := topics.DefaultSet().WithPrefix(*prefix)
-	client := kafka.ConfigMap{"bootstrap.servers": *brokers}
-	if err := ensureTopics(ctx, client, set, *partitions); err != nil {
+	set := topics.DefaultSet().WithPrefix(prefix)
+	client := kafka.ConfigMap{"bootstrap.servers": brokers}
+	if err := ensureTopics(ctx, client, set, partitions); err != nil {
 		log.Error("topics", "err", err)
 		return 1
 	}
@@ -67,20 +82,20 @@ func run(args []string) int {
 		return 1
 	}
 	m, err := validation.New(validation.Config{
-		Client: client, Topics: set, GroupID: *group, InstanceID: *instance,
-		MaxBatchRecords: *maxBatch, TransactionTimeout: *txTimeout, SessionTimeout: *sessTO,
-		Limits: cart.Limits{MaxLines: *maxLines}, Records: rec, Logger: log,
+		Client: client, Topics: set, GroupID: group, InstanceID: instance,
+		MaxBatchRecords: maxBatch, TransactionTimeout: txTimeout, SessionTimeout: sessTO,
+		Limits: cart.Limits{MaxLines: maxLines}, Records: rec, Logger: log,
 	})
 	if err != nil {
 		log.Error("config", "err", err)
 		return 2
 	}
-	hs, err := service.ListenHealth(*healthAddr)
+	hs, err := service.ListenHealth(healthAddr)
 	if err != nil {
 		log.Error("health endpoint", "err", err)
 		return 1
 	}
-	log.Info("starting", "brokers", *brokers, "instance", *instance, "group", *group, "transactional_id", *group+"-"+*instance, "health", hs.Addr().String())
+	log.Info("starting", "brokers", brokers, "instance", instance, "group", group, "transactional_id", group+"-"+instance, "health", hs.Addr().String())
 
 	healthDone := make(chan error, 1)
 	hctx, stopHealth := context.WithCancel(context.Background())

@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/cartstream/cartstream/internal/gateway"
 	"github.com/cartstream/cartstream/internal/records"
+	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/topics"
 	"github.com/cartstream/cartstream/projection"
 )
@@ -63,77 +63,38 @@ type config struct {
 	logLevel        slog.Level
 }
 
-// envFlags registers flags whose defaults come from environment variables,
-// collecting every malformed variable.
-type envFlags struct {
-	fs     *flag.FlagSet
-	getenv func(string) string
-	errs   []error
-}
-
-func (e *envFlags) string(p *string, name, env, def, usage string) {
-	if v := e.getenv(env); v != "" {
-		def = v
-	}
-	e.fs.StringVar(p, name, def, usage+" (env "+env+")")
-}
-
-func (e *envFlags) int(p *int, name, env string, def int, usage string) {
-	if v := e.getenv(env); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			e.errs = append(e.errs, fmt.Errorf("%s=%q: not an integer", env, v))
-		} else {
-			def = n
-		}
-	}
-	e.fs.IntVar(p, name, def, usage+" (env "+env+")")
-}
-
-func (e *envFlags) duration(p *time.Duration, name, env string, def time.Duration, usage string) {
-	if v := e.getenv(env); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			e.errs = append(e.errs, fmt.Errorf("%s=%q: not a duration (e.g. 15s)", env, v))
-		} else {
-			def = d
-		}
-	}
-	e.fs.DurationVar(p, name, def, usage+" (env "+env+")")
-}
-
 func parseConfig(args []string, getenv func(string) string, output io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("cart-gateway", flag.ContinueOnError)
 	fs.SetOutput(output)
-	e := &envFlags{fs: fs, getenv: getenv}
+	e := &service.EnvFlags{FS: fs, Lookup: func(k string) (string, bool) { v := getenv(k); return v, v != "" }}
 	def := topics.DefaultSet()
 	var level string
-	e.string(&c.grpcAddr, "grpc-addr", "CARTSTREAM_GRPC_ADDR", gateway.DefaultAddr, "gRPC listen address")
-	e.string(&c.projectionAddr, "projection-addr", "CARTSTREAM_PROJECTION_ADDR", "", "gRPC address of a cart-projection serving the queries and wait_for_outcome; empty: commands only")
-	e.string(&c.brokers, "brokers", "KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
-	e.string(&c.topicPrefix, "topic-prefix", "CARTSTREAM_TOPIC_PREFIX", "", "prefix of every topic name (several deployments on one cluster)")
-	e.string(&c.topics.Requests, "topic-requests", "CARTSTREAM_TOPIC_REQUESTS", def.Requests, "commands topic (before the prefix)")
-	e.string(&c.topics.Validated, "topic-validated", "CARTSTREAM_TOPIC_VALIDATED", def.Validated, "accepted events topic")
-	e.string(&c.topics.Invalid, "topic-invalid", "CARTSTREAM_TOPIC_INVALID", def.Invalid, "rejections topic")
-	e.string(&c.topics.State, "topic-state", "CARTSTREAM_TOPIC_STATE", def.State, "cart snapshots topic (compacted)")
-	e.string(&c.topics.Catalog, "topic-catalog", "CARTSTREAM_TOPIC_CATALOG", def.Catalog, "catalog topic (compacted)")
-	e.int(&c.partitions, "partitions", "CARTSTREAM_PARTITIONS", topics.DefaultPartitions, "partitions of topics created at start (existing topics are kept)")
-	e.int(&c.replication, "replication-factor", "CARTSTREAM_REPLICATION_FACTOR", -1, "replication factor of topics created at start; -1: the broker's default")
-	e.int(&c.maxRecvBytes, "grpc-max-recv-bytes", "CARTSTREAM_GRPC_MAX_RECV_BYTES", gateway.DefaultMaxRecvMsgSize, "largest gRPC request accepted, bytes (larger: RESOURCE_EXHAUSTED)")
-	e.duration(&c.linger, "linger", "CARTSTREAM_KAFKA_LINGER", 2*time.Millisecond, "producer linger.ms")
-	e.duration(&c.deliveryTimeout, "delivery-timeout", "CARTSTREAM_KAFKA_DELIVERY_TIMEOUT", 30*time.Second, "producer delivery.timeout.ms: how long one record is retried")
-	e.duration(&c.startTimeout, "start-timeout", "CARTSTREAM_START_TIMEOUT", gateway.DefaultStartTimeout, "bound on topic checks and the first broker contact")
-	e.duration(&c.shutdownTimeout, "shutdown-timeout", "CARTSTREAM_SHUTDOWN_TIMEOUT", gateway.DefaultShutdownTimeout, "graceful stop bound, then the producer's flush bound")
-	e.string(&c.logFormat, "log-format", "CARTSTREAM_LOG_FORMAT", "text", "log format: text or json")
-	e.string(&level, "log-level", "CARTSTREAM_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+	e.String(&c.grpcAddr, "grpc-addr", "CARTSTREAM_GRPC_ADDR", gateway.DefaultAddr, "gRPC listen address")
+	e.String(&c.projectionAddr, "projection-addr", "CARTSTREAM_PROJECTION_ADDR", "", "gRPC address of a cart-projection serving the queries and wait_for_outcome; empty: commands only")
+	e.String(&c.brokers, "brokers", "KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
+	e.String(&c.topicPrefix, "topic-prefix", "CARTSTREAM_TOPIC_PREFIX", "", "prefix of every topic name (several deployments on one cluster)")
+	e.String(&c.topics.Requests, "topic-requests", "CARTSTREAM_TOPIC_REQUESTS", def.Requests, "commands topic (before the prefix)")
+	e.String(&c.topics.Validated, "topic-validated", "CARTSTREAM_TOPIC_VALIDATED", def.Validated, "accepted events topic")
+	e.String(&c.topics.Invalid, "topic-invalid", "CARTSTREAM_TOPIC_INVALID", def.Invalid, "rejections topic")
+	e.String(&c.topics.State, "topic-state", "CARTSTREAM_TOPIC_STATE", def.State, "cart snapshots topic (compacted)")
+	e.String(&c.topics.Catalog, "topic-catalog", "CARTSTREAM_TOPIC_CATALOG", def.Catalog, "catalog topic (compacted)")
+	e.Int(&c.partitions, "partitions", "CARTSTREAM_PARTITIONS", topics.DefaultPartitions, "partitions of topics created at start (existing topics are kept)")
+	e.Int(&c.replication, "replication-factor", "CARTSTREAM_REPLICATION_FACTOR", -1, "replication factor of topics created at start; -1: the broker's default")
+	e.Int(&c.maxRecvBytes, "grpc-max-recv-bytes", "CARTSTREAM_GRPC_MAX_RECV_BYTES", gateway.DefaultMaxRecvMsgSize, "largest gRPC request accepted, bytes (larger: RESOURCE_EXHAUSTED)")
+	e.Duration(&c.linger, "linger", "CARTSTREAM_KAFKA_LINGER", 2*time.Millisecond, "producer linger.ms")
+	e.Duration(&c.deliveryTimeout, "delivery-timeout", "CARTSTREAM_KAFKA_DELIVERY_TIMEOUT", 30*time.Second, "producer delivery.timeout.ms: how long one record is retried")
+	e.Duration(&c.startTimeout, "start-timeout", "CARTSTREAM_START_TIMEOUT", gateway.DefaultStartTimeout, "bound on topic checks and the first broker contact")
+	e.Duration(&c.shutdownTimeout, "shutdown-timeout", "CARTSTREAM_SHUTDOWN_TIMEOUT", gateway.DefaultShutdownTimeout, "graceful stop bound, then the producer's flush bound")
+	e.String(&c.logFormat, "log-format", "CARTSTREAM_LOG_FORMAT", "text", "log format: text or json")
+	e.String(&level, "log-level", "CARTSTREAM_LOG_LEVEL", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
 		}
 		return c, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	errs := e.errs
+	errs := []error{e.Err()}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
@@ -31,21 +32,35 @@ func run(args []string) int {
 	fs := flag.NewFlagSet("cart-projection", flag.ContinueOnError)
 	var (
 		logFlags   service.LogFlags
-		addr       = fs.String("grpc-addr", service.Env("CARTSTREAM_PROJECTION_ADDR", projection.DefaultAddr), "gRPC listen address (env CARTSTREAM_PROJECTION_ADDR)")
-		brokers    = fs.String("brokers", service.Env("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka bootstrap servers (env KAFKA_BROKERS)")
-		prefix     = fs.String("topic-prefix", service.Env("CARTSTREAM_TOPIC_PREFIX", ""), "prefix of every topic name (env CARTSTREAM_TOPIC_PREFIX)")
-		partitions = fs.Int("partitions", service.EnvInt("CARTSTREAM_PARTITIONS", topics.DefaultPartitions), "partitions of topics this service creates if absent (env CARTSTREAM_PARTITIONS)")
-		own        = fs.String("own-partitions", service.Env("CARTSTREAM_PROJECTION_PARTITIONS", ""), "comma-separated cart partitions this replica serves; empty: all (env CARTSTREAM_PROJECTION_PARTITIONS)")
-		maxQty     = fs.Int("max-quantity-per-line", service.EnvInt("CARTSTREAM_MAX_QUANTITY_PER_LINE", int(cart.DefaultMaxQuantityPerLine)), "cap reported for products without their own; match the managers' (env CARTSTREAM_MAX_QUANTITY_PER_LINE)")
-		maxRecv    = fs.Int("grpc-max-recv-bytes", service.EnvInt("CARTSTREAM_GRPC_MAX_RECV_BYTES", projection.DefaultMaxRecvMsgSize), "largest gRPC request accepted, bytes (env CARTSTREAM_GRPC_MAX_RECV_BYTES)")
-		startTO    = fs.Duration("start-timeout", service.EnvDuration("CARTSTREAM_START_TIMEOUT", projection.DefaultStartTimeout), "bound on topic checks and offset queries at start (env CARTSTREAM_START_TIMEOUT)")
-		shutdownTO = fs.Duration("shutdown-timeout", service.EnvDuration("CARTSTREAM_SHUTDOWN_TIMEOUT", projection.DefaultShutdownTimeout), "graceful stop bound (env CARTSTREAM_SHUTDOWN_TIMEOUT)")
+		addr       string
+		brokers    string
+		prefix     string
+		partitions int
+		own        string
+		maxQty     int
+		maxRecv    int
+		startTO    time.Duration
+		shutdownTO time.Duration
 	)
+	e := &service.EnvFlags{FS: fs}
+	e.String(&addr, "grpc-addr", "CARTSTREAM_PROJECTION_ADDR", projection.DefaultAddr, "gRPC listen address")
+	e.String(&brokers, "brokers", "KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers")
+	e.String(&prefix, "topic-prefix", "CARTSTREAM_TOPIC_PREFIX", "", "prefix of every topic name")
+	e.Int(&partitions, "partitions", "CARTSTREAM_PARTITIONS", topics.DefaultPartitions, "partitions of topics this service creates if absent")
+	e.String(&own, "own-partitions", "CARTSTREAM_PROJECTION_PARTITIONS", "", "comma-separated cart partitions this replica serves; empty: all")
+	e.Int(&maxQty, "max-quantity-per-line", "CARTSTREAM_MAX_QUANTITY_PER_LINE", int(cart.DefaultMaxQuantityPerLine), "cap reported for products without their own; match the managers'")
+	e.Int(&maxRecv, "grpc-max-recv-bytes", "CARTSTREAM_GRPC_MAX_RECV_BYTES", projection.DefaultMaxRecvMsgSize, "largest gRPC request accepted, bytes")
+	e.Duration(&startTO, "start-timeout", "CARTSTREAM_START_TIMEOUT", projection.DefaultStartTimeout, "bound on topic checks and offset queries at start")
+	e.Duration(&shutdownTO, "shutdown-timeout", "CARTSTREAM_SHUTDOWN_TIMEOUT", projection.DefaultShutdownTimeout, "graceful stop bound")
 	logFlags.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	if err := e.Err(); err != nil {
+		fmt.Fprintln(os.Stderr, "cart-projection:", err)
 		return 2
 	}
 	log, err := logFlags.Logger(os.Stderr)
@@ -54,7 +69,7 @@ func run(args []string) int {
 		return 2
 	}
 	log = log.With("service", "cart-projection")
-	owned, err := parsePartitions(*own)
+	owned, err := parsePartitions(own)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cart-projection: -own-partitions:", err)
 		return 2
@@ -65,13 +80,13 @@ func run(args []string) int {
 		return 1
 	}
 	p, err := projection.New(projection.Config{
-		Client:                    kafka.ConfigMap{"bootstrap.servers": *brokers},
-		Topics:                    topics.DefaultSet().WithPrefix(*prefix),
-		TopicConfig:               topics.Config{Partitions: *partitions},
+		Client:                    kafka.ConfigMap{"bootstrap.servers": brokers},
+		Topics:                    topics.DefaultSet().WithPrefix(prefix),
+		TopicConfig:               topics.Config{Partitions: partitions},
 		Partitions:                owned,
 		Records:                   rec,
-		DefaultMaxQuantityPerLine: int32(*maxQty),
-		StartTimeout:              *startTO,
+		DefaultMaxQuantityPerLine: int32(maxQty),
+		StartTimeout:              startTO,
 		Logger:                    log,
 	})
 	if err != nil {
@@ -80,9 +95,9 @@ func run(args []string) int {
 	}
 	ctx, cancel := service.SignalContext(log)
 	defer cancel()
-	log.Info("starting", "brokers", *brokers, "addr", *addr, "topic_prefix", *prefix, "own_partitions", *own)
+	log.Info("starting", "brokers", brokers, "addr", addr, "topic_prefix", prefix, "own_partitions", own)
 	err = projection.Serve(ctx, p, projection.ServeOptions{
-		Addr: *addr, MaxRecvMsgSize: *maxRecv, ShutdownTimeout: *shutdownTO, Logger: log,
+		Addr: addr, MaxRecvMsgSize: maxRecv, ShutdownTimeout: shutdownTO, Logger: log,
 	})
 	if err != nil {
 		log.Error("stopped with an error", "err", err)

@@ -19,9 +19,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/catalog"
@@ -36,57 +34,6 @@ func main() {
 }
 
 var errUsage = errors.New("usage")
-
-// envFlags registers flags whose defaults come from environment variables,
-// collecting every malformed variable.
-type envFlags struct {
-	fs     *flag.FlagSet
-	lookup func(string) (string, bool)
-	errs   []error
-}
-
-func (e *envFlags) string(p *string, name, env, def, usage string) {
-	if v, ok := e.lookup(env); ok {
-		def = v
-	}
-	e.fs.StringVar(p, name, def, usage+" (env "+env+")")
-}
-
-func (e *envFlags) int(p *int, name, env string, def int, usage string) {
-	if v, ok := e.lookup(env); ok && v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			e.errs = append(e.errs, fmt.Errorf("%s=%q: not an integer", env, v))
-		} else {
-			def = n
-		}
-	}
-	e.fs.IntVar(p, name, def, usage+" (env "+env+")")
-}
-
-func (e *envFlags) bool(p *bool, name, env string, def bool, usage string) {
-	if v, ok := e.lookup(env); ok && v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			e.errs = append(e.errs, fmt.Errorf("%s=%q: not a boolean", env, v))
-		} else {
-			def = b
-		}
-	}
-	e.fs.BoolVar(p, name, def, usage+" (env "+env+")")
-}
-
-func (e *envFlags) duration(p *time.Duration, name, env string, def time.Duration, usage string) {
-	if v, ok := e.lookup(env); ok && v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			e.errs = append(e.errs, fmt.Errorf("%s=%q: not a duration (e.g. 15s)", env, v))
-		} else {
-			def = d
-		}
-	}
-	e.fs.DurationVar(p, name, def, usage+" (env "+env+")")
-}
 
 // options is what the command line and the environment say.
 type options struct {
@@ -105,36 +52,36 @@ func parse(args []string, lookup func(string) (string, bool), output io.Writer) 
 		fmt.Fprintln(output, "Without KAFKA_BROKERS it runs on an embedded DEVELOPMENT broker. Flags:")
 		fs.PrintDefaults()
 	}
-	e := &envFlags{fs: fs, lookup: lookup}
+	e := &service.EnvFlags{FS: fs, Lookup: lookup}
 	wd, _ := os.Getwd()
 	getenv := func(k string) string { v, _ := lookup(k); return v }
 	c := &o.cfg
 	var prefix string
 	var level, format string
-	e.string(&c.Brokers, "brokers", "KAFKA_BROKERS", "", "Kafka bootstrap servers; empty: start the embedded development broker")
-	e.string(&c.GRPCAddr, "grpc-addr", "CARTSTREAM_GRPC_ADDR", app.DefaultGRPCAddr, "gRPC listen address")
-	e.string(&c.HTTPAddr, "http-addr", "CARTSTREAM_HTTP_ADDR", app.DefaultHTTPAddr, "HTTP listen address: storefront, HTTP/JSON API, /healthz, /metrics")
-	e.int(&c.DevBroker.Port, "dev-broker-port", "CARTSTREAM_DEV_BROKER_PORT", devbroker.DefaultPort, "port of the embedded broker on 127.0.0.1; 0: a free port")
-	e.string(&c.DevBroker.DataDir, "dev-data-dir", "CARTSTREAM_DEV_DATA_DIR", devbroker.DefaultDataDir(getenv, wd), "where the embedded broker keeps its state between runs")
-	e.bool(&o.inMemory, "dev-in-memory", "CARTSTREAM_DEV_IN_MEMORY", false, "keep the embedded broker's state in memory only (lost at exit)")
-	e.string(&o.catalogFile, "catalog", "CARTSTREAM_CATALOG", "", "catalog JSON file seeded into an empty catalog topic (a ListProductsResponse); empty: the built-in demo catalog; 'none': seed nothing")
-	e.string(&prefix, "topic-prefix", "CARTSTREAM_TOPIC_PREFIX", "", "prefix of every topic name (several deployments on one cluster)")
-	e.int(&c.TopicConfig.Partitions, "partitions", "CARTSTREAM_PARTITIONS", topics.DefaultPartitions, "partitions of topics created at start (existing topics are kept)")
-	e.int(&c.TopicConfig.ReplicationFactor, "replication-factor", "CARTSTREAM_REPLICATION_FACTOR", -1, "replication factor of topics created at start; -1: the broker's default")
-	e.string(&c.InstanceID, "instance-id", "CARTSTREAM_INSTANCE_ID", app.DefaultInstanceID, "stable, unique name of this replica's manager (static member id, transactional.id suffix)")
-	e.string(&c.GroupID, "group", "CARTSTREAM_MANAGER_GROUP", "", "consumer group of the manager replicas (default "+"cartstream-additem-manager)")
-	e.int(&c.Limits.MaxLines, "max-lines", "CARTSTREAM_MAX_LINES", cart.DefaultMaxLines, "distinct lines a cart may hold")
-	e.duration(&c.StartTimeout, "start-timeout", "CARTSTREAM_START_TIMEOUT", app.DefaultStartTimeout, "bound on the start until every part serves")
-	e.duration(&c.ShutdownTimeout, "shutdown-timeout", "CARTSTREAM_SHUTDOWN_TIMEOUT", app.DefaultShutdownTimeout, "bound on each stage of the graceful stop")
-	e.string(&format, "log-format", "CARTSTREAM_LOG_FORMAT", "text", "log format: text or json")
-	e.string(&level, "log-level", "CARTSTREAM_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+	e.String(&c.Brokers, "brokers", "KAFKA_BROKERS", "", "Kafka bootstrap servers; empty: start the embedded development broker")
+	e.String(&c.GRPCAddr, "grpc-addr", "CARTSTREAM_GRPC_ADDR", app.DefaultGRPCAddr, "gRPC listen address")
+	e.String(&c.HTTPAddr, "http-addr", "CARTSTREAM_HTTP_ADDR", app.DefaultHTTPAddr, "HTTP listen address: storefront, HTTP/JSON API, /healthz, /metrics")
+	e.Int(&c.DevBroker.Port, "dev-broker-port", "CARTSTREAM_DEV_BROKER_PORT", devbroker.DefaultPort, "port of the embedded broker on 127.0.0.1; 0: a free port")
+	e.String(&c.DevBroker.DataDir, "dev-data-dir", "CARTSTREAM_DEV_DATA_DIR", devbroker.DefaultDataDir(getenv, wd), "where the embedded broker keeps its state between runs")
+	e.Bool(&o.inMemory, "dev-in-memory", "CARTSTREAM_DEV_IN_MEMORY", false, "keep the embedded broker's state in memory only (lost at exit)")
+	e.String(&o.catalogFile, "catalog", "CARTSTREAM_CATALOG", "", "catalog JSON file seeded into an empty catalog topic (a ListProductsResponse); empty: the built-in demo catalog; 'none': seed nothing")
+	e.String(&prefix, "topic-prefix", "CARTSTREAM_TOPIC_PREFIX", "", "prefix of every topic name (several deployments on one cluster)")
+	e.Int(&c.TopicConfig.Partitions, "partitions", "CARTSTREAM_PARTITIONS", topics.DefaultPartitions, "partitions of topics created at start (existing topics are kept)")
+	e.Int(&c.TopicConfig.ReplicationFactor, "replication-factor", "CARTSTREAM_REPLICATION_FACTOR", -1, "replication factor of topics created at start; -1: the broker's default")
+	e.String(&c.InstanceID, "instance-id", "CARTSTREAM_INSTANCE_ID", app.DefaultInstanceID, "stable, unique name of this replica's manager (static member id, transactional.id suffix)")
+	e.String(&c.GroupID, "group", "CARTSTREAM_MANAGER_GROUP", "", "consumer group of the manager replicas (default "+"cartstream-additem-manager)")
+	e.Int(&c.Limits.MaxLines, "max-lines", "CARTSTREAM_MAX_LINES", cart.DefaultMaxLines, "distinct lines a cart may hold")
+	e.Duration(&c.StartTimeout, "start-timeout", "CARTSTREAM_START_TIMEOUT", app.DefaultStartTimeout, "bound on the start until every part serves")
+	e.Duration(&c.ShutdownTimeout, "shutdown-timeout", "CARTSTREAM_SHUTDOWN_TIMEOUT", app.DefaultShutdownTimeout, "bound on each stage of the graceful stop")
+	e.String(&format, "log-format", "CARTSTREAM_LOG_FORMAT", "text", "log format: text or json")
+	e.String(&level, "log-level", "CARTSTREAM_LOG_LEVEL", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
 		}
 		return o, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	errs := e.errs
+	errs := []error{e.Err()}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}

@@ -14,7 +14,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -29,27 +28,6 @@ import (
 func Env(name, def string) string {
 	if v, ok := os.LookupEnv(name); ok {
 		return v
-	}
-	return def
-}
-
-// EnvInt is Env for integers; a malformed value falls back to def and is
-// reported by Validate-style callers through the flag's own parsing.
-func EnvInt(name string, def int) int {
-	if v, ok := os.LookupEnv(name); ok {
-		if n, err := strconv.Atoi(v); err == nil {
-			return n
-		}
-	}
-	return def
-}
-
-// EnvDuration is Env for durations.
-func EnvDuration(name string, def time.Duration) time.Duration {
-	if v, ok := os.LookupEnv(name); ok {
-		if d, err := time.ParseDuration(v); err == nil {
-			return d
-		}
 	}
 	return def
 }
