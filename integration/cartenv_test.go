@@ -2,10 +2,12 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,6 +30,10 @@ type cartEnv struct {
 	partitions int
 	group      string
 	clock      atomic.Int64 // fake request clock, ms
+
+	prodOnce sync.Once
+	prod     *kafka.Producer
+	prodErr  error
 }
 
 func newCartEnv(t *testing.T, partitions int) *cartEnv {
@@ -130,32 +136,56 @@ type rawRecord struct {
 // their positions.
 func (e *cartEnv) send(t *testing.T, cmds ...cart.Command) []kafka.TopicPartition {
 	t.Helper()
+	recs, err := e.requestRecords(cmds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.produce(t, e.set.Requests, recs...)
+}
+
+// requestRecords encodes commands as the gateway writes them.
+func (e *cartEnv) requestRecords(cmds []cart.Command) ([]rawRecord, error) {
 	recs := make([]rawRecord, len(cmds))
 	for i, c := range cmds {
 		v, err := e.rec.EncodeRequest(c)
 		if err != nil {
-			t.Fatalf("encode %T: %v", c, err)
+			return nil, fmt.Errorf("encode %T: %w", c, err)
 		}
 		recs[i] = rawRecord{key: []byte(c.Meta().CartID), value: v, headers: []kafka.Header{
 			{Key: records.HeaderRequestID, Value: []byte(c.Meta().RequestID)},
 			{Key: records.HeaderEventType, Value: []byte(c.EventType().String())},
 		}}
 	}
-	return e.produce(t, e.set.Requests, recs...)
+	return recs, nil
 }
 
 func (e *cartEnv) produce(t *testing.T, topic string, recs ...rawRecord) []kafka.TopicPartition {
 	t.Helper()
-	p, err := kafka.NewProducer(e.c.ProducerConfig(kafka.ConfigMap{"enable.idempotence": true, "acks": "all", "linger.ms": 2}))
+	out, err := e.tryProduce(t, topic, recs...)
 	if err != nil {
-		t.Fatalf("new producer: %v", err)
+		t.Fatal(err)
 	}
-	defer p.Close()
+	return out
+}
+
+// tryProduce writes records with the env's producer (one per env, closed
+// when the test ends) and waits for every delivery report. It never calls
+// t.Fatal, so load generators may call it from their own goroutines.
+func (e *cartEnv) tryProduce(t *testing.T, topic string, recs ...rawRecord) ([]kafka.TopicPartition, error) {
+	e.prodOnce.Do(func() {
+		e.prod, e.prodErr = kafka.NewProducer(e.c.ProducerConfig(kafka.ConfigMap{"enable.idempotence": true, "acks": "all", "linger.ms": 2}))
+		if e.prodErr == nil {
+			t.Cleanup(e.prod.Close)
+		}
+	})
+	if e.prodErr != nil {
+		return nil, fmt.Errorf("new producer: %w", e.prodErr)
+	}
 	done := make(chan kafka.Event, len(recs))
 	for i, r := range recs {
 		msg := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny}, Key: r.key, Value: r.value, Headers: r.headers, Opaque: i}
-		if err := p.Produce(msg, done); err != nil {
-			t.Fatalf("produce: %v", err)
+		if err := e.prod.Produce(msg, done); err != nil {
+			return nil, fmt.Errorf("produce: %w", err)
 		}
 	}
 	out := make([]kafka.TopicPartition, len(recs))
@@ -163,15 +193,27 @@ func (e *cartEnv) produce(t *testing.T, topic string, recs ...rawRecord) []kafka
 		select {
 		case ev := <-done:
 			m, ok := ev.(*kafka.Message)
-			if !ok || m.TopicPartition.Error != nil {
-				t.Fatalf("delivery failed: %v", ev)
+			if !ok {
+				return nil, fmt.Errorf("delivery failed: %v", ev)
+			}
+			if m.TopicPartition.Error != nil {
+				return nil, fmt.Errorf("delivery failed: %w", m.TopicPartition.Error)
 			}
 			out[m.Opaque.(int)] = m.TopicPartition
 		case <-time.After(30 * time.Second):
-			t.Fatal("no delivery report within 30s")
+			return nil, errors.New("no delivery report within 30s")
 		}
 	}
-	return out
+	return out, nil
+}
+
+// trySend is send without t.Fatal, for load generators' goroutines.
+func (e *cartEnv) trySend(t *testing.T, cmds ...cart.Command) ([]kafka.TopicPartition, error) {
+	recs, err := e.requestRecords(cmds)
+	if err != nil {
+		return nil, err
+	}
+	return e.tryProduce(t, e.set.Requests, recs...)
 }
 
 // waitDrained waits until the manager group's committed offsets reach the
@@ -199,20 +241,7 @@ func (e *cartEnv) waitDrained(t *testing.T, timeout time.Duration) {
 // 2.11.1 can crash in it while the group coordinator is still loading
 // (bench/results notes a core dump).
 func (e *cartEnv) lag(admin *kafka.AdminClient) (int64, error) {
-	cons, err := kafka.NewConsumer(e.c.Config(kafka.ConfigMap{
-		"group.id":           e.group,
-		"isolation.level":    "read_committed",
-		"enable.auto.commit": false,
-	}))
-	if err != nil {
-		return -1, err
-	}
-	defer cons.Close()
-	tps := make([]kafka.TopicPartition, e.partitions)
-	for i := range tps {
-		tps[i] = kafka.TopicPartition{Topic: &e.set.Requests, Partition: int32(i)}
-	}
-	committed, err := cons.Committed(tps, 10000)
+	committed, err := e.committed()
 	if err != nil {
 		return -1, err
 	}
@@ -221,17 +250,42 @@ func (e *cartEnv) lag(admin *kafka.AdminClient) (int64, error) {
 		return -1, err
 	}
 	var behind int64
-	for _, tp := range committed {
-		if tp.Error != nil {
-			return -1, tp.Error
-		}
-		c := int64(tp.Offset)
-		if c < 0 {
-			c = 0
-		}
-		behind += ends[tp.Partition] - c
+	for p, c := range committed {
+		behind += ends[p] - c
 	}
 	return behind, nil
+}
+
+// committed returns the manager group's committed offset of every
+// cart.requests partition (0 where none), read through a consumer of the
+// group that never joins it (Consumer.Committed; read_committed asks for
+// stable offsets).
+func (e *cartEnv) committed() (map[int32]int64, error) {
+	cons, err := kafka.NewConsumer(e.c.Config(kafka.ConfigMap{
+		"group.id":           e.group,
+		"isolation.level":    "read_committed",
+		"enable.auto.commit": false,
+	}))
+	if err != nil {
+		return nil, err
+	}
+	defer cons.Close()
+	tps := make([]kafka.TopicPartition, e.partitions)
+	for i := range tps {
+		tps[i] = kafka.TopicPartition{Topic: &e.set.Requests, Partition: int32(i)}
+	}
+	res, err := cons.Committed(tps, 10000)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int32]int64, len(res))
+	for _, tp := range res {
+		if tp.Error != nil {
+			return nil, tp.Error
+		}
+		out[tp.Partition] = max(int64(tp.Offset), 0)
+	}
+	return out, nil
 }
 
 func (e *cartEnv) ends(admin *kafka.AdminClient, topic string) (map[int32]int64, error) {

@@ -51,6 +51,17 @@ type managerProcess struct {
 	cmd  *exec.Cmd
 }
 
+// managerProcess describes cmd/additem-manager as an OS process on this env's
+// topics and group, under a stable instance id.
+func (e *cartEnv) managerProcess(t *testing.T, bin, instance string) *managerProcess {
+	prefix := e.set.Requests[:len(e.set.Requests)-len("cart.requests")]
+	return &managerProcess{t: t, bin: bin, logs: os.Stderr, args: []string{
+		"-brokers", e.c.Brokers(), "-topic-prefix", prefix, "-partitions", strconv.Itoa(e.partitions),
+		"-group", e.group, "-instance-id", instance, "-health-addr", "127.0.0.1:0",
+		"-transaction-timeout", "10s", "-session-timeout", "6s", "-log-format", "json", "-log-level", "warn",
+	}}
+}
+
 func (p *managerProcess) start() {
 	p.t.Helper()
 	p.mu.Lock()
@@ -111,12 +122,8 @@ func TestCrashedManagerLosesAndDoublesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logs.Close()
-	prefix := e.set.Requests[:len(e.set.Requests)-len("cart.requests")]
-	p := &managerProcess{t: t, bin: buildCommand(t, "additem-manager", dir), logs: logs, args: []string{
-		"-brokers", e.c.Brokers(), "-topic-prefix", prefix, "-partitions", "6",
-		"-group", e.group, "-instance-id", "crash-1", "-health-addr", "127.0.0.1:0",
-		"-transaction-timeout", "10s", "-session-timeout", "6s", "-log-format", "json",
-	}}
+	p := e.managerProcess(t, buildCommand(t, "additem-manager", dir), "crash-1")
+	p.logs = logs
 	p.start()
 	defer p.kill()
 
@@ -152,35 +159,94 @@ func TestCrashedManagerLosesAndDoublesNothing(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	loadDone := make(chan struct{})
-	const chunk = 250
+	loadDone := make(chan error, 1)
+	// Pace the load to last about as long as the kills (each restart takes
+	// ~2-3 s before the manager commits again), so every kill lands while
+	// commands stream in.
+	const chunk = 40
+	pace := max(time.Duration(kills)*3500*time.Millisecond*chunk/time.Duration(len(sent)), 5*time.Millisecond)
 	go func() {
-		defer close(loadDone)
-		for i := 0; i < len(sent) && ctx.Err() == nil; i += chunk {
-			e.send(t, sent[i:min(i+chunk, len(sent))]...)
+		var err error
+		for i := 0; i < len(sent) && ctx.Err() == nil && err == nil; i += chunk {
+			_, err = e.trySend(t, sent[i:min(i+chunk, len(sent))]...)
 			select {
-			case <-time.After(150 * time.Millisecond): // the load's pace, ~1,600 commands/s
+			case <-time.After(pace): // the load's pace, in small steps
 			case <-ctx.Done():
 			}
 		}
+		loadDone <- err
 	}()
 
-	// The faults: SIGKILL at random moments while the load runs, each
-	// followed by a restart. Under a steady load the manager is inside a
-	// transaction most of the time, so most kills land mid-transaction.
+	// The faults: each kill waits until the running incarnation has
+	// committed something (so it is past start-up and processing), then
+	// strikes at a random moment within the next few hundred ms. The load
+	// arrives in small steps, so the manager is inside a transaction most
+	// of the time, and the assertion at the end checks that kills did land
+	// mid-transaction.
+	var loadErr error
+	loadFinished := false
 	for k := range kills {
+		if !loadFinished {
+			if err := e.waitProgress(t, time.Minute); err != nil {
+				t.Fatalf("before kill %d: %v", k+1, err)
+			}
+		}
 		select {
-		case <-time.After(time.Duration(300+rng.IntN(1200)) * time.Millisecond): // the fault schedule, not a wait
-		case <-loadDone:
+		case <-time.After(time.Duration(rng.IntN(300)) * time.Millisecond): // the fault schedule, not a wait
+		case loadErr = <-loadDone:
+			loadFinished = true
 		}
 		p.kill()
 		t.Logf("kill %d", k+1)
 		p.start()
 	}
-	<-loadDone
+	if !loadFinished {
+		loadErr = <-loadDone
+	}
+	if loadErr != nil {
+		t.Fatalf("load: %v", loadErr)
+	}
 	e.waitDrained(t, 3*time.Minute)
 	p.stop()
 	e.checkExactlyOnce(t, distinct(sent))
+
+	// Evidence that kills landed mid-transaction: records of aborted
+	// transactions sit in the outcome logs (not compacted, unlike
+	// cart.state), visible to read_uncommitted only.
+	committed, all := 0, 0
+	for _, topic := range []string{e.set.Validated, e.set.Invalid} {
+		committed += len(readToEnd(t, e.c, topic, e.partitions, "read_committed"))
+		all += len(readToEnd(t, e.c, topic, e.partitions, "read_uncommitted"))
+	}
+	t.Logf("outcome topics: %d committed records, %d in aborted transactions", committed, all-committed)
+	if all <= committed {
+		t.Errorf("no kill left an open transaction behind (%d records either way): the test did not exercise a crash mid-transaction", all)
+	}
+}
+
+// waitProgress waits until the manager group's committed offsets move past
+// where they are now: the running manager is processing.
+func (e *cartEnv) waitProgress(t *testing.T, timeout time.Duration) error {
+	sum := func() (int64, error) {
+		c, err := e.committed()
+		var n int64
+		for _, o := range c {
+			n += o
+		}
+		return n, err
+	}
+	start, err := sum()
+	if err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond) // polling the group's offsets with a deadline
+		n, err := sum()
+		if err == nil && n > start {
+			return nil
+		}
+	}
+	return fmt.Errorf("no commit for %s", timeout)
 }
 
 // distinct drops retries: the commands whose request id was sent before.

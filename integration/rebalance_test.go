@@ -78,11 +78,19 @@ func (e *cartEnv) checkExactlyOnce(t *testing.T, sent []cart.Command) {
 	t.Logf("verifier: %+v", rep.Summary)
 }
 
+// Three manager processes share the partitions: two from the start, a
+// third joins while commands stream in, then the first leaves (SIGTERM);
+// every request still has exactly one outcome.
 func TestManagerRebalanceWithoutLossOrDuplication(t *testing.T) {
 	e := newCartEnv(t, 6)
 	e.seedCatalog(t, demoProducts()...)
-	_, stop1 := e.startManager(t, e.managerConfig(t, "m1"))
-	e.startManager(t, e.managerConfig(t, "m2"))
+	bin := buildCommand(t, "additem-manager", t.TempDir())
+	m1 := e.managerProcess(t, bin, "m1")
+	m1.start()
+	defer m1.kill()
+	m2 := e.managerProcess(t, bin, "m2")
+	m2.start()
+	defer m2.kill()
 
 	var sent []cart.Command
 	wave := func(i int) {
@@ -91,10 +99,14 @@ func TestManagerRebalanceWithoutLossOrDuplication(t *testing.T) {
 		sent = append(sent, cmds...)
 	}
 	wave(1)
-	e.startManager(t, e.managerConfig(t, "m3")) // joins while wave 1 is in flight
+	m3 := e.managerProcess(t, bin, "m3") // joins while wave 1 is in flight
+	m3.start()
+	defer m3.kill()
 	wave(2)
-	stop1() // leaves while wave 2 is in flight
+	m1.stop() // leaves while wave 2 is in flight
 	wave(3)
 	e.waitDrained(t, 2*time.Minute)
+	m2.stop()
+	m3.stop()
 	e.checkExactlyOnce(t, sent)
 }
