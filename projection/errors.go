@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cartstream/cartstream/internal/grpcerr"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -56,7 +56,7 @@ func statusOf(err error) error {
 	var carrier interface{ GRPCStatus() *status.Status }
 	switch {
 	case cart.IsInvalidArgument(err):
-		return invalidArgument(err)
+		return grpcerr.InvalidArgument(err)
 	case errors.Is(err, ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
@@ -72,31 +72,4 @@ func statusOf(err error) error {
 	default:
 		return status.Error(codes.Internal, msgInternal)
 	}
-}
-
-// invalidArgument is INVALID_ARGUMENT with a google.rpc.BadRequest listing
-// every field violation err carries.
-func invalidArgument(err error) error {
-	vs := cart.FieldViolations(err)
-	msg := "invalid argument"
-	for i, v := range vs {
-		if i == 0 {
-			msg += ": "
-		} else {
-			msg += "; "
-		}
-		msg += v.Field + " " + v.Description
-	}
-	st := status.New(codes.InvalidArgument, msg)
-	if len(vs) == 0 {
-		return st.Err()
-	}
-	br := &errdetails.BadRequest{FieldViolations: make([]*errdetails.BadRequest_FieldViolation, len(vs))}
-	for i, v := range vs {
-		br.FieldViolations[i] = &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description}
-	}
-	if d, derr := st.WithDetails(br); derr == nil {
-		return d.Err()
-	}
-	return st.Err()
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cartstream/cartstream/internal/grpcerr"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -70,7 +70,7 @@ func statusOf(err error) error {
 	var carrier interface{ GRPCStatus() *status.Status }
 	switch {
 	case cart.IsInvalidArgument(err):
-		return invalidArgument(err)
+		return grpcerr.InvalidArgument(err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, msgDeadline)
 	case errors.Is(err, context.Canceled):
@@ -85,39 +85,4 @@ func statusOf(err error) error {
 	default:
 		return status.Error(codes.Internal, msgInternal)
 	}
-}
-
-// invalidArgument builds INVALID_ARGUMENT with a google.rpc.BadRequest that
-// lists every field violation err carries. The descriptions never echo the
-// offending values (cart.FieldViolation's contract).
-func invalidArgument(err error) error {
-	vs := cart.FieldViolations(err)
-	st := status.New(codes.InvalidArgument, invalidMessage(vs))
-	if len(vs) == 0 {
-		return st.Err()
-	}
-	br := &errdetails.BadRequest{FieldViolations: make([]*errdetails.BadRequest_FieldViolation, len(vs))}
-	for i, v := range vs {
-		br.FieldViolations[i] = &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description}
-	}
-	withDetails, derr := st.WithDetails(br)
-	if derr != nil {
-		// Only a marshalling bug gets here; the code and message still hold.
-		return st.Err()
-	}
-	return withDetails.Err()
-}
-
-func invalidMessage(vs []cart.FieldViolation) string {
-	if len(vs) == 0 {
-		return "invalid argument"
-	}
-	s := "invalid argument: "
-	for i, v := range vs {
-		if i > 0 {
-			s += "; "
-		}
-		s += v.Field + " " + v.Description
-	}
-	return s
 }
