@@ -45,5 +45,11 @@
 //     logical type (goavro rewrites their schemas while parsing, and money
 //     is integer minor units in this project anyway).
 //
+// For hot record types a caller may write and read the Avro binary body by
+// hand with the primitives of binary.go (AppendLong, ..., BodyReader),
+// framed by [SingleObject.EncodeFunc] and [SingleObject.DecodeHeader]. The
+// primitives write and accept exactly what goavro does; the caller's tests
+// must show its hand-written code equals the goavro path for its schema.
+//
 // Registries, schemas and formats are safe for concurrent use once built.
 package codec

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -121,8 +122,50 @@ func (f *SingleObject) Encode(s *Schema, native any) ([]byte, error) {
 	return out, nil
 }
 
+// EncodeFunc is Encode for a hand-written encoder of a hot record type:
+// appendBody appends the Avro binary body of one value of s to dst and
+// returns the extended slice; bodySize is how many bytes it will append,
+// so the record is allocated once at its exact size (a wrong size costs an
+// allocation, never correctness). The framing and the errors (unknown
+// schema, over the size limit) are Encode's. The caller vouches that the
+// body is what Encode would write for the same value; its tests must
+// compare the two.
+func (f *SingleObject) EncodeFunc(s *Schema, bodySize int, appendBody func(dst []byte) []byte) ([]byte, error) {
+	if s == nil {
+		return nil, errors.New("codec: encode: nil schema")
+	}
+	if _, ok := f.reg.ByFingerprint(s.Fingerprint()); !ok {
+		return nil, fmt.Errorf("codec: encode %s: %w", s, ErrUnknownSchema)
+	}
+	out := make([]byte, soeHeaderLen, soeHeaderLen+max(bodySize, 0))
+	out[0], out[1] = soeMagic0, soeMagic1
+	binary.LittleEndian.PutUint64(out[2:soeHeaderLen], s.Fingerprint())
+	out = appendBody(out)
+	if len(out) > f.max {
+		return nil, fmt.Errorf("codec: encode %s: %d bytes over the %d limit: %w", s, len(out), f.max, ErrTooLarge)
+	}
+	return out, nil
+}
+
 // Decode implements Format.
 func (f *SingleObject) Decode(b []byte) (*Schema, any, error) {
+	s, body, err := f.DecodeHeader(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	native, err := decodeBody(s, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, native, nil
+}
+
+// DecodeHeader is the first half of Decode: it checks the size and the
+// framing of b and finds the writer schema, failing as Decode does, and
+// returns the body (a sub-slice of b) for a hand-written decoder to read
+// with a BodyReader. Decode is DecodeHeader followed by goavro's decoder
+// of the writer schema.
+func (f *SingleObject) DecodeHeader(b []byte) (*Schema, []byte, error) {
 	if len(b) > f.max {
 		return nil, nil, decodeErr(ErrTooLarge, fmt.Sprintf("%d bytes over the %d limit", len(b), f.max), nil)
 	}
@@ -144,11 +187,7 @@ func (f *SingleObject) Decode(b []byte) (*Schema, any, error) {
 	if !ok {
 		return nil, nil, decodeErrFP(ErrUnknownSchema, fp, "", nil)
 	}
-	native, err := decodeBody(s, body)
-	if err != nil {
-		return nil, nil, err
-	}
-	return s, native, nil
+	return s, body, nil
 }
 
 // decodeBody decodes a whole Avro binary body with s. The body is copied

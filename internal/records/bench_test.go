@@ -30,6 +30,74 @@ func BenchmarkEncodeSnapshot(b *testing.B) {
 	}
 }
 
+// BenchmarkEncodeSnapshotReference is the goavro path EncodeSnapshot took
+// before the hand-written encoder, and still takes for other versions.
+func BenchmarkEncodeSnapshotReference(b *testing.B) {
+	c, s := benchSnapshot(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.encodeSnapshotReference(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeSnapshotReference is the goavro path of DecodeSnapshot.
+func BenchmarkDecodeSnapshotReference(b *testing.B) {
+	c, s := benchSnapshot(b)
+	v, err := c.EncodeSnapshot(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(v)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.decodeSnapshotReference(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeRequestReference is the goavro path of DecodeRequest.
+func BenchmarkDecodeRequestReference(b *testing.B) {
+	c := newTestCodec(b)
+	v, err := c.EncodeRequest(testCommands()[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(v)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.decodeRequestReference(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEncodeValidatedReference is the goavro path of EncodeValidated.
+func BenchmarkEncodeValidatedReference(b *testing.B) {
+	c := newTestCodec(b)
+	ev := testEvents()[0]
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.encodeValidatedReference(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEncodeInvalidReference is the goavro path of EncodeInvalid.
+func BenchmarkEncodeInvalidReference(b *testing.B) {
+	c := newTestCodec(b)
+	inv := cart.NewInvalidRequest(testCommands()[0], cart.Rejection{Reason: cart.ReasonUnknownSKU, Message: "unknown sku p0"}, t0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.encodeInvalidReference(inv); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkDecodeSnapshot(b *testing.B) {
 	c, s := benchSnapshot(b)
 	v, err := c.EncodeSnapshot(s)

@@ -44,6 +44,14 @@
 //     and an encode error elsewhere.
 //   - Empty ids and currencies are null on the wire; empty lists and byte
 //     strings decode as nil.
+//   - The records the manager handles per request (CartRequest, the
+//     validated events, InvalidRequest, CartSnapshot) are encoded, and
+//     CartRequest and CartSnapshot decoded, by hand-written code for the
+//     pinned schema version (fastenc.go, fastdec.go); everything else, and
+//     any other writer version, goes through goavro and resolution. Both
+//     paths give the same bytes, values and error identities; tests and
+//     fuzz targets compare them on every change. The strings of a value
+//     decoded by hand share one copy of the record body.
 //
 // A Codec is immutable once built and safe for concurrent use.
 package records

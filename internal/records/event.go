@@ -52,6 +52,38 @@ func (c *Codec) EncodeValidated(ev cart.Event) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("records: encode event: %w: %T is not a cart event", ErrInvalid, ev)
 	}
+	if s, fast := c.fastEvent(v); fast {
+		if n, ok := eventSize(v); ok {
+			b, err := c.format.EncodeFunc(s, n, func(dst []byte) []byte { return appendEvent(dst, v) })
+			if err != nil {
+				return nil, fmt.Errorf("records: encode %s: %w", v.EventType(), err)
+			}
+			return b, nil
+		}
+	}
+	return c.encodeValidatedReference(v)
+}
+
+// fastEvent returns the schema of ev's type and whether it is encoded by
+// hand.
+func (c *Codec) fastEvent(ev cart.Event) (*codec.Schema, bool) {
+	switch ev.(type) {
+	case cart.AddItemValidatedRequest:
+		return c.addItem, c.fast.addItem
+	case cart.RemoveItemValidatedRequest:
+		return c.removeItem, c.fast.removeItem
+	case cart.ChangeQuantityValidatedRequest:
+		return c.changeQuantity, c.fast.changeQuantity
+	case cart.CartCheckedOut:
+		return c.checkedOut, c.fast.checkedOut
+	}
+	return nil, false
+}
+
+// encodeValidatedReference is EncodeValidated through goavro's native
+// form, for v one of the four event value types: the reference the fast
+// path is tested against, and the path of values it does not take.
+func (c *Codec) encodeValidatedReference(v cart.Event) ([]byte, error) {
 	var e enc
 	m := v.Meta()
 	native := make(map[string]any, 10)

@@ -13,6 +13,22 @@ import (
 // is. Only a zero or out-of-range DecidedAt, or a Kind or Reason outside
 // the domain's sets, is an error wrapping ErrInvalid.
 func (c *Codec) EncodeInvalid(inv cart.InvalidRequest) ([]byte, error) {
+	if c.fast.invalid {
+		if n, ok := invalidSize(&inv); ok {
+			b, err := c.format.EncodeFunc(c.invalid, n, func(dst []byte) []byte { return appendInvalid(dst, &inv) })
+			if err != nil {
+				return nil, fmt.Errorf("records: encode invalid request: %w", err)
+			}
+			return b, nil
+		}
+	}
+	return c.encodeInvalidReference(inv)
+}
+
+// encodeInvalidReference is EncodeInvalid through goavro's native form:
+// the reference the fast path is tested against, and the path of values
+// the fast path does not take.
+func (c *Codec) encodeInvalidReference(inv cart.InvalidRequest) ([]byte, error) {
 	var e enc
 	native := map[string]any{
 		"cart_id":      optString(string(inv.CartID)),

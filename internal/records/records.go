@@ -95,6 +95,9 @@ type Codec struct {
 
 	// The current schema of each record type.
 	request, addItem, removeItem, changeQuantity, checkedOut, invalid, snapshot, product *codec.Schema
+
+	// Which record types take the hand-written paths (fastenc.go).
+	fast fastPaths
 }
 
 // New builds the Codec from the embedded schemas.
@@ -165,6 +168,7 @@ func newCodec(cfg Config, all, cur []*codec.Schema) (*Codec, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	c.fast = newFastPaths(c)
 	return c, nil
 }
 

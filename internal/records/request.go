@@ -85,6 +85,26 @@ func (c *Codec) EncodeRequest(cmd cart.Command) ([]byte, error) {
 // and validates it (cart.ValidateCommand). Every error satisfies
 // IsMalformed: the manager records the value as MALFORMED.
 func (c *Codec) DecodeRequest(value []byte) (cart.Command, error) {
+	if c.fast.request {
+		w, body, err := c.format.DecodeHeader(value)
+		if err != nil {
+			return nil, fmt.Errorf("records: decode request: %w", err)
+		}
+		if w.Fingerprint() == fastRequestFP {
+			cmd, err := decodeRequestBody(w, body)
+			if err != nil {
+				return nil, fmt.Errorf("records: decode request: %w", err)
+			}
+			return cmd, nil
+		}
+	}
+	return c.decodeRequestReference(value)
+}
+
+// decodeRequestReference is DecodeRequest through goavro's native form and
+// schema resolution: the reference the fast path is tested against, and
+// the path of every writer schema but the pinned one.
+func (c *Codec) decodeRequestReference(value []byte) (cart.Command, error) {
 	w, native, err := c.read(value)
 	if err == nil {
 		var cmd cart.Command
@@ -134,7 +154,12 @@ func (c *Codec) requestFrom(w *codec.Schema, native any) (cart.Command, error) {
 		return nil, d.err
 	}
 	if err := cart.ValidateCommand(cmd); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, cmd.EventType(), err)
+		return nil, errInvalidCommand(cmd, err)
 	}
 	return cmd, nil
+}
+
+// errInvalidCommand is the error of a decoded command the domain refuses.
+func errInvalidCommand(cmd cart.Command, err error) error {
+	return fmt.Errorf("%w: %s: %w", ErrInvalid, cmd.EventType(), err)
 }

@@ -16,6 +16,22 @@ const fingerprintSize = 8
 // only on what the schema cannot hold: an unknown status or kind or reason,
 // an out-of-range time.
 func (c *Codec) EncodeSnapshot(s cart.Snapshot) ([]byte, error) {
+	if c.fast.snapshot {
+		if n, ok := snapshotSize(&s); ok {
+			b, err := c.format.EncodeFunc(c.snapshot, n, func(dst []byte) []byte { return appendSnapshot(dst, &s) })
+			if err != nil {
+				return nil, fmt.Errorf("records: encode snapshot: %w", err)
+			}
+			return b, nil
+		}
+	}
+	return c.encodeSnapshotReference(s)
+}
+
+// encodeSnapshotReference is EncodeSnapshot through goavro's native form:
+// the reference the fast path is tested against, and the path of values
+// the fast path does not take.
+func (c *Codec) encodeSnapshotReference(s cart.Snapshot) ([]byte, error) {
 	var e enc
 	st := s.Cart
 	status, err := st.Status.MarshalText()
@@ -66,6 +82,26 @@ func (c *Codec) EncodeSnapshot(s cart.Snapshot) ([]byte, error) {
 // (Snapshot.Validate): a snapshot that breaks an invariant is an error
 // wrapping ErrInvalid and cart.ErrInvalidState.
 func (c *Codec) DecodeSnapshot(value []byte) (cart.Snapshot, error) {
+	if c.fast.snapshot {
+		w, body, err := c.format.DecodeHeader(value)
+		if err != nil {
+			return cart.Snapshot{}, fmt.Errorf("records: decode snapshot: %w", err)
+		}
+		if w.Fingerprint() == fastSnapshotFP {
+			s, err := decodeSnapshotBody(w, body)
+			if err != nil {
+				return cart.Snapshot{}, fmt.Errorf("records: decode snapshot: %w", err)
+			}
+			return s, nil
+		}
+	}
+	return c.decodeSnapshotReference(value)
+}
+
+// decodeSnapshotReference is DecodeSnapshot through goavro's native form
+// and schema resolution: the reference the fast path is tested against,
+// and the path of every writer schema but the pinned one.
+func (c *Codec) decodeSnapshotReference(value []byte) (cart.Snapshot, error) {
 	w, native, err := c.read(value)
 	if err == nil {
 		var s cart.Snapshot
@@ -127,7 +163,10 @@ func (c *Codec) snapshotFrom(w *codec.Schema, native any) (cart.Snapshot, error)
 		return cart.Snapshot{}, d.err
 	}
 	if err := s.Validate(); err != nil {
-		return cart.Snapshot{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return cart.Snapshot{}, errInvalidSnapshot(err)
 	}
 	return s, nil
 }
+
+// errInvalidSnapshot is the error of a decoded snapshot the domain refuses.
+func errInvalidSnapshot(err error) error { return fmt.Errorf("%w: %w", ErrInvalid, err) }
