@@ -1,12 +1,12 @@
 // Command cartbench is `cartstream bench`: it starts a real Apache Kafka
-// broker (or uses KAFKA_BROKERS), runs the write path's performance
-// scenarios against it (internal/bench), prints the results as a table on
+// broker (or uses KAFKA_BROKERS), runs the write and read paths'
+// performance scenarios against it (internal/bench), prints the results as a table on
 // stdout and writes them as JSON to <out>/<date>-<revision>.json, with CPU
 // profiles of the drain beside it. Progress goes to stderr.
 //
 //	go run ./cmd/cartbench -out bench/results          # the full run, ~10 min
 //	go run ./cmd/cartbench -quick                      # a smoke run, < 1 min
-//	go run ./cmd/cartbench -scenarios drain,memory     # some scenarios
+//	go run ./cmd/cartbench -only rebuild,getcart       # some scenarios (-scenarios is the same)
 //
 // docs/benchmarks.md says what each scenario measures.
 package main
@@ -38,7 +38,7 @@ func run(args []string) int {
 	var (
 		out       = fs.String("out", "bench/results", "directory for the JSON result and CPU profiles")
 		quick     = fs.Bool("quick", false, "shrink every scenario for a smoke run (< 1 minute after the broker is up)")
-		scenarios = fs.String("scenarios", strings.Join(bench.ScenarioNames, ","), "comma-separated scenarios to run")
+		scenarios = fs.String("scenarios", strings.Join(bench.ScenarioNames, ","), "comma-separated scenarios to run (same as -only)")
 		cfg       = d
 	)
 	fs.IntVar(&cfg.Partitions, "partitions", d.Partitions, "partitions of every cart topic")
@@ -53,6 +53,18 @@ func run(args []string) int {
 	fs.IntVar(&cfg.Kills, "kills", d.Kills, "recovery: kill -9 and restart cycles")
 	fs.IntVar(&cfg.RecoveryRate, "recovery-rate", d.RecoveryRate, "recovery: commands/s of the steady load")
 	fs.IntVar(&cfg.MemoryCarts, "memory-carts", d.MemoryCarts, "memory: carts (2 commands each) the manager holds")
+	fs.Func("only", "comma-separated scenarios to run, e.g. -only rebuild,getcart (one of "+strings.Join(bench.ScenarioNames, ",")+")", func(v string) error {
+		return fs.Set("scenarios", v)
+	})
+	fs.IntVar(&cfg.RebuildCarts, "rebuild-carts", d.RebuildCarts, "rebuild/getcart: carts (snapshots) in cart.state")
+	fs.IntVar(&cfg.CommandsPerCart, "commands-per-cart", d.CommandsPerCart, "rebuild/getcart: commands each cart's snapshot results from")
+	fs.IntVar(&cfg.GetCartClients, "getcart-clients", d.GetCartClients, "getcart: concurrent closed-loop gRPC clients")
+	fs.DurationVar(&cfg.GetCartDuration, "getcart-duration", d.GetCartDuration, "getcart: length of the concurrent phase")
+	fs.IntVar(&cfg.WaitRate, "wait-rate", d.WaitRate, "wait: commands/s with wait_for_outcome, open loop")
+	fs.DurationVar(&cfg.WaitDuration, "wait-duration", d.WaitDuration, "wait: length of the open-loop phase")
+	fs.IntVar(&cfg.ReplayEvents, "replay-events", d.ReplayEvents, "replay: at least this many events in cart.validated")
+	fs.IntVar(&cfg.ReplayRounds, "replay-rounds", d.ReplayRounds, "replay: rounds of raw read and replay, best kept")
+	fs.StringVar(&cfg.ProjectionBin, "projection-bin", "", "a built cmd/cart-projection (default: go build it)")
 	fs.StringVar(&cfg.ManagerBin, "manager-bin", "", "a built cmd/additem-manager (default: go build it)")
 	fs.Func("client-prop", "key=value: a librdkafka property for every in-process client of the system under test (manager, copy loop, gateway); repeatable; for tuning experiments", func(s string) error {
 		k, v, ok := strings.Cut(s, "=")

@@ -24,6 +24,10 @@ type Result struct {
 	Machine  Machine         `json:"machine"`
 	Drain    *DrainResult    `json:"drain,omitempty"`
 	E2E      *E2EResult      `json:"e2e,omitempty"`
+	Rebuild  *RebuildResult  `json:"rebuild,omitempty"`
+	GetCart  *GetCartResult  `json:"getcart,omitempty"`
+	Wait     *WaitResult     `json:"wait,omitempty"`
+	Replay   *ReplayResult   `json:"replay,omitempty"`
 	Recovery *RecoveryResult `json:"recovery,omitempty"`
 	Memory   *MemoryResult   `json:"memory,omitempty"`
 }
@@ -31,13 +35,16 @@ type Result struct {
 // Failed reports whether a scenario ended with an error.
 func (r *Result) Failed() bool {
 	return (r.Drain != nil && r.Drain.Error != "") || (r.E2E != nil && r.E2E.Error != "") ||
+		(r.Rebuild != nil && r.Rebuild.Error != "") || (r.GetCart != nil && r.GetCart.Error != "") ||
+		(r.Wait != nil && r.Wait.Error != "") || (r.Replay != nil && r.Replay.Error != "") ||
 		(r.Recovery != nil && r.Recovery.Error != "") || (r.Memory != nil && r.Memory.Error != "")
 }
 
 // Scenario time bounds: a scenario that overruns is cut off and reports
 // the error; the run goes on with the next one.
 var scenarioTimeout = map[string]time.Duration{
-	"drain": 8 * time.Minute, "e2e": 4 * time.Minute, "recovery": 5 * time.Minute, "memory": 6 * time.Minute,
+	"drain": 8 * time.Minute, "e2e": 4 * time.Minute, "rebuild": 6 * time.Minute, "getcart": 4 * time.Minute,
+	"wait": 3 * time.Minute, "replay": 5 * time.Minute, "recovery": 5 * time.Minute, "memory": 6 * time.Minute,
 }
 
 // Run runs the configured scenarios one after the other against the broker
@@ -84,6 +91,22 @@ func Run(ctx context.Context, cfg Config, revision string, logf func(format stri
 			r, err := e.e2e(sctx)
 			r.Error = errString(err)
 			res.E2E = r
+		case "rebuild":
+			r, err := e.rebuild(sctx)
+			r.Error = errString(err)
+			res.Rebuild = r
+		case "getcart":
+			r, err := e.getCart(sctx)
+			r.Error = errString(err)
+			res.GetCart = r
+		case "wait":
+			r, err := e.wait(sctx)
+			r.Error = errString(err)
+			res.Wait = r
+		case "replay":
+			r, err := e.replayBench(sctx)
+			r.Error = errString(err)
+			res.Replay = r
 		case "recovery":
 			r, err := e.recovery(sctx)
 			r.Error = errString(err)
@@ -97,6 +120,7 @@ func Run(ctx context.Context, cfg Config, revision string, logf func(format stri
 		e.closeReaders()
 		logf("bench: scenario %s done in %s", name, time.Since(t0).Round(time.Second))
 	}
+	e.closeReadFixture()
 	res.Machine.LoadAvgEnd = loadAvg()
 	res.Seconds = time.Since(res.Started).Seconds()
 	return res, ctx.Err()

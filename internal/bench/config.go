@@ -16,6 +16,8 @@ type Config struct {
 	// ManagerBin is a built cmd/additem-manager; empty builds one with
 	// `go build` (the working directory must be inside the module).
 	ManagerBin string
+	// ProjectionBin is a built cmd/cart-projection; empty builds one.
+	ProjectionBin string
 	// OutDir receives CPU profiles; empty writes none.
 	OutDir string
 	// FilePrefix names the files written to OutDir (date and revision).
@@ -45,6 +47,23 @@ type Config struct {
 	// Memory: MemoryCarts carts of 2 commands each.
 	MemoryCarts int
 
+	// Rebuild: RebuildCarts snapshots in cart.state, each the result of
+	// CommandsPerCart commands run through cart.Process.
+	RebuildCarts    int
+	CommandsPerCart int
+	// GetCart: GetCartClients closed-loop gRPC clients for GetCartDuration
+	// against the loaded projection process.
+	GetCartClients  int
+	GetCartDuration time.Duration
+	// Wait: commands with wait_for_outcome at WaitRate per second, open
+	// loop, for WaitDuration.
+	WaitRate     int
+	WaitDuration time.Duration
+	// Replay: at least ReplayEvents events in cart.validated; the replay
+	// and its raw read alternate ReplayRounds times, best of each kept.
+	ReplayEvents int
+	ReplayRounds int
+
 	// ClientProps are extra librdkafka properties for every client of the
 	// system under test run in process (manager, copy loop, gateway), for
 	// tuning experiments. Empty for the reference numbers.
@@ -54,7 +73,7 @@ type Config struct {
 }
 
 // ScenarioNames are the scenarios in the order they run.
-var ScenarioNames = []string{"drain", "e2e", "recovery", "memory"}
+var ScenarioNames = []string{"drain", "e2e", "rebuild", "getcart", "wait", "replay", "recovery", "memory"}
 
 // Defaults returns the full-size configuration.
 func Defaults() Config {
@@ -64,7 +83,11 @@ func Defaults() Config {
 		LatencyRate: 200, LatencyDuration: 15 * time.Second,
 		SaturationClients: 64, SaturationDuration: 15 * time.Second,
 		Kills: 5, RecoveryRate: 500,
-		MemoryCarts: 100_000,
+		MemoryCarts:  100_000,
+		RebuildCarts: 100_000, CommandsPerCart: 3,
+		GetCartClients: 4, GetCartDuration: 10 * time.Second,
+		WaitRate: 50, WaitDuration: 15 * time.Second,
+		ReplayEvents: 200_000, ReplayRounds: 2,
 	}
 }
 
@@ -76,6 +99,10 @@ func (c Config) Shrink() Config {
 	c.SaturationClients, c.SaturationDuration = 16, 3*time.Second
 	c.Kills = 1
 	c.MemoryCarts = 2_000
+	c.RebuildCarts = 5_000
+	c.GetCartDuration = 2 * time.Second
+	c.WaitDuration = 3 * time.Second
+	c.ReplayEvents, c.ReplayRounds = 10_000, 1
 	return c
 }
 
@@ -95,6 +122,22 @@ func (c Config) withDefaults() Config {
 	set(&c.Kills, d.Kills)
 	set(&c.RecoveryRate, d.RecoveryRate)
 	set(&c.MemoryCarts, d.MemoryCarts)
+	set(&c.RebuildCarts, d.RebuildCarts)
+	set(&c.CommandsPerCart, d.CommandsPerCart)
+	set(&c.GetCartClients, d.GetCartClients)
+	set(&c.WaitRate, d.WaitRate)
+	set(&c.ReplayEvents, d.ReplayEvents)
+	set(&c.ReplayRounds, d.ReplayRounds)
+	for _, dur := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&c.GetCartDuration, d.GetCartDuration}, {&c.WaitDuration, d.WaitDuration},
+	} {
+		if *dur.v == 0 {
+			*dur.v = dur.def
+		}
+	}
 	if c.LatencyDuration == 0 {
 		c.LatencyDuration = d.LatencyDuration
 	}
@@ -129,6 +172,8 @@ func (c Config) Validate() error {
 		{"partitions", c.Partitions}, {"drain commands", c.DrainCommands}, {"drain carts", c.DrainCarts},
 		{"products", c.Products}, {"latency rate", c.LatencyRate}, {"saturation clients", c.SaturationClients},
 		{"kills", c.Kills}, {"recovery rate", c.RecoveryRate}, {"memory carts", c.MemoryCarts},
+		{"rebuild carts", c.RebuildCarts}, {"commands per cart", c.CommandsPerCart}, {"getcart clients", c.GetCartClients},
+		{"wait rate", c.WaitRate}, {"replay events", c.ReplayEvents}, {"replay rounds", c.ReplayRounds},
 	} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %d: must not be negative", f.name, f.v))
@@ -137,7 +182,7 @@ func (c Config) Validate() error {
 	if c.DrainCarts > c.DrainCommands && c.DrainCommands > 0 {
 		errs = append(errs, fmt.Errorf("drain carts %d: more than the %d commands", c.DrainCarts, c.DrainCommands))
 	}
-	if c.LatencyDuration < 0 || c.SaturationDuration < 0 {
+	if c.LatencyDuration < 0 || c.SaturationDuration < 0 || c.GetCartDuration < 0 || c.WaitDuration < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {

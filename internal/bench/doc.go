@@ -1,6 +1,6 @@
 // Package bench is `cartstream bench`: the performance scenarios of the
-// write path, run against one real Apache Kafka broker and reported as one
-// [Result] (a table for people, JSON for the record).
+// write path and the read path, run against one real Apache Kafka broker
+// and reported as one [Result] (a table for people, JSON for the record).
 //
 // The scenarios:
 //
@@ -12,6 +12,18 @@
 //     latency from the call to the outcome being visible to a
 //     read_committed reader at a low fixed rate, then saturation
 //     throughput.
+//   - rebuild: the read side's cold start: cart.state of N snapshots
+//     (made with cart.Process, written directly) rebuilt by the projection
+//     (projection.New + Run until Ready) against a raw read_committed read
+//     of the same topic with the projection's consumer settings; then
+//     cmd/cart-projection as an OS process, idle and loaded, for RSS.
+//   - getcart: GetCart without a token over gRPC loopback against that
+//     loaded process, one client then a few closed-loop clients.
+//   - wait: commands with wait_for_outcome through gateway.Run with the
+//     projection's Server as Reader and Outcomes, manager and projection
+//     in process, open loop at a low rate.
+//   - replay: internal/replay.Bench (cartctl replay --bench) over a
+//     generated cart.validated: the fold against a raw read.
 //   - recovery: the manager as an OS process under steady load, killed with
 //     SIGKILL and restarted at once; time to its first committed
 //     transaction.

@@ -176,23 +176,24 @@ func (e *env) preload(ctx context.Context, what, topic string, n int, gen func(i
 	return pr.flush(ctx)
 }
 
-// profile starts a CPU profile into OutDir; the returned stop ends it.
-func (e *env) profile(name string, r *DrainResult) func() {
+// profile starts a CPU profile into OutDir and appends its path to paths;
+// the returned stop ends it.
+func (e *env) profile(name string, paths *[]string) func() {
 	if !e.cfg.Profile || e.cfg.OutDir == "" {
 		return func() {}
 	}
 	path := filepath.Join(e.cfg.OutDir, e.cfg.FilePrefix+"-"+name+".cpu.pprof")
 	f, err := os.Create(path)
 	if err != nil {
-		e.logf("drain: profile: %v", err)
+		e.logf("bench: profile: %v", err)
 		return func() {}
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
-		e.logf("drain: profile: %v", err)
+		e.logf("bench: profile: %v", err)
 		f.Close()
 		return func() {}
 	}
-	r.Profiles = append(r.Profiles, path)
+	*paths = append(*paths, path)
 	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
@@ -202,7 +203,7 @@ func (e *env) drainCopy(ctx context.Context, input, output string, ends map[int3
 	cl := newCopyLoop(e, input, output, group)
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stopProfile := e.profile("drain-copy", r)
+	stopProfile := e.profile("drain-copy", &r.Profiles)
 	cpu := sampleCPU(e.brokerPID)
 	done := make(chan error, 1)
 	go func() { done <- cl.run(cctx) }()
@@ -242,7 +243,7 @@ func (e *env) drainManager(ctx context.Context, set topics.Set, ends map[int32]i
 	}
 	mctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stopProfile := e.profile("drain-manager", r)
+	stopProfile := e.profile("drain-manager", &r.Profiles)
 	cpu := sampleCPU(e.brokerPID)
 	done := make(chan error, 1)
 	go func() { done <- m.Run(mctx) }()

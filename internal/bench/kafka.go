@@ -26,6 +26,7 @@ type env struct {
 	logDir    string
 	readersMu sync.Mutex
 	readers   map[string]*kafka.Consumer
+	fixture   *readFixture // rebuild's loaded projection, for getcart
 	logf      func(format string, args ...any)
 }
 

@@ -36,7 +36,15 @@ type MemoryResult struct {
 	Error           string  `json:"error,omitempty"`
 }
 
-const settle = 3 * time.Second
+// settle is how long a process is left alone before its memory is
+// sampled: start-up garbage collected, buffers drained. Shorter in a
+// smoke run.
+func (e *env) settle() time.Duration {
+	if e.cfg.Quick {
+		return time.Second
+	}
+	return 3 * time.Second
+}
 
 func (e *env) memory(ctx context.Context) (*MemoryResult, error) {
 	cfg := e.cfg
@@ -72,7 +80,7 @@ func (e *env) memory(ctx context.Context) (*MemoryResult, error) {
 	if _, err := p.waitLog(ctx, off, "partitions assigned", 90*time.Second); err != nil {
 		return r, err
 	}
-	time.Sleep(settle) // let start-up garbage and buffers settle before sampling
+	time.Sleep(e.settle()) // let start-up garbage and buffers settle before sampling
 	r.IdleRSS = rssKiB(p.pid(), "VmRSS")
 	_, gc := p.lines(off)
 	r.IdleHeapMiB = gcLiveMiB(gc)
@@ -96,7 +104,7 @@ func (e *env) memory(ctx context.Context) (*MemoryResult, error) {
 		return r, err
 	}
 	r.DrainSeconds = time.Since(t0).Seconds()
-	time.Sleep(settle) // sampling after the drain, not during it
+	time.Sleep(e.settle()) // sampling after the drain, not during it
 	r.LoadedRSS = rssKiB(p.pid(), "VmRSS")
 	r.LoadedHWM = rssKiB(p.pid(), "VmHWM")
 	_, gc = p.lines(off)
@@ -122,7 +130,7 @@ func (e *env) memory(ctx context.Context) (*MemoryResult, error) {
 	if n, ok := l.Attrs["carts"].(float64); ok {
 		r.RestoredCarts = int64(n)
 	}
-	time.Sleep(settle)
+	time.Sleep(e.settle())
 	r.RestoredRSS = rssKiB(p.pid(), "VmRSS")
 	_, gc = p.lines(off)
 	r.RestoredHeapMiB = gcLiveMiB(gc)

@@ -48,6 +48,39 @@ func (r *Result) WriteTable(out io.Writer) error {
 		row("e2e", "manager transactions, mean / max commit", fmt.Sprintf("%d, %.1f / %.1f ms", e.ManagerCommits, e.ManagerMeanCommit, e.ManagerMaxCommit), "", "")
 		errRow(row, "e2e", e.Error)
 	}
+	if rb := r.Rebuild; rb != nil {
+		row("rebuild", fmt.Sprintf("raw read_committed read (baseline), %d snapshots, %.1f MiB", rb.Records, mib(rb.Bytes)),
+			fmt.Sprintf("%.0f rec/s, %.1f MiB/s (%.2f s)", rb.Raw.CartsPerS, rb.Raw.MiBPerS, rb.Raw.Seconds), "", "")
+		row("rebuild", "projection New + Run until Ready", fmt.Sprintf("%.0f carts/s, %.1f MiB/s (%.2f s)", rb.Projection.CartsPerS, rb.Projection.MiBPerS, rb.Projection.Seconds), "", "")
+		row("rebuild", "projection / raw read", fmt.Sprintf("%.1f%%", 100*rb.Ratio), fmt.Sprintf(">= %.0f%%", 100*rb.Target), verdict(rb.Pass && rb.Error == ""))
+		row("rebuild", "CPU s bench+broker (raw | projection)", fmt.Sprintf("%.1f+%.1f | %.1f+%.1f", rb.Raw.CPU.BenchCPU, rb.Raw.CPU.BrokerCPU, rb.Projection.CPU.BenchCPU, rb.Projection.CPU.BrokerCPU), "", "")
+		row("rebuild", "cart-projection process: exec -> ready", fmt.Sprintf("%.2f s", rb.ProcessRebuildSeconds), "", "")
+		row("rebuild", "cart-projection RSS idle / loaded / high water", fmt.Sprintf("%.1f / %.1f / %.1f MiB", kib(rb.IdleRSS), kib(rb.LoadedRSS), kib(rb.LoadedHWM)), "", "")
+		row("rebuild", fmt.Sprintf("RSS per cart above idle, %d carts", rb.Carts), fmt.Sprintf("%.2f KiB (live heap %s -> %.0f MiB, %.2f KiB/cart)", rb.KiBPerCart, heapStr(rb.IdleHeapMiB), rb.LoadedHeapMiB, rb.HeapKiBPerCart), "", "")
+		errRow(row, "rebuild", rb.Error)
+	}
+	if g := r.GetCart; g != nil {
+		row("getcart", "1 client p50/p99/p99.9/max", fmt.Sprintf("%.2f / %.2f / %.2f / %.2f ms (%.0f calls/s)", g.Serial.P50, g.Serial.P99, g.Serial.P999, g.Serial.Max, g.SerialRate), "", "")
+		row("getcart", fmt.Sprintf("%d clients p50/p99/p99.9/max, %d carts", g.Clients, g.Carts), fmt.Sprintf("%.2f / %.2f / %.2f / %.2f ms", g.Latency.P50, g.Latency.P99, g.Latency.P999, g.Latency.Max),
+			fmt.Sprintf("p99 <= %.0f ms", g.TargetP99), verdict(g.Pass && g.Error == ""))
+		row("getcart", "calls/s, errors; CPU s projection | clients", fmt.Sprintf("%.0f, %d; %.1f | %.1f in %.0f s", g.Rate, g.Errors, g.ProjectionCPU, g.ClientCPU, g.Seconds), "", "")
+		errRow(row, "getcart", g.Error)
+	}
+	if w := r.Wait; w != nil {
+		row("wait", fmt.Sprintf("wait_for_outcome call p50/p99/p99.9/max @ %d/s", w.Rate), fmt.Sprintf("%.1f / %.1f / %.1f / %.1f ms", w.Latency.P50, w.Latency.P99, w.Latency.P999, w.Latency.Max),
+			fmt.Sprintf("p99 <= %.0f ms", w.TargetP99), verdict(w.Pass && w.Error == ""))
+		row("wait", "outcome visible (watcher) p50/p99; then to the answer p50/p99", fmt.Sprintf("%.1f / %.1f ms; %.1f / %.1f ms", w.Visible.P50, w.Visible.P99, w.AfterVisible.P50, w.AfterVisible.P99), "", "")
+		row("wait", "sent, accepted, rejected, no outcome, failed", fmt.Sprintf("%d, %d, %d, %d, %d", w.Sent, w.Accepted, w.Rejected, w.NoOutcome, w.Failed), "", "")
+		row("wait", "manager transactions, mean / max commit", fmt.Sprintf("%d, %.1f / %.1f ms", w.ManagerCommits, w.ManagerMeanCommit, w.ManagerMaxCommit), "", "")
+		errRow(row, "wait", w.Error)
+	}
+	if rp := r.Replay; rp != nil {
+		b := rp.Bench
+		row("replay", fmt.Sprintf("raw read_committed read (baseline), %d events", b.Records), fmt.Sprintf("%.0f events/s (%.2f s)", b.RawRate, b.Raw.Seconds()), "", "")
+		row("replay", fmt.Sprintf("replay fold, %d carts, %d workers", b.Carts, b.Workers), fmt.Sprintf("%.0f events/s (%.2f s)", b.ReplayRate, b.Replay.Seconds()), "", "")
+		row("replay", fmt.Sprintf("replay / raw read (best of %d)", b.Rounds), fmt.Sprintf("%.1f%%", 100*b.Ratio), fmt.Sprintf(">= %.0f%%", 100*rp.Target), verdict(rp.Pass && rp.Error == ""))
+		errRow(row, "replay", rp.Error)
+	}
 	if rc := r.Recovery; rc != nil {
 		var each, outs []string
 		for _, c := range rc.Cycles {
@@ -96,3 +129,11 @@ func mib(b int64) float64 {
 }
 
 func kib(k int64) float64 { return float64(k) / 1024 }
+
+// heapStr is a live heap from gctrace; -1 means no collection yet.
+func heapStr(m float64) string {
+	if m < 0 {
+		return "< 4 (no GC yet)"
+	}
+	return fmt.Sprintf("%.0f", m)
+}
