@@ -160,9 +160,11 @@ func (c Config) producerConfig() *kafka.ConfigMap {
 		// The broker answers CONCURRENT_TRANSACTIONS to the next
 		// transaction's first request while it still writes the previous
 		// one's markers (a few ms); librdkafka's default 100 ms backoff
-		// made every transaction wait 100 ms (bench/results, e2e latency).
+		// made every transaction wait 100 ms (bench/results, e2e latency),
+		// and its exponential backoff must not climb far past the marker
+		// write either.
 		"retry.backoff.ms":     5,
-		"retry.backoff.max.ms": 100,
+		"retry.backoff.max.ms": 20,
 	})
 }
 

@@ -125,7 +125,7 @@ func (c *copyLoop) producerConfig() kafka.ConfigMap {
 		"linger.ms":              0,
 		"partitioner":            "murmur2_random",
 		"retry.backoff.ms":       5,
-		"retry.backoff.max.ms":   100,
+		"retry.backoff.max.ms":   20,
 	}
 }
 
