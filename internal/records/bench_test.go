@@ -177,3 +177,140 @@ func BenchmarkPerRequest(b *testing.B) {
 		}
 	})
 }
+
+// The read side: operator replay and the projection decode every event of
+// cart.validated and cart.invalid; the validation manager and the
+// projection decode every catalog.products record.
+
+// benchValidated is every event type's encoding, in the proportions of the
+// fixture's testEvents (one of each).
+func benchValidated(b *testing.B) (*Codec, [][]byte) {
+	b.Helper()
+	c := newTestCodec(b)
+	var vs [][]byte
+	for _, ev := range testEvents() {
+		v, err := c.EncodeValidated(ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		vs = append(vs, v)
+	}
+	return c, vs
+}
+
+func BenchmarkDecodeValidated(b *testing.B) {
+	c, vs := benchValidated(b)
+	b.SetBytes(int64(len(vs[0])))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.DecodeValidated(vs[0]); err != nil { // AddItemValidatedRequest, the common case
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeValidatedReference is the goavro path of DecodeValidated.
+func BenchmarkDecodeValidatedReference(b *testing.B) {
+	c, vs := benchValidated(b)
+	b.SetBytes(int64(len(vs[0])))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.decodeValidatedReference(vs[0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeValidatedEach decodes one event of each type per
+// iteration.
+func BenchmarkDecodeValidatedEach(b *testing.B) {
+	c, vs := benchValidated(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, v := range vs {
+			if _, err := c.DecodeValidated(v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkDecodeValidatedEachReference is BenchmarkDecodeValidatedEach
+// on the goavro path.
+func BenchmarkDecodeValidatedEachReference(b *testing.B) {
+	c, vs := benchValidated(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, v := range vs {
+			if _, err := c.decodeValidatedReference(v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func benchInvalid(b *testing.B) (*Codec, []byte) {
+	b.Helper()
+	c := newTestCodec(b)
+	v, err := c.EncodeInvalid(cart.NewInvalidRequest(testCommands()[0], cart.Rejection{Reason: cart.ReasonUnknownSKU, Message: "unknown sku p0"}, t0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c, v
+}
+
+func BenchmarkDecodeInvalid(b *testing.B) {
+	c, v := benchInvalid(b)
+	b.SetBytes(int64(len(v)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.DecodeInvalid(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeInvalidReference is the goavro path of DecodeInvalid.
+func BenchmarkDecodeInvalidReference(b *testing.B) {
+	c, v := benchInvalid(b)
+	b.SetBytes(int64(len(v)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.decodeInvalidReference(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchProduct(b *testing.B) (*Codec, []byte) {
+	b.Helper()
+	c := newTestCodec(b)
+	v, err := c.EncodeProduct(testProduct())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c, v
+}
+
+func BenchmarkDecodeProduct(b *testing.B) {
+	c, v := benchProduct(b)
+	b.SetBytes(int64(len(v)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.DecodeProduct(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeProductReference is the goavro path of DecodeProduct.
+func BenchmarkDecodeProductReference(b *testing.B) {
+	c, v := benchProduct(b)
+	b.SetBytes(int64(len(v)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.decodeProductReference(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

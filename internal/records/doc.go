@@ -46,9 +46,10 @@
 //     strings decode as nil.
 //   - The records the manager handles per request (CartRequest, the
 //     validated events, InvalidRequest, CartSnapshot) are encoded, and
-//     CartRequest and CartSnapshot decoded, by hand-written code for the
-//     pinned schema version (fastenc.go, fastdec.go); everything else, and
-//     any other writer version, goes through goavro and resolution. Both
+//     those plus Product decoded, by hand-written code for the pinned
+//     schema version (fastenc.go, fastdec.go); everything else (encoding a
+//     Product, DecodeAny), and any other writer or reader version, goes
+//     through goavro and resolution. Both
 //     paths give the same bytes, values and error identities; tests and
 //     fuzz targets compare them on every change. The strings of a value
 //     decoded by hand share one copy of the record body.

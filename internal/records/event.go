@@ -127,6 +127,43 @@ func (c *Codec) encodeValidatedReference(v cart.Event) ([]byte, error) {
 // of the four types it is. Events have no Validate of their own: what does
 // not fit the cart is refused by cart.Apply.
 func (c *Codec) DecodeValidated(value []byte) (cart.Event, error) {
+	if c.fast.addItem || c.fast.removeItem || c.fast.changeQuantity || c.fast.checkedOut {
+		w, body, err := c.format.DecodeHeader(value)
+		if err != nil {
+			return nil, fmt.Errorf("records: decode event: %w", err)
+		}
+		if c.fastEventFP(w.Fingerprint()) {
+			ev, err := decodeEventBody(w, body)
+			if err != nil {
+				return nil, fmt.Errorf("records: decode event: %w", err)
+			}
+			return ev, nil
+		}
+	}
+	return c.decodeValidatedReference(value)
+}
+
+// fastEventFP reports whether an event written with fingerprint fp is
+// decoded by hand: fp is the pinned version of an event type and the
+// current schema of that type is the same version (so nothing resolves).
+func (c *Codec) fastEventFP(fp uint64) bool {
+	switch fp {
+	case fastAddItemFP:
+		return c.fast.addItem
+	case fastRemoveItemFP:
+		return c.fast.removeItem
+	case fastChangeQuantityFP:
+		return c.fast.changeQuantity
+	case fastCheckedOutFP:
+		return c.fast.checkedOut
+	}
+	return false
+}
+
+// decodeValidatedReference is DecodeValidated through goavro's native form
+// and schema resolution: the reference the fast path is tested against,
+// and the path of every writer schema but the pinned ones.
+func (c *Codec) decodeValidatedReference(value []byte) (cart.Event, error) {
 	w, native, err := c.read(value)
 	if err == nil {
 		var ev cart.Event

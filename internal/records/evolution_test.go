@@ -19,7 +19,12 @@ import (
 //   - newReader: code written for v2.
 func evolution(t *testing.T, v2file string) (v1, v2 *codec.Schema, oldOnly, oldReader, newReader *Codec) {
 	t.Helper()
-	v2 = parseFile(t, os.ReadFile, v2file)
+	return evolutionOf(t, parseFile(t, os.ReadFile, v2file))
+}
+
+// evolutionOf is evolution with the v2 schema already parsed.
+func evolutionOf(t *testing.T, v2 *codec.Schema) (v1, _ *codec.Schema, oldOnly, oldReader, newReader *Codec) {
+	t.Helper()
 	all := append(embeddedSchemas(t), v2)
 	cur := currentSchemas(t)
 	newCur := make([]*codec.Schema, len(cur))

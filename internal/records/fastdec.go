@@ -1,6 +1,8 @@
 package records
 
 import (
+	"fmt"
+
 	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/internal/codec"
 )
@@ -8,8 +10,9 @@ import (
 // Hand-written decoders for records written with the pinned schema
 // versions (fastenc.go). A record written with any other version, an older
 // one that needs resolution included, takes the goavro path. Equivalence
-// with that path, for every input, is what FuzzDecodeRequestEquivalent and
-// FuzzDecodeSnapshotEquivalent check:
+// with that path, for every input, is what the FuzzDecode*Equivalent
+// targets (request, snapshot, validated events, invalid request, product)
+// and TestFastDecodeMutations check:
 //
 //   - The body is read in full first (codec.BodyReader accepts exactly what
 //     goavro does), so a corrupt body is ErrBody even where a field before
@@ -131,19 +134,7 @@ func decodeSnapshotBody(w *codec.Schema, body []byte) (cart.Snapshot, error) {
 	if r.Index(2) == 1 {
 		st.Currency = cart.Currency(r.String())
 	}
-	for n := r.ArrayBlock(); n > 0; n = r.ArrayBlock() {
-		if st.Lines == nil {
-			st.Lines = make([]cart.Line, 0, min(n, r.Remaining()/minLineBytes+1))
-		}
-		for i := 0; i < n && r.Err() == nil; i++ {
-			st.Lines = append(st.Lines, cart.Line{
-				SKU:       cart.SKU(r.String()),
-				Name:      r.String(),
-				UnitPrice: readMoney(&r),
-				Quantity:  r.Int(),
-			})
-		}
-	}
+	st.Lines = readLines(&r)
 	st.Subtotal = readMoney(&r)
 	st.ItemCount = r.Long()
 	st.Version = r.Long()
@@ -195,6 +186,28 @@ func decodeSnapshotBody(w *codec.Schema, body []byte) (cart.Snapshot, error) {
 	return s, nil
 }
 
+// readLines reads an array of Line as dec.lines maps it: nil when empty.
+// Preallocation is capped by the bytes left (a line takes at least
+// minLineBytes), so a hostile block count cannot make it allocate more
+// than a small multiple of the body.
+func readLines(r *codec.BodyReader) []cart.Line {
+	var ls []cart.Line
+	for n := r.ArrayBlock(); n > 0; n = r.ArrayBlock() {
+		if ls == nil {
+			ls = make([]cart.Line, 0, min(n, r.Remaining()/minLineBytes+1))
+		}
+		for i := 0; i < n && r.Err() == nil; i++ {
+			ls = append(ls, cart.Line{
+				SKU:       cart.SKU(r.String()),
+				Name:      r.String(),
+				UnitPrice: readMoney(r),
+				Quantity:  r.Int(),
+			})
+		}
+	}
+	return ls
+}
+
 func readMoney(r *codec.BodyReader) cart.Money {
 	amount := r.Long()
 	return cart.Money{Amount: amount, Currency: cart.Currency(r.String())}
@@ -204,4 +217,143 @@ func bigEndian64(s string) uint64 {
 	_ = s[7]
 	return uint64(s[7]) | uint64(s[6])<<8 | uint64(s[5])<<16 | uint64(s[4])<<24 |
 		uint64(s[3])<<32 | uint64(s[2])<<40 | uint64(s[1])<<48 | uint64(s[0])<<56
+}
+
+// --- validated events -------------------------------------------------
+
+// decodeEventBody decodes the body of a cart.validated event written with
+// w, the pinned schema of one of the four event types (fastEventFP):
+// eventFrom's result, from the bytes. Events have no domain check, so the
+// only errors are the body's.
+func decodeEventBody(w *codec.Schema, body []byte) (cart.Event, error) {
+	r := codec.NewBodyReader(w, string(body))
+	// The five meta fields every event schema starts with.
+	cartID := cart.CartID(r.String())
+	requestID := cart.RequestID(r.String())
+	version := r.Long()
+	requestedAt := fromNanos(r.Long())
+	decidedAt := fromNanos(r.Long())
+	var ev cart.Event
+	switch w.Fingerprint() {
+	case fastAddItemFP:
+		v := cart.AddItemValidatedRequest{
+			CartID: cartID, RequestID: requestID, Version: version, RequestedAt: requestedAt, DecidedAt: decidedAt,
+			CustomerID: cart.CustomerID(r.String()),
+			SKU:        cart.SKU(r.String()),
+			Name:       r.String(),
+			UnitPrice:  readMoney(&r),
+			Quantity:   r.Int(),
+		}
+		if err := r.Finish(); err != nil {
+			return nil, err
+		}
+		ev = v
+	case fastRemoveItemFP:
+		v := cart.RemoveItemValidatedRequest{
+			CartID: cartID, RequestID: requestID, Version: version, RequestedAt: requestedAt, DecidedAt: decidedAt,
+			SKU: cart.SKU(r.String()),
+		}
+		if err := r.Finish(); err != nil {
+			return nil, err
+		}
+		ev = v
+	case fastChangeQuantityFP:
+		v := cart.ChangeQuantityValidatedRequest{
+			CartID: cartID, RequestID: requestID, Version: version, RequestedAt: requestedAt, DecidedAt: decidedAt,
+			SKU:       cart.SKU(r.String()),
+			Name:      r.String(),
+			UnitPrice: readMoney(&r),
+			Quantity:  r.Int(),
+		}
+		if err := r.Finish(); err != nil {
+			return nil, err
+		}
+		ev = v
+	case fastCheckedOutFP:
+		v := cart.CartCheckedOut{
+			CartID: cartID, RequestID: requestID, Version: version, RequestedAt: requestedAt, DecidedAt: decidedAt,
+			CustomerID: cart.CustomerID(r.String()),
+			Lines:      readLines(&r),
+			Subtotal:   readMoney(&r),
+			ItemCount:  r.Long(),
+		}
+		if err := r.Finish(); err != nil {
+			return nil, err
+		}
+		ev = v
+	default:
+		// Unreachable: DecodeValidated takes this path only for the four
+		// pinned fingerprints.
+		return nil, fmt.Errorf("%w: %s is not an event of cart.validated", ErrWrongType, w.FullName())
+	}
+	return ev, nil
+}
+
+// --- InvalidRequest ---------------------------------------------------
+
+// decodeInvalidBody decodes an InvalidRequest body written with the pinned
+// schema: invalidFrom's result, from the bytes. raw, the one bytes field,
+// is copied out of the body string on its own (only MALFORMED records
+// carry it).
+func decodeInvalidBody(w *codec.Schema, body []byte) (cart.InvalidRequest, error) {
+	r := codec.NewBodyReader(w, string(body))
+	var d dec
+	var inv cart.InvalidRequest
+	if r.Index(2) == 1 {
+		inv.CartID = cart.CartID(r.String())
+	}
+	if r.Index(2) == 1 {
+		inv.RequestID = cart.RequestID(r.String())
+	}
+	kind := kindFromSymbol[r.Index(len(requestKindSymbols))]
+	if kind.err != nil {
+		d.err = kind.err
+	}
+	inv.Kind = kind.kind
+	reason, err := parseReason(r.String())
+	if err != nil {
+		d.failErr("reason", err)
+	}
+	inv.Rejection.Reason = reason
+	inv.Rejection.Message = r.String()
+	if r.Index(2) == 1 {
+		inv.RequestedAt = fromNanos(r.Long())
+	}
+	inv.DecidedAt = fromNanos(r.Long())
+	var raw string
+	if r.Index(2) == 1 {
+		raw = r.String()
+	}
+	if err := r.Finish(); err != nil {
+		return cart.InvalidRequest{}, err
+	}
+	if d.err != nil {
+		return cart.InvalidRequest{}, d.err
+	}
+	if raw != "" { // as dec.optBytes: empty bytes are nil
+		inv.Raw = []byte(raw)
+	}
+	return inv, nil
+}
+
+// --- Product ----------------------------------------------------------
+
+// decodeProductBody decodes a Product body written with the pinned
+// schema: productFrom's result, from the bytes.
+func decodeProductBody(w *codec.Schema, body []byte) (cart.Product, error) {
+	r := codec.NewBodyReader(w, string(body))
+	p := cart.Product{
+		SKU:                cart.SKU(r.String()),
+		Name:               r.String(),
+		UnitPrice:          readMoney(&r),
+		Active:             r.Boolean(),
+		MaxQuantityPerLine: r.Int(),
+	}
+	if err := r.Finish(); err != nil {
+		return cart.Product{}, err
+	}
+	if err := p.Validate(); err != nil {
+		return cart.Product{}, errInvalidProduct(err)
+	}
+	return p, nil
 }

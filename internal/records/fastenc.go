@@ -36,11 +36,14 @@ const (
 	fastCheckedOutFP     uint64 = 0x1246e4f20453bf7c // cart_checked_out.v1
 	fastInvalidFP        uint64 = 0xb9fcf664490dce97 // invalid_request.v1
 	fastSnapshotFP       uint64 = 0x54d1417e4ee147b9 // cart_snapshot.v1
+	fastProductFP        uint64 = 0x17031b8839c69b21 // product.v1 (decoded by hand only)
 )
 
-// fastPaths says which record types a Codec encodes and decodes by hand.
+// fastPaths says which record types a Codec encodes and decodes by hand
+// (the product is only decoded by hand: it is written once per catalog
+// change, read by every consumer of catalog.products).
 type fastPaths struct {
-	request, addItem, removeItem, changeQuantity, checkedOut, invalid, snapshot bool
+	request, addItem, removeItem, changeQuantity, checkedOut, invalid, snapshot, product bool
 }
 
 func newFastPaths(c *Codec) fastPaths {
@@ -52,6 +55,7 @@ func newFastPaths(c *Codec) fastPaths {
 		checkedOut:     c.checkedOut.Fingerprint() == fastCheckedOutFP,
 		invalid:        c.invalid.Fingerprint() == fastInvalidFP,
 		snapshot:       c.snapshot.Fingerprint() == fastSnapshotFP,
+		product:        c.product.Fingerprint() == fastProductFP,
 	}
 }
 

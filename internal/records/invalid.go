@@ -50,6 +50,26 @@ func (c *Codec) encodeInvalidReference(inv cart.InvalidRequest) ([]byte, error) 
 // domain does not know is an error wrapping ErrInvalid and
 // cart.ErrUnknownName.
 func (c *Codec) DecodeInvalid(value []byte) (cart.InvalidRequest, error) {
+	if c.fast.invalid {
+		w, body, err := c.format.DecodeHeader(value)
+		if err != nil {
+			return cart.InvalidRequest{}, fmt.Errorf("records: decode invalid request: %w", err)
+		}
+		if w.Fingerprint() == fastInvalidFP {
+			inv, err := decodeInvalidBody(w, body)
+			if err != nil {
+				return cart.InvalidRequest{}, fmt.Errorf("records: decode invalid request: %w", err)
+			}
+			return inv, nil
+		}
+	}
+	return c.decodeInvalidReference(value)
+}
+
+// decodeInvalidReference is DecodeInvalid through goavro's native form and
+// schema resolution: the reference the fast path is tested against, and
+// the path of every writer schema but the pinned one.
+func (c *Codec) decodeInvalidReference(value []byte) (cart.InvalidRequest, error) {
 	w, native, err := c.read(value)
 	if err == nil {
 		var inv cart.InvalidRequest

@@ -27,6 +27,26 @@ func (c *Codec) EncodeProduct(p cart.Product) ([]byte, error) {
 // DecodeProduct decodes a catalog.products value and validates it
 // (Product.Validate).
 func (c *Codec) DecodeProduct(value []byte) (cart.Product, error) {
+	if c.fast.product {
+		w, body, err := c.format.DecodeHeader(value)
+		if err != nil {
+			return cart.Product{}, fmt.Errorf("records: decode product: %w", err)
+		}
+		if w.Fingerprint() == fastProductFP {
+			p, err := decodeProductBody(w, body)
+			if err != nil {
+				return cart.Product{}, fmt.Errorf("records: decode product: %w", err)
+			}
+			return p, nil
+		}
+	}
+	return c.decodeProductReference(value)
+}
+
+// decodeProductReference is DecodeProduct through goavro's native form and
+// schema resolution: the reference the fast path is tested against, and
+// the path of every writer schema but the pinned one.
+func (c *Codec) decodeProductReference(value []byte) (cart.Product, error) {
 	w, native, err := c.read(value)
 	if err == nil {
 		var p cart.Product
@@ -54,7 +74,10 @@ func (c *Codec) productFrom(w *codec.Schema, native any) (cart.Product, error) {
 		return cart.Product{}, d.err
 	}
 	if err := p.Validate(); err != nil {
-		return cart.Product{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return cart.Product{}, errInvalidProduct(err)
 	}
 	return p, nil
 }
+
+// errInvalidProduct is the error of a decoded product the domain refuses.
+func errInvalidProduct(err error) error { return fmt.Errorf("%w: %w", ErrInvalid, err) }
