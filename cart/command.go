@@ -160,17 +160,17 @@ func (c Checkout) Validate() error {
 // ValidateCommand validates any command, a nil one included; it is what the
 // gateway calls before it writes anything to Kafka.
 func ValidateCommand(cmd Command) error {
-	c, ok := concrete(cmd)
+	c, ok := Concrete(cmd)
 	if !ok {
 		return &ValidationError{Violations: []FieldViolation{{Field: "command", Description: "must be one of AddItem, RemoveItem, ChangeQuantity, Checkout"}}}
 	}
 	return c.Validate()
 }
 
-// concrete returns cmd as one of the four value types, dereferencing
+// Concrete returns cmd as one of the four value types, dereferencing
 // pointers; ok is false for nil and for types outside the set (a struct
 // embedding a command satisfies the interface but is not one of ours).
-func concrete(cmd Command) (Command, bool) {
+func Concrete(cmd Command) (Command, bool) {
 	switch c := cmd.(type) {
 	case AddItem, RemoveItem, ChangeQuantity, Checkout:
 		return c, true
@@ -210,7 +210,7 @@ const fingerprintVersion = "cartstream/cart.command.v1"
 // the first 8 bytes of SHA-256 over a length-prefixed canonical encoding, so
 // no two different field splits encode the same bytes.
 func FingerprintOf(cmd Command) Fingerprint {
-	c, ok := concrete(cmd)
+	c, ok := Concrete(cmd)
 	if !ok {
 		return 0
 	}

@@ -30,7 +30,7 @@ func rejected(r Reason, format string, args ...any) Decision {
 // integrity (INVALID_STATE), cart identity (WRONG_CART), checkout
 // (CART_CHECKED_OUT), then the command's own rules.
 func Decide(state CartState, cmd Command, catalog Catalog, limits Limits, decidedAt time.Time) Decision {
-	c, ok := concrete(cmd)
+	c, ok := Concrete(cmd)
 	if !ok {
 		return rejected(ReasonMalformed, "command is missing or not a cart command")
 	}

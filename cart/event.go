@@ -184,7 +184,7 @@ func (r InvalidRequest) EventType() EventType {
 // command yields an InvalidRequest with only the rejection and the time.
 func NewInvalidRequest(cmd Command, rej Rejection, decidedAt time.Time) InvalidRequest {
 	r := InvalidRequest{DecidedAt: wall(decidedAt), Rejection: rej}
-	if c, ok := concrete(cmd); ok {
+	if c, ok := Concrete(cmd); ok {
 		m := c.Meta()
 		r.CartID, r.RequestID, r.Kind, r.RequestedAt = m.CartID, m.RequestID, c.Kind(), wall(m.RequestedAt)
 	}

@@ -182,7 +182,7 @@ func Process(snap Snapshot, cmd Command, offset int64, catalog Catalog, limits L
 	next := snap.Clone()
 	next.RequestOffset = offset
 
-	c, ok := concrete(cmd)
+	c, ok := Concrete(cmd)
 	rec := RequestOutcome{Offset: offset, CartVersion: snap.Cart.Version}
 	recordable := false
 	if ok {

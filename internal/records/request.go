@@ -15,39 +15,13 @@ const (
 	branchCheckout       = "cartstream.v1.CheckoutRequest"
 )
 
-// commandValue returns cmd as one of the four command value types,
-// dereferencing pointers; ok is false for nil and foreign types.
-func commandValue(cmd cart.Command) (cart.Command, bool) {
-	switch c := cmd.(type) {
-	case cart.AddItem, cart.RemoveItem, cart.ChangeQuantity, cart.Checkout:
-		return c, true
-	case *cart.AddItem:
-		if c != nil {
-			return *c, true
-		}
-	case *cart.RemoveItem:
-		if c != nil {
-			return *c, true
-		}
-	case *cart.ChangeQuantity:
-		if c != nil {
-			return *c, true
-		}
-	case *cart.Checkout:
-		if c != nil {
-			return *c, true
-		}
-	}
-	return nil, false
-}
-
 // EncodeRequest encodes cmd as a CartRequest for cart.requests. The command
 // is validated first (cart.ValidateCommand), so nothing DecodeRequest would
 // refuse is written; a nil or invalid command is an error wrapping
 // ErrInvalid (and, when invalid, cart.ErrInvalidArgument with the field
 // violations).
 func (c *Codec) EncodeRequest(cmd cart.Command) ([]byte, error) {
-	v, ok := commandValue(cmd)
+	v, ok := cart.Concrete(cmd)
 	if !ok {
 		return nil, fmt.Errorf("records: encode request: %w: %T is not a cart command", ErrInvalid, cmd)
 	}

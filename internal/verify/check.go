@@ -166,7 +166,7 @@ func (c *checker) load(in Input) {
 
 	for i := range c.requests {
 		r := &c.requests[i]
-		cmd, ok := concreteCommand(r.Command)
+		cmd, ok := cart.Concrete(r.Command)
 		if r.DecodeErr != nil || !ok || string(cmd.Meta().CartID) != r.Key {
 			g := c.malformedGroup(malformedKey{r.Partition, r.Key})
 			g.requests = append(g.requests, r.Offset)
@@ -663,30 +663,4 @@ func (c *checker) summarize() {
 	if c.report.Violations == nil {
 		c.report.Violations = []Violation{}
 	}
-}
-
-// concreteCommand mirrors the domain's notion of a command: one of the four
-// value types, or a non-nil pointer to one.
-func concreteCommand(cmd cart.Command) (cart.Command, bool) {
-	switch c := cmd.(type) {
-	case cart.AddItem, cart.RemoveItem, cart.ChangeQuantity, cart.Checkout:
-		return c, true
-	case *cart.AddItem:
-		if c != nil {
-			return *c, true
-		}
-	case *cart.RemoveItem:
-		if c != nil {
-			return *c, true
-		}
-	case *cart.ChangeQuantity:
-		if c != nil {
-			return *c, true
-		}
-	case *cart.Checkout:
-		if c != nil {
-			return *c, true
-		}
-	}
-	return nil, false
 }
