@@ -66,7 +66,9 @@ func startJars(ctx context.Context, logf func(string, ...any)) (string, func() e
 	env := append(os.Environ(),
 		"KAFKA_PORT="+strconv.Itoa(ports[0]),
 		"KAFKA_CONTROLLER_PORT="+strconv.Itoa(ports[1]),
-		"KAFKA_DIR="+filepath.Join(dir, "broker"),
+		// The temporary directory itself: down.sh (or the watchdog, if the
+		// test binary dies) removes it whole, leaving nothing in /tmp.
+		"KAFKA_DIR="+dir,
 		"KAFKA_WATCH_PID="+strconv.Itoa(os.Getpid()),
 	)
 	script := func(name string) *exec.Cmd {
