@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -120,9 +121,9 @@ func (c Config) Validate() error {
 // consumerConfig is the base configuration plus a follower's settings: an
 // assigned (never subscribed) read_committed consumer that commits nothing.
 func (c Config) consumerConfig(groupSuffix string) *kafka.ConfigMap {
-	cm := kafka.ConfigMap{}
-	for k, v := range c.Client {
-		cm[k] = v
+	cm := maps.Clone(c.Client)
+	if cm == nil {
+		cm = kafka.ConfigMap{}
 	}
 	cm["group.id"] = "cartstream-projection-" + groupSuffix // never joined
 	cm["enable.auto.commit"] = false

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -138,13 +139,11 @@ func (c Config) Validate() error {
 func (c Config) TransactionalID() string { return c.GroupID + "-" + c.InstanceID }
 
 func (c Config) clientConfig(extra kafka.ConfigMap) *kafka.ConfigMap {
-	cm := kafka.ConfigMap{}
-	for k, v := range c.Client {
-		cm[k] = v
+	cm := maps.Clone(c.Client)
+	if cm == nil {
+		cm = kafka.ConfigMap{}
 	}
-	for k, v := range extra {
-		cm[k] = v
-	}
+	maps.Copy(cm, extra)
 	return &cm
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -187,12 +188,10 @@ func produceAll(ctx context.Context, cfg SeedConfig, values [][]byte) error {
 }
 
 func configWith(base, extra kafka.ConfigMap) *kafka.ConfigMap {
-	cm := kafka.ConfigMap{}
-	for k, v := range base {
-		cm[k] = v
+	cm := maps.Clone(base)
+	if cm == nil {
+		cm = kafka.ConfigMap{}
 	}
-	for k, v := range extra {
-		cm[k] = v
-	}
+	maps.Copy(cm, extra)
 	return &cm
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -75,10 +76,7 @@ func (t *Table) Ready() <-chan struct{} { return t.ready }
 
 // Run reads the topic from the beginning and follows it until ctx ends.
 func (t *Table) Run(ctx context.Context) error {
-	conf := kafka.ConfigMap{}
-	for k, v := range t.cfg.Client {
-		conf[k] = v
-	}
+	conf := maps.Clone(t.cfg.Client)
 	// Assigned, never subscribed: the group id is never used for offsets
 	// (librdkafka wants one all the same).
 	conf["group.id"] = "cartstream-globaltable-" + t.cfg.Topic

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime"
 	"strings"
 	"time"
@@ -103,13 +104,11 @@ func (c Config) withDefaults() Config {
 
 // clientConfig is the base configuration plus extra.
 func (c Config) clientConfig(extra kafka.ConfigMap) *kafka.ConfigMap {
-	cm := kafka.ConfigMap{}
-	for k, v := range c.Client {
-		cm[k] = v
+	cm := maps.Clone(c.Client)
+	if cm == nil {
+		cm = kafka.ConfigMap{}
 	}
-	for k, v := range extra {
-		cm[k] = v
-	}
+	maps.Copy(cm, extra)
 	return &cm
 }
 

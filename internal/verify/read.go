@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -329,11 +330,11 @@ func (r *reader) pending() int {
 func (r *reader) consume(ctx context.Context, assign []kafka.TopicPartition) error {
 	var suffix [6]byte
 	_, _ = rand.Read(suffix[:])
-	conf := kafka.ConfigMap{}
-	for k, v := range r.cfg.Client {
-		conf[k] = v
+	conf := maps.Clone(r.cfg.Client)
+	if conf == nil {
+		conf = kafka.ConfigMap{}
 	}
-	for k, v := range (kafka.ConfigMap{
+	maps.Copy(conf, kafka.ConfigMap{
 		// The group is never joined (assign only) nor committed to;
 		// librdkafka requires one all the same.
 		"group.id":             "cartverify-" + hex.EncodeToString(suffix[:]),
@@ -341,9 +342,7 @@ func (r *reader) consume(ctx context.Context, assign []kafka.TopicPartition) err
 		"enable.auto.commit":   false,
 		"enable.partition.eof": true,
 		"auto.offset.reset":    "earliest",
-	}) {
-		conf[k] = v
-	}
+	})
 	cons, err := kafka.NewConsumer(&conf)
 	if err != nil {
 		return fmt.Errorf("verify: consumer: %w", err)
