@@ -72,6 +72,8 @@ type Config struct {
 	Now           func() time.Time
 	Logger        *slog.Logger
 	StatsInterval time.Duration
+	// Observer, if set, hears each transaction's timeline.
+	Observer Observer
 }
 
 func (c Config) withDefaults() Config {
@@ -148,7 +150,8 @@ func (c Config) clientConfig(extra kafka.ConfigMap) *kafka.ConfigMap {
 }
 
 func (c Config) producerConfig() *kafka.ConfigMap {
-	return c.clientConfig(kafka.ConfigMap{
+	cm := c.clientConfig(producerLogProps)
+	maps.Copy(*cm, kafka.ConfigMap{
 		"transactional.id":       c.TransactionalID(),
 		"transaction.timeout.ms": int(c.TransactionTimeout.Milliseconds()),
 		"enable.idempotence":     true,
@@ -165,6 +168,10 @@ func (c Config) producerConfig() *kafka.ConfigMap {
 		"retry.backoff.ms":     5,
 		"retry.backoff.max.ms": 20,
 	})
+	if d, ok := c.Client["debug"].(string); ok && d != "" {
+		(*cm)["debug"] = d + ",eos" // keep what the operator asked for
+	}
+	return cm
 }
 
 func (c Config) consumerConfig() *kafka.ConfigMap {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -108,9 +109,11 @@ func (m *Manager) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("new producer: %w", err)
 	}
-	events := make(chan struct{})
+	events, logs := make(chan struct{}), make(chan struct{})
+	concurrent := &atomic.Int64{}
 	go serveProducerEvents(prod, m.log, events)
-	defer func() { prod.Close(); <-events }()
+	go serveProducerLogs(prod.Logs(), m.log, logs, concurrent, &m.stats.ConcurrentRetries)
+	defer func() { prod.Close(); <-events; <-logs }()
 
 	// InitTransactions fences any older producer with our transactional.id
 	// (our previous incarnation) and aborts its open transaction.
@@ -128,7 +131,7 @@ func (m *Manager) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("new consumer: %w", err)
 	}
-	s := newSession(m, prod, cons)
+	s := newSession(m, prod, cons, concurrent)
 	defer s.close()
 	if err := cons.Subscribe(m.cfg.Topics.Requests, s.rebalance); err != nil {
 		return fmt.Errorf("subscribe %s: %w", m.cfg.Topics.Requests, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -41,6 +42,7 @@ type partitionState struct {
 type polled struct {
 	msg   *kafka.Message
 	epoch uint64
+	at    time.Time
 }
 
 type session struct {
@@ -52,11 +54,14 @@ type session struct {
 	epoch     map[int32]uint64
 	err       error // set by the rebalance callback; ends the session
 	lastStats time.Time
+	// concurrent counts the producer's CONCURRENT_TRANSACTIONS retries.
+	concurrent        *atomic.Int64
+	concurrentAtStart int64
 }
 
-func newSession(m *Manager, prod *kafka.Producer, cons *kafka.Consumer) *session {
+func newSession(m *Manager, prod *kafka.Producer, cons *kafka.Consumer, concurrent *atomic.Int64) *session {
 	return &session{
-		m: m, prod: prod, cons: cons, requests: m.cfg.Topics.Requests,
+		m: m, prod: prod, cons: cons, requests: m.cfg.Topics.Requests, concurrent: concurrent,
 		owned: map[int32]*partitionState{}, epoch: map[int32]uint64{}, lastStats: time.Now(),
 	}
 }
@@ -111,7 +116,7 @@ func (s *session) fill() ([]polled, error) {
 			if _, ok := s.owned[p]; !ok {
 				continue
 			}
-			out = append(out, polled{msg: e, epoch: s.epoch[p]})
+			out = append(out, polled{msg: e, epoch: s.epoch[p], at: time.Now()})
 			size += len(e.Key) + len(e.Value)
 			timeout = 0
 		case kafka.Error:
@@ -136,89 +141,174 @@ type pending struct {
 	snap      cart.Snapshot
 }
 
+// batchTxn is one batch's transaction in the making: the records to write
+// and the carts' next snapshots, which join the committed state only when
+// the transaction commits.
+type batchTxn struct {
+	overlay map[cart.CartID]*pending
+	order   []cart.CartID // carts in the order the batch first touched them
+	out     []*kafka.Message
+	starts  map[int32]kafka.Offset // first offset of each partition: where an abort rewinds to
+	offsets []kafka.TopicPartition // last processed + 1 of each partition
+	trace   TxnTrace
+}
+
+func (s *session) newBatchTxn(batch []polled) *batchTxn {
+	b := &batchTxn{overlay: map[cart.CartID]*pending{}, starts: map[int32]kafka.Offset{}}
+	next := map[int32]kafka.Offset{}
+	for _, r := range batch {
+		tp := r.msg.TopicPartition
+		if _, ok := b.starts[tp.Partition]; !ok {
+			b.starts[tp.Partition] = tp.Offset
+		}
+		next[tp.Partition] = tp.Offset + 1
+	}
+	for p, o := range next {
+		b.offsets = append(b.offsets, kafka.TopicPartition{Topic: &s.requests, Partition: p, Offset: o})
+	}
+	slices.SortFunc(b.offsets, func(a, b kafka.TopicPartition) int { return int(a.Partition - b.Partition) })
+	if s.m.cfg.Observer != nil {
+		b.trace.Requests = make([]RequestTrace, len(batch))
+		for i, r := range batch {
+			tp := r.msg.TopicPartition
+			b.trace.Requests[i] = RequestTrace{RequestID: headerValue(r.msg, HeaderRequestID), Partition: tp.Partition, Offset: int64(tp.Offset), Polled: r.at}
+		}
+	}
+	return b
+}
+
 // process runs one batch in one transaction. On success the batch's state
 // changes join the committed state; on abort they are dropped and the
 // consumer is rewound; on a fatal error the session ends.
+//
+// The consumed offsets are sent first, while the batch is being decided:
+// AddOffsetsToTxn is the transaction's first request to the coordinator, so
+// it is the one that waits while the coordinator still writes the previous
+// transaction's markers, and librdkafka retries it after retry.backoff.ms
+// (5 ms here) where a first AddPartitionsToTxn would wait a fixed 20 ms.
+// Once it has returned, the records' AddPartitionsToTxn goes through at
+// once. Order inside a transaction does not matter to what commits.
 func (s *session) process(batch []polled) error {
+	b := s.newBatchTxn(batch)
+	s.concurrentAtStart = s.concurrent.Load()
 	if err := s.prod.BeginTransaction(); err != nil {
-		return fmt.Errorf("%w: begin transaction: %w", errSessionFatal, err)
+		return s.end(b, fmt.Errorf("%w: begin transaction: %w", errSessionFatal, err))
 	}
-	overlay := map[cart.CartID]*pending{}
-	var order []cart.CartID
-	starts := map[int32]kafka.Offset{}
-	next := map[int32]kafka.Offset{}
-	now := s.m.cfg.Now()
-	for _, r := range batch {
-		tp := r.msg.TopicPartition
-		if _, ok := starts[tp.Partition]; !ok {
-			starts[tp.Partition] = tp.Offset
-		}
-		next[tp.Partition] = tp.Offset + 1
-		id, snap, err := s.handle(r.msg, overlay, now)
-		if err != nil {
-			return s.fail(err, starts)
-		}
-		if snap == nil {
-			continue
-		}
-		if _, seen := overlay[id]; !seen {
-			order = append(order, id)
-		}
-		overlay[id] = &pending{partition: tp.Partition, snap: *snap}
-	}
-	for _, id := range order {
-		pd := overlay[id]
-		value, err := s.m.cfg.Records.EncodeSnapshot(pd.snap)
-		if err != nil {
-			return s.fail(fmt.Errorf("%w: encode snapshot of cart %s: %w", errSessionFatal, id, err), starts)
-		}
-		if err := s.produce(s.m.cfg.Topics.State, pd.partition, []byte(id), value, nil); err != nil {
-			return s.fail(err, starts)
-		}
-	}
-
-	offsets := make([]kafka.TopicPartition, 0, len(next))
-	for p, o := range next {
-		offsets = append(offsets, kafka.TopicPartition{Topic: &s.requests, Partition: p, Offset: o})
-	}
-	slices.SortFunc(offsets, func(a, b kafka.TopicPartition) int { return int(a.Partition - b.Partition) })
+	b.trace.Began = time.Now()
 	meta, err := s.cons.GetConsumerGroupMetadata()
 	if err != nil {
-		return s.fail(fmt.Errorf("%w: group metadata: %w", errSessionFatal, err), starts)
+		return s.end(b, fmt.Errorf("%w: group metadata: %w", errSessionFatal, err))
 	}
-	began := time.Now()
-	if err := s.retrying("send offsets", func(ctx context.Context) error {
-		return s.prod.SendOffsetsToTransaction(ctx, offsets, meta)
-	}); err != nil {
-		return s.fail(err, starts)
+	sent := make(chan error, 1)
+	go func() {
+		sent <- s.retrying("send offsets", func(ctx context.Context) error {
+			return s.prod.SendOffsetsToTransaction(ctx, b.offsets, meta)
+		})
+	}()
+	derr := s.decide(b, batch)
+	b.trace.Decided = time.Now()
+	// Wait for the offsets whatever happened: no other transactional call
+	// may overlap SendOffsetsToTransaction, the abort included.
+	serr := <-sent
+	b.trace.OffsetsSent = time.Now()
+	if err := errors.Join(derr, serr); err != nil {
+		return s.end(b, err)
 	}
+	for _, msg := range b.out {
+		if err := s.produce(msg); err != nil {
+			return s.end(b, err)
+		}
+	}
+	b.trace.Produced = time.Now()
 	if err := s.retrying("commit", s.prod.CommitTransaction); err != nil {
-		return s.fail(err, starts)
+		return s.end(b, err)
 	}
-	s.m.stats.observeCommit(time.Since(began))
-	for id, pd := range overlay {
+	for id, pd := range b.overlay {
 		if ps, ok := s.owned[pd.partition]; ok {
 			ps.carts[id] = pd.snap
 		}
 	}
+	// The commit time is what the batch waits on Kafka once decided.
+	s.m.stats.observeCommit(time.Since(b.trace.Decided))
+	return s.end(b, nil)
+}
+
+// decide runs every record of the batch through the domain and encodes
+// the outcomes and the touched carts' snapshots into b.out.
+func (s *session) decide(b *batchTxn, batch []polled) error {
+	now := s.m.cfg.Now()
+	for _, r := range batch {
+		id, snap, err := s.handle(b, r.msg, now)
+		if err != nil {
+			return err
+		}
+		if snap == nil {
+			continue
+		}
+		if _, seen := b.overlay[id]; !seen {
+			b.order = append(b.order, id)
+		}
+		b.overlay[id] = &pending{partition: r.msg.TopicPartition.Partition, snap: *snap}
+	}
+	for _, id := range b.order {
+		pd := b.overlay[id]
+		value, err := s.m.cfg.Records.EncodeSnapshot(pd.snap)
+		if err != nil {
+			return fmt.Errorf("%w: encode snapshot of cart %s: %w", errSessionFatal, id, err)
+		}
+		b.add(s.m.cfg.Topics.State, pd.partition, []byte(id), value, nil)
+	}
 	return nil
+}
+
+func (b *batchTxn) add(topic string, partition int32, key, value []byte, hdrs []kafka.Header) {
+	b.out = append(b.out, &kafka.Message{
+		// The outcome goes to the partition of the request: the topics are
+		// co-partitioned, and an explicit partition keeps a malformed
+		// record with an odd key beside its neighbours.
+		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: partition},
+		Key:            key, Value: value, Headers: hdrs,
+	})
+}
+
+// end finishes a batch: a failed one is aborted or ends the session (see
+// fail), and the observer hears how it went.
+func (s *session) end(b *batchTxn, err error) error {
+	if err != nil {
+		err = s.fail(err, b.starts)
+	}
+	b.trace.Ended = time.Now()
+	switch {
+	case err == nil:
+		b.trace.Outcome = TxnCommitted
+	case errors.Is(err, errAborted):
+		b.trace.Outcome = TxnAborted
+	default:
+		b.trace.Outcome = TxnFailed
+	}
+	if obs := s.m.cfg.Observer; obs != nil {
+		b.trace.Records = len(b.out)
+		b.trace.ConcurrentRetries = s.concurrent.Load() - s.concurrentAtStart
+		obs.TransactionEnded(b.trace)
+	}
+	return err
 }
 
 // handle decides one record and produces its outcome. It returns the cart's
 // next snapshot, or nil when nothing about the cart changes (a stale
 // redelivery or a malformed record).
-func (s *session) handle(msg *kafka.Message, overlay map[cart.CartID]*pending, now time.Time) (cart.CartID, *cart.Snapshot, error) {
+func (s *session) handle(b *batchTxn, msg *kafka.Message, now time.Time) (cart.CartID, *cart.Snapshot, error) {
 	tp := msg.TopicPartition
 	cmd, err := s.m.cfg.Records.DecodeRequest(msg.Value)
 	if err == nil && string(cmd.Meta().CartID) != string(msg.Key) {
 		err = fmt.Errorf("record key does not match cart id %q", cmd.Meta().CartID)
 	}
 	if err != nil {
-		return "", nil, s.malformed(msg, err, now)
+		return "", nil, s.malformed(b, msg, err, now)
 	}
 	id := cmd.Meta().CartID
 	var snap cart.Snapshot
-	if pd, ok := overlay[id]; ok {
+	if pd, ok := b.overlay[id]; ok {
 		snap = pd.snap
 	} else if cur, ok := s.owned[tp.Partition].carts[id]; ok {
 		snap = cur
@@ -238,9 +328,7 @@ func (s *session) handle(msg *kafka.Message, overlay map[cart.CartID]*pending, n
 				return "", nil, fmt.Errorf("%w: encode %s of cart %s: %w", errSessionFatal, ev.EventType(), id, err)
 			}
 			hdrs := outcomeHeaders(string(cmd.Meta().RequestID), ev.EventType().String(), trace, tp.Offset)
-			if err := s.produce(s.m.cfg.Topics.Validated, tp.Partition, msg.Key, value, hdrs); err != nil {
-				return "", nil, err
-			}
+			b.add(s.m.cfg.Topics.Validated, tp.Partition, msg.Key, value, hdrs)
 		}
 	case cart.DispositionRejected:
 		st.Processed.Add(1)
@@ -250,9 +338,7 @@ func (s *session) handle(msg *kafka.Message, overlay map[cart.CartID]*pending, n
 			return "", nil, fmt.Errorf("%w: encode rejection of cart %s: %w", errSessionFatal, id, err)
 		}
 		hdrs := outcomeHeaders(string(cmd.Meta().RequestID), out.Invalid.EventType().String(), trace, tp.Offset)
-		if err := s.produce(s.m.cfg.Topics.Invalid, tp.Partition, msg.Key, value, hdrs); err != nil {
-			return "", nil, err
-		}
+		b.add(s.m.cfg.Topics.Invalid, tp.Partition, msg.Key, value, hdrs)
 	case cart.DispositionDuplicate:
 		st.Duplicates.Add(1)
 	case cart.DispositionStale:
@@ -265,7 +351,7 @@ func (s *session) handle(msg *kafka.Message, overlay map[cart.CartID]*pending, n
 }
 
 // malformed routes an undecodable record to cart.invalid with its raw bytes.
-func (s *session) malformed(msg *kafka.Message, cause error, now time.Time) error {
+func (s *session) malformed(b *batchTxn, msg *kafka.Message, cause error, now time.Time) error {
 	s.m.stats.Malformed.Add(1)
 	raw := msg.Value
 	text := "record could not be decoded: " + cause.Error()
@@ -287,17 +373,11 @@ func (s *session) malformed(msg *kafka.Message, cause error, now time.Time) erro
 	}
 	s.m.log.Warn("malformed request", "partition", msg.TopicPartition.Partition, "offset", msg.TopicPartition.Offset, "err", cause)
 	hdrs := outcomeHeaders(headerValue(msg, HeaderRequestID), "MalformedRequest", headerValue(msg, HeaderTraceparent), msg.TopicPartition.Offset)
-	return s.produce(s.m.cfg.Topics.Invalid, msg.TopicPartition.Partition, msg.Key, value, hdrs)
+	b.add(s.m.cfg.Topics.Invalid, msg.TopicPartition.Partition, msg.Key, value, hdrs)
+	return nil
 }
 
-func (s *session) produce(topic string, partition int32, key, value []byte, hdrs []kafka.Header) error {
-	msg := &kafka.Message{
-		// The outcome goes to the partition of the request: the topics are
-		// co-partitioned, and an explicit partition keeps a malformed
-		// record with an odd key beside its neighbours.
-		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: partition},
-		Key:            key, Value: value, Headers: hdrs,
-	}
+func (s *session) produce(msg *kafka.Message) error {
 	for {
 		err := s.prod.Produce(msg, nil)
 		if err == nil {
@@ -308,7 +388,7 @@ func (s *session) produce(topic string, partition int32, key, value []byte, hdrs
 			s.prod.Flush(100) // wait for room
 			continue
 		}
-		return fmt.Errorf("%w: produce to %s: %w", errSessionFatal, topic, err)
+		return fmt.Errorf("%w: produce to %s: %w", errSessionFatal, *msg.TopicPartition.Topic, err)
 	}
 }
 

@@ -19,12 +19,16 @@ type Stats struct {
 	CommitNanos   atomic.Int64 // total time in SendOffsets + Commit
 	MaxCommitNano atomic.Int64
 	Restored      atomic.Int64 // snapshots read from cart.state
+	// ConcurrentRetries counts CONCURRENT_TRANSACTIONS answers librdkafka
+	// retried: a transaction that waited for its predecessor's markers.
+	ConcurrentRetries atomic.Int64
 }
 
 // StatsSnapshot is a plain copy of Stats.
 type StatsSnapshot struct {
 	Processed, Accepted, Rejected, Duplicates, Stale, Malformed int64
 	Commits, Aborts, Restarts, Restored                         int64
+	ConcurrentRetries                                           int64
 	MeanCommit, MaxCommit                                       time.Duration
 }
 
@@ -34,7 +38,8 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		Processed: s.Processed.Load(), Accepted: s.Accepted.Load(), Rejected: s.Rejected.Load(),
 		Duplicates: s.Duplicates.Load(), Stale: s.Stale.Load(), Malformed: s.Malformed.Load(),
 		Commits: s.Commits.Load(), Aborts: s.Aborts.Load(), Restarts: s.Restarts.Load(), Restored: s.Restored.Load(),
-		MaxCommit: time.Duration(s.MaxCommitNano.Load()),
+		ConcurrentRetries: s.ConcurrentRetries.Load(),
+		MaxCommit:         time.Duration(s.MaxCommitNano.Load()),
 	}
 	if out.Commits > 0 {
 		out.MeanCommit = time.Duration(s.CommitNanos.Load() / out.Commits)

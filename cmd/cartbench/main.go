@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -46,7 +47,18 @@ func run(args []string) int {
 	fs.IntVar(&cfg.DrainCarts, "carts", d.DrainCarts, "drain: carts the commands are spread over")
 	fs.IntVar(&cfg.Products, "products", d.Products, "products in the catalog")
 	fs.BoolVar(&cfg.Profile, "profile", d.Profile, "drain: write CPU profiles of the copy loop and the manager to -out")
-	fs.IntVar(&cfg.LatencyRate, "rate", d.LatencyRate, "e2e: commands/s of the open-loop latency phase")
+	fs.IntVar(&cfg.LatencyRate, "rate", d.LatencyRate, "e2e: commands/s of the headline open-loop latency phase")
+	fs.Func("sweep", "e2e: comma-separated open-loop rates of the latency sweep (default "+intsString(bench.DefaultSweepRates)+")", func(v string) error {
+		cfg.SweepRates = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				return fmt.Errorf("rate %q: want a positive integer", f)
+			}
+			cfg.SweepRates = append(cfg.SweepRates, n)
+		}
+		return nil
+	})
 	fs.DurationVar(&cfg.LatencyDuration, "latency-duration", d.LatencyDuration, "e2e: length of the latency phase")
 	fs.IntVar(&cfg.SaturationClients, "clients", d.SaturationClients, "e2e: concurrent gRPC clients of the saturation phase")
 	fs.DurationVar(&cfg.SaturationDuration, "saturation-duration", d.SaturationDuration, "e2e: length of the saturation phase")
@@ -146,6 +158,13 @@ func run(args []string) int {
 // fails now and then on its own (a random cluster id that begins with '-'
 // is taken for an option by kafka-storage format).
 func startBroker(ctx context.Context, logf func(string, ...any)) (*kafkatest.Cluster, error) {
+	// Production's segment and cleaner defaults, not the test broker's
+	// constant compaction (scripts/kafka/broker-bench.properties says why).
+	if os.Getenv("KAFKA_BROKER_PROPERTIES") == "" {
+		if err := os.Setenv("KAFKA_BROKER_PROPERTIES", "scripts/kafka/broker-bench.properties"); err != nil {
+			return nil, err
+		}
+	}
 	var err error
 	for attempt := 1; attempt <= 3; attempt++ {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
@@ -167,4 +186,12 @@ func revision() string {
 		return "dev"
 	}
 	return strings.TrimSpace(string(b))
+}
+
+func intsString(xs []int) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.Itoa(x)
+	}
+	return strings.Join(parts, ",")
 }

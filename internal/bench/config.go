@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -34,7 +35,11 @@ type Config struct {
 
 	// E2E: a fixed rate for LatencyDuration, then SaturationClients
 	// closed-loop clients for SaturationDuration.
+	// SweepRates are the open-loop rates of the latency sweep, each run for
+	// LatencyDuration; LatencyRate is the headline rate (added to the sweep
+	// if missing).
 	LatencyRate        int
+	SweepRates         []int
 	LatencyDuration    time.Duration
 	SaturationClients  int
 	SaturationDuration time.Duration
@@ -96,6 +101,7 @@ func (c Config) Shrink() Config {
 	c.Quick = true
 	c.DrainCommands, c.DrainCarts = 5_000, 500
 	c.LatencyDuration = 3 * time.Second
+	c.SweepRates = []int{50, 200}
 	c.SaturationClients, c.SaturationDuration = 16, 3*time.Second
 	c.Kills = 1
 	c.MemoryCarts = 2_000
@@ -198,4 +204,34 @@ func (c Config) runs(name string) bool {
 		}
 	}
 	return false
+}
+
+// DefaultSweepRates are the e2e scenario's open-loop rates.
+var DefaultSweepRates = []int{50, 200, 1000, 2000}
+
+// sweepRates are the sweep's rates in ascending order, the headline rate
+// among them.
+func (c Config) sweepRates() []int {
+	rates := slices.Clone(c.SweepRates)
+	if len(rates) == 0 {
+		rates = slices.Clone(DefaultSweepRates)
+	}
+	if !slices.Contains(rates, c.LatencyRate) {
+		rates = append(rates, c.LatencyRate)
+	}
+	slices.Sort(rates)
+	return slices.Compact(rates)
+}
+
+// latencyTarget is the outcome p99 target at an open-loop rate: 25 ms up to
+// the storefront's 200 commands/s, 50 ms up to 1,000; none above.
+func latencyTarget(rate int) time.Duration {
+	switch {
+	case rate <= 200:
+		return LatencyTargetP99
+	case rate <= 1000:
+		return 50 * time.Millisecond
+	default:
+		return 0
+	}
 }

@@ -26,7 +26,10 @@ const LatencyTargetP99 = 25 * time.Millisecond
 
 // E2EResult is scenario 2.
 type E2EResult struct {
+	// Latency is the run at the headline rate (Config.LatencyRate); Sweep
+	// has one run per rate of Config.SweepRates, the headline among them.
 	Latency    LatencyRun    `json:"latency"`
+	Sweep      []LatencyRun  `json:"sweep"`
 	Saturation SaturationRun `json:"saturation"`
 	// Manager is the in-process manager's commit statistics over both
 	// phases.
@@ -49,6 +52,7 @@ type LatencyRun struct {
 	TargetP99 float64     `json:"target_p99_ms"`
 	Pass      bool        `json:"pass"`
 	CPU       CPUUse      `json:"cpu"`
+	Stages    StageTable  `json:"stages"`
 }
 
 // SaturationRun is closed-loop load by many clients.
@@ -96,7 +100,8 @@ func (e *env) e2e(ctx context.Context) (*E2EResult, error) {
 	defer stop()
 
 	// The manager, in process.
-	m, err := validation.New(validation.Config{
+	rec := newStageRecorder()
+	m, err := validation.New(validation.Config{Observer: rec,
 		Client: e.base(), Topics: set,
 		GroupID: "bench-" + e.runID + "-e2e-manager", InstanceID: "bench-e2e-1", Records: e.rec,
 		SessionTimeout: 6 * time.Second, TransactionTimeout: 10 * time.Second,
@@ -167,10 +172,16 @@ func (e *env) e2e(ctx context.Context) (*E2EResult, error) {
 	if missing > 0 {
 		return r, fmt.Errorf("warm-up: %d of %d outcomes not visible within 90s", missing, len(warmIDs))
 	}
-	e.logf("e2e: gateway and manager warm; %d commands/s for %s, open loop", e.cfg.LatencyRate, e.cfg.LatencyDuration)
-	r.Latency = e.latency(ctx, g, w, skusOf(cat))
-	e.logf("e2e: outcome latency p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms (%d missing)",
-		r.Latency.Outcome.P50, r.Latency.Outcome.P99, r.Latency.Outcome.P999, r.Latency.Outcome.Max, r.Latency.Missing)
+	for k, rate := range e.cfg.sweepRates() {
+		e.logf("e2e: %d commands/s for %s, open loop", rate, e.cfg.LatencyDuration)
+		run := e.latency(ctx, g, w, skusOf(cat), rate, k, rec)
+		e.logf("e2e: @%d/s outcome latency p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms (%d missing); %.0f txn/s, %.2f retries/txn",
+			rate, run.Outcome.P50, run.Outcome.P99, run.Outcome.P999, run.Outcome.Max, run.Missing, run.Stages.TxnPerSec, run.Stages.RetriesPerTxn)
+		r.Sweep = append(r.Sweep, run)
+		if rate == e.cfg.LatencyRate {
+			r.Latency = run
+		}
+	}
 	e.logf("e2e: saturation, %d closed-loop clients for %s", e.cfg.SaturationClients, e.cfg.SaturationDuration)
 	r.Saturation = e.saturation(ctx, g, w, skusOf(cat))
 	e.logf("e2e: saturation accepted %.0f/s, committed %.0f/s", r.Saturation.AcceptedRate, r.Saturation.CommittedRate)
@@ -232,11 +243,11 @@ func call(ctx context.Context, c cartv1.CartServiceClient, cmd cart.Command) err
 	return err
 }
 
-func (e *env) latency(ctx context.Context, g *grpcEnv, w *watcher, skus []cart.SKU) LatencyRun {
+func (e *env) latency(ctx context.Context, g *grpcEnv, w *watcher, skus []cart.SKU, rate, round int, rec *stageRecorder) LatencyRun {
 	cfg := e.cfg
-	n := int(float64(cfg.LatencyRate) * cfg.LatencyDuration.Seconds())
-	r := LatencyRun{Rate: cfg.LatencyRate, Sent: n, TargetP99: ms(LatencyTargetP99)}
-	wl := newWorkload(4, "l"+e.runID, skus)
+	n := int(float64(rate) * cfg.LatencyDuration.Seconds())
+	r := LatencyRun{Rate: rate, Sent: n, TargetP99: ms(latencyTarget(rate))}
+	wl := newWorkload(uint64(4+round), fmt.Sprintf("l%d%s", round, e.runID), skus)
 	cmds := make([]cart.Command, n)
 	for i := range cmds {
 		cmds[i] = wl.next(wl.rng.IntN(2000), time.Now())
@@ -245,7 +256,7 @@ func (e *env) latency(ctx context.Context, g *grpcEnv, w *watcher, skus []cart.S
 	acks := make([]time.Duration, n)
 	var failed atomic.Int64
 	var wg sync.WaitGroup
-	interval := time.Second / time.Duration(cfg.LatencyRate)
+	interval := time.Second / time.Duration(rate)
 	cpu := sampleCPU(e.brokerPID)
 	begin := time.Now()
 	for i := range n {
@@ -276,28 +287,35 @@ func (e *env) latency(ctx context.Context, g *grpcEnv, w *watcher, skus []cart.S
 	r.CPU = cpuSince(cpu, e.brokerPID)
 	r.Failed = failed.Load()
 	var outs, ackd []time.Duration
+	all := make([]sent, n)
 	for i, id := range ids {
+		all[i] = sent{id: id, start: starts[i], ack: acks[i]}
 		if acks[i] >= 0 {
 			ackd = append(ackd, acks[i])
 		}
 		if at, ok := w.seenAt(id); ok {
 			outs = append(outs, at.Sub(starts[i]))
+			all[i].visible = at
 		}
 	}
 	r.Outcome, r.Ack = percentiles(outs), percentiles(ackd)
-	r.Pass = r.Missing == 0 && r.Failed == 0 && r.Outcome.P99 <= r.TargetP99
+	r.Stages = rec.table(all, nil)
+	if r.Stages.WindowSeconds > 0 {
+		r.Stages.BrokerCPUPerSecond = r.CPU.BrokerCPU / max(r.CPU.WallSeconds, 1e-9)
+	}
+	r.Pass = r.Missing == 0 && r.Failed == 0 && (r.TargetP99 == 0 || r.Outcome.P99 <= r.TargetP99)
 	return r
 }
 
 func (e *env) saturation(ctx context.Context, g *grpcEnv, w *watcher, skus []cart.SKU) SaturationRun {
 	cfg := e.cfg
 	r := SaturationRun{Clients: cfg.SaturationClients}
-	type sent struct {
+	type satSent struct {
 		id    string
 		start time.Time
 		ack   time.Duration
 	}
-	perClient := make([][]sent, cfg.SaturationClients)
+	perClient := make([][]satSent, cfg.SaturationClients)
 	var failed atomic.Int64
 	var wg sync.WaitGroup
 	cpu := sampleCPU(e.brokerPID)
@@ -316,14 +334,14 @@ func (e *env) saturation(ctx context.Context, g *grpcEnv, w *watcher, skus []car
 					failed.Add(1)
 					continue
 				}
-				perClient[k] = append(perClient[k], sent{id: string(cmd.Meta().RequestID), start: t0, ack: time.Since(t0)})
+				perClient[k] = append(perClient[k], satSent{id: string(cmd.Meta().RequestID), start: t0, ack: time.Since(t0)})
 			}
 		}()
 	}
 	wg.Wait()
 	stopped := time.Now()
 	r.Seconds = stopped.Sub(begin).Seconds()
-	var all []sent
+	var all []satSent
 	for _, s := range perClient {
 		all = append(all, s...)
 	}

@@ -46,6 +46,15 @@ func (r *Result) WriteTable(out io.Writer) error {
 		row("e2e", fmt.Sprintf("saturation, %d clients: accepted", s.Clients), fmt.Sprintf("%.0f cmd/s (ack p50 %.1f ms, p99 %.1f ms)", s.AcceptedRate, s.Ack.P50, s.Ack.P99), "", "")
 		row("e2e", "saturation: outcome committed in window", fmt.Sprintf("%.0f cmd/s (backlog drained %.1f s after; outcome p99 %.0f ms)", s.CommittedRate, s.BacklogSecs, s.Outcome.P99), "", "")
 		row("e2e", "manager transactions, mean / max commit", fmt.Sprintf("%d, %.1f / %.1f ms", e.ManagerCommits, e.ManagerMeanCommit, e.ManagerMaxCommit), "", "")
+		for _, run := range e.Sweep {
+			target := ""
+			if run.TargetP99 > 0 {
+				target = fmt.Sprintf("p99 <= %.0f ms", run.TargetP99)
+			}
+			row("e2e", fmt.Sprintf("sweep @ %d/s: outcome p50/p99/p99.9", run.Rate), fmt.Sprintf("%.1f / %.1f / %.1f ms; %.0f txn/s x %.1f, %.2f retries/txn, broker %.2f CPU-s/s",
+				run.Outcome.P50, run.Outcome.P99, run.Outcome.P999, run.Stages.TxnPerSec, run.Stages.MeanBatch, run.Stages.RetriesPerTxn, run.Stages.BrokerCPUPerSecond), target, verdict(run.Pass))
+		}
+		stageRows(row, "e2e", e.Latency)
 		errRow(row, "e2e", e.Error)
 	}
 	if rb := r.Rebuild; rb != nil {
@@ -136,4 +145,11 @@ func heapStr(m float64) string {
 		return "< 4 (no GC yet)"
 	}
 	return fmt.Sprintf("%.0f", m)
+}
+
+// stageRows prints a latency run's stage table: p50 / p99 of each stage.
+func stageRows(row func(...string), scenario string, run LatencyRun) {
+	for _, st := range run.Stages.Stages {
+		row(scenario, fmt.Sprintf("stage @ %d/s %-12s p50/p99", run.Rate, st.Name), fmt.Sprintf("%.2f / %.2f ms", st.P50, st.P99), "", "")
+	}
 }
