@@ -31,6 +31,7 @@ const (
 	DefaultGroupID            = "cartstream-additem-manager"
 	DefaultMaxBatchRecords    = 1000
 	DefaultMaxBatchBytes      = 4 << 20
+	DefaultProducers          = 4
 	DefaultTransactionTimeout = 10 * time.Second
 	DefaultSessionTimeout     = 6 * time.Second
 	DefaultCommitTimeout      = 30 * time.Second
@@ -57,6 +58,13 @@ type Config struct {
 	// caps: one request alone is never held back to fill a batch.
 	MaxBatchRecords int
 	MaxBatchBytes   int
+	// Producers is how many transactions may be open at once, each on its
+	// own transactional producer over partitions no other one holds
+	// (docs/decisions/0005-producer-pool.md). More than one lets a
+	// partition's next transaction start while the coordinator still
+	// writes the previous one's markers, and lets deciding overlap
+	// committing.
+	Producers int
 	// TransactionTimeout is the producer's transaction.timeout.ms: how long
 	// the broker waits before aborting a transaction whose producer vanished.
 	TransactionTimeout time.Duration
@@ -85,6 +93,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBatchBytes == 0 {
 		c.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if c.Producers == 0 {
+		c.Producers = DefaultProducers
 	}
 	if c.TransactionTimeout == 0 {
 		c.TransactionTimeout = DefaultTransactionTimeout
@@ -125,6 +136,9 @@ func (c Config) Validate() error {
 	if c.MaxBatchRecords < 0 || c.MaxBatchBytes < 0 {
 		errs = append(errs, errors.New("batch caps must not be negative"))
 	}
+	if c.Producers < 0 || c.Producers > MaxProducers {
+		errs = append(errs, fmt.Errorf("producers %d: want 1 to %d", c.Producers, MaxProducers))
+	}
 	if c.TransactionTimeout < 0 || c.SessionTimeout < 0 || c.CommitTimeout < 0 || c.StatsInterval < 0 {
 		errs = append(errs, errors.New("timeouts must not be negative"))
 	}
@@ -137,8 +151,22 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// TransactionalID is the producer's transactional.id for this replica.
+// MaxProducers caps Config.Producers.
+const MaxProducers = 32
+
+// TransactionalID is this replica's transactional.id, and the prefix of
+// every one of its producers' ids (the prefix the ACLs grant).
 func (c Config) TransactionalID() string { return c.GroupID + "-" + c.InstanceID }
+
+// TransactionalIDOf is producer k's transactional.id. Producer 0 keeps the
+// replica's own id, so a replica that ran with one producer is fenced by
+// its successor whatever the pool size.
+func (c Config) TransactionalIDOf(k int) string {
+	if k == 0 {
+		return c.TransactionalID()
+	}
+	return fmt.Sprintf("%s-p%d", c.TransactionalID(), k)
+}
 
 func (c Config) clientConfig(extra kafka.ConfigMap) *kafka.ConfigMap {
 	cm := maps.Clone(c.Client)
@@ -149,10 +177,10 @@ func (c Config) clientConfig(extra kafka.ConfigMap) *kafka.ConfigMap {
 	return &cm
 }
 
-func (c Config) producerConfig() *kafka.ConfigMap {
+func (c Config) producerConfig(k int) *kafka.ConfigMap {
 	cm := c.clientConfig(producerLogProps)
 	maps.Copy(*cm, kafka.ConfigMap{
-		"transactional.id":       c.TransactionalID(),
+		"transactional.id":       c.TransactionalIDOf(k),
 		"transaction.timeout.ms": int(c.TransactionTimeout.Milliseconds()),
 		"enable.idempotence":     true,
 		"acks":                   "all",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -103,36 +104,28 @@ func (m *Manager) logStats(msg string) {
 		"commit_mean", s.MeanCommit, "commit_max", s.MaxCommit, "restored", s.Restored)
 }
 
-// session is one producer + consumer lifetime.
+// session is one consumer's lifetime with its pool of transactional
+// producers: a fatal error anywhere ends it, and the next one starts from
+// what Kafka has committed.
 func (m *Manager) session(ctx context.Context) error {
-	prod, err := kafka.NewProducer(m.cfg.producerConfig())
+	workers, closeProducers, err := m.startProducers(ctx)
 	if err != nil {
-		return fmt.Errorf("new producer: %w", err)
+		return err
 	}
-	events, logs := make(chan struct{}), make(chan struct{})
-	concurrent := &atomic.Int64{}
-	go serveProducerEvents(prod, m.log, events)
-	go serveProducerLogs(prod.Logs(), m.log, logs, concurrent, &m.stats.ConcurrentRetries)
-	defer func() { prod.Close(); <-events; <-logs }()
-
-	// InitTransactions fences any older producer with our transactional.id
-	// (our previous incarnation) and aborts its open transaction.
-	initCtx, cancel := context.WithTimeout(ctx, m.cfg.CommitTimeout+m.cfg.TransactionTimeout)
-	err = prod.InitTransactions(initCtx)
-	cancel()
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("%w: init transactions: %w", errSessionFatal, err)
-	}
-
+	defer closeProducers()
 	cons, err := kafka.NewConsumer(m.cfg.consumerConfig())
 	if err != nil {
 		return fmt.Errorf("new consumer: %w", err)
 	}
-	s := newSession(m, prod, cons, concurrent)
-	defer s.close()
+	for _, w := range workers {
+		w.cons = cons
+	}
+	s := newSession(m, cons, workers)
+	defer func() {
+		if err := cons.Close(); err != nil {
+			m.log.Warn("close consumer", "err", err)
+		}
+	}()
 	if err := cons.Subscribe(m.cfg.Topics.Requests, s.rebalance); err != nil {
 		return fmt.Errorf("subscribe %s: %w", m.cfg.Topics.Requests, err)
 	}
@@ -142,6 +135,55 @@ func (m *Manager) session(ctx context.Context) error {
 		close(m.ready)
 	}
 	return s.run(ctx)
+}
+
+// startProducers creates the session's transactional producers and
+// initialises them at once. InitTransactions fences any older producer with
+// the same transactional.id (our previous incarnation) and aborts the
+// transaction it left open.
+func (m *Manager) startProducers(ctx context.Context) ([]*worker, func(), error) {
+	var workers []*worker
+	var stops []func()
+	closeAll := func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}
+	for k := range m.cfg.Producers {
+		prod, err := kafka.NewProducer(m.cfg.producerConfig(k))
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("new producer %d: %w", k, err)
+		}
+		events, logs := make(chan struct{}), make(chan struct{})
+		concurrent := &atomic.Int64{}
+		go serveProducerEvents(prod, m.log, events)
+		go serveProducerLogs(prod.Logs(), m.log, logs, concurrent, &m.stats.ConcurrentRetries)
+		stops = append(stops, func() { prod.Close(); <-events; <-logs })
+		workers = append(workers, &worker{id: k, m: m, prod: prod, jobs: make(chan *job, 1), concurrent: concurrent})
+	}
+	initCtx, cancel := context.WithTimeout(ctx, m.cfg.CommitTimeout+m.cfg.TransactionTimeout)
+	defer cancel()
+	errs := make([]error, len(workers))
+	var wg sync.WaitGroup
+	for i, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.prod.InitTransactions(initCtx); err != nil {
+				errs[i] = fmt.Errorf("init transactions of %s: %w", m.cfg.TransactionalIDOf(i), err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		closeAll()
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, fmt.Errorf("%w: %w", errSessionFatal, err)
+	}
+	return workers, closeAll, nil
 }
 
 // serveProducerEvents drains the producer's event channel until Close

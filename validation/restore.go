@@ -9,36 +9,6 @@ import (
 	"github.com/cartstream/cartstream/cart"
 )
 
-// rebalance runs inside Poll, so never while a transaction is open: the
-// loop polls only between transactions. That is what lets revocation return
-// at once (the last batch is already committed or aborted).
-func (s *session) rebalance(c *kafka.Consumer, ev kafka.Event) error {
-	cooperative := c.GetRebalanceProtocol() == "COOPERATIVE"
-	switch e := ev.(type) {
-	case kafka.AssignedPartitions:
-		if err := s.assign(e.Partitions); err != nil {
-			s.err = fmt.Errorf("%w: restore assigned partitions: %w", errSessionFatal, err)
-			s.m.log.Error("restore failed", "err", err)
-		}
-		if cooperative {
-			return c.IncrementalAssign(e.Partitions)
-		}
-		return c.Assign(e.Partitions)
-	case kafka.RevokedPartitions:
-		lost := c.AssignmentLost()
-		for _, tp := range e.Partitions {
-			delete(s.owned, tp.Partition)
-			s.epoch[tp.Partition]++
-		}
-		s.m.log.Info("partitions revoked", "partitions", partitionList(e.Partitions), "lost", lost)
-		if cooperative {
-			return c.IncrementalUnassign(e.Partitions)
-		}
-		return c.Unassign()
-	}
-	return nil
-}
-
 // assign restores the carts of newly assigned partitions from cart.state.
 //
 // Order matters. First the committed offsets are fetched: the consumer is
@@ -47,17 +17,18 @@ func (s *session) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 // pending. Only then is cart.state read, up to its last stable offset, so the
 // snapshots restored and the offsets the consumer resumes from come from the
 // same set of committed transactions.
-func (s *session) assign(parts []kafka.TopicPartition) error {
+func (s *session) assign(parts []kafka.TopicPartition) ([]*partition, error) {
 	start := time.Now()
 	timeout := s.m.cfg.TransactionTimeout + s.m.cfg.CommitTimeout
 	committed, err := s.cons.Committed(parts, int(timeout.Milliseconds()))
 	if err != nil {
-		return fmt.Errorf("committed offsets: %w", err)
+		return nil, fmt.Errorf("committed offsets: %w", err)
 	}
 	restored, err := s.restore(parts, timeout)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	out := make([]*partition, 0, len(committed))
 	total := 0
 	for _, tp := range committed {
 		ps := restored[tp.Partition]
@@ -69,13 +40,12 @@ func (s *session) assign(parts []kafka.TopicPartition) error {
 				}
 			}
 		}
-		s.owned[tp.Partition] = ps
-		s.epoch[tp.Partition]++
+		out = append(out, &partition{id: tp.Partition, state: ps})
 		total += len(ps.carts)
 	}
 	s.m.stats.Restored.Add(int64(total))
-	s.m.log.Info("partitions assigned", "partitions", partitionList(parts), "carts", total, "took", time.Since(start).Round(time.Millisecond))
-	return nil
+	s.m.log.Info("partitions assigned", "partitions", partitionIDs(parts), "carts", total, "took", time.Since(start).Round(time.Millisecond))
+	return out, nil
 }
 
 // restore reads the given partitions of cart.state from the beginning to
@@ -157,12 +127,4 @@ func (s *session) restore(parts []kafka.TopicPartition, timeout time.Duration) (
 	}
 	s.m.log.Debug("restored", "records", records)
 	return out, nil
-}
-
-func partitionList(tps []kafka.TopicPartition) []int32 {
-	out := make([]int32, len(tps))
-	for i, tp := range tps {
-		out[i] = tp.Partition
-	}
-	return out
 }

@@ -39,6 +39,7 @@ func run(args []string) int {
 		group      string
 		healthAddr string
 		maxBatch   int
+		producers  int
 		txTimeout  time.Duration
 		sessTO     time.Duration
 		maxLines   int
@@ -51,6 +52,7 @@ func run(args []string) int {
 	e.String(&group, "group", "CARTSTREAM_MANAGER_GROUP", validation.DefaultGroupID, "consumer group of the manager replicas")
 	e.String(&healthAddr, "health-addr", "CARTSTREAM_MANAGER_HEALTH_ADDR", "127.0.0.1:50061", "gRPC health endpoint")
 	e.Int(&maxBatch, "max-batch", "CARTSTREAM_MAX_BATCH", validation.DefaultMaxBatchRecords, "most requests in one transaction")
+	e.Int(&producers, "producers", "CARTSTREAM_PRODUCERS", validation.DefaultProducers, "transactional producers: transactions open at once, over disjoint partitions")
 	e.Duration(&txTimeout, "transaction-timeout", "CARTSTREAM_TRANSACTION_TIMEOUT", validation.DefaultTransactionTimeout, "transaction.timeout.ms of the producer")
 	e.Duration(&sessTO, "session-timeout", "CARTSTREAM_SESSION_TIMEOUT", validation.DefaultSessionTimeout, "consumer group session timeout")
 	e.Int(&maxLines, "max-lines", "CARTSTREAM_MAX_LINES", cart.DefaultMaxLines, "distinct lines a cart may hold")
@@ -83,7 +85,7 @@ func run(args []string) int {
 	}
 	m, err := validation.New(validation.Config{
 		Client: client, Topics: set, GroupID: group, InstanceID: instance,
-		MaxBatchRecords: maxBatch, TransactionTimeout: txTimeout, SessionTimeout: sessTO,
+		MaxBatchRecords: maxBatch, Producers: producers, TransactionTimeout: txTimeout, SessionTimeout: sessTO,
 		Limits: cart.Limits{MaxLines: maxLines}, Records: rec, Logger: log,
 	})
 	if err != nil {

@@ -1,0 +1,387 @@
+package validation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cartstream/cartstream/cart"
+)
+
+// worker owns one transactional producer and runs one job at a time: a
+// batch of requests of partitions that no other job holds.
+type worker struct {
+	id   int
+	m    *Manager
+	prod *kafka.Producer
+	cons *kafka.Consumer // for the group metadata the offsets are sent with
+	jobs chan *job
+	// concurrent counts this producer's CONCURRENT_TRANSACTIONS retries.
+	concurrent *atomic.Int64
+}
+
+// job is one transaction's input: the requests, partition by partition in
+// offset order, and the partitions, whose committed state the job alone
+// reads and writes until it ends.
+type job struct {
+	records []polled
+	parts   map[int32]*partition
+}
+
+// jobResult says how a job ended: err is nil when it committed, wraps
+// errAborted when it was aborted (its records are processed again), and
+// wraps errSessionFatal otherwise.
+type jobResult struct {
+	w   *worker
+	job *job
+	err error
+}
+
+// run serves jobs until the channel closes.
+func (w *worker) run(results chan<- jobResult) {
+	for j := range w.jobs {
+		results <- jobResult{w: w, job: j, err: w.process(j)}
+	}
+}
+
+type pending struct {
+	partition int32
+	snap      cart.Snapshot
+}
+
+// tally counts a transaction's outcomes; they reach Stats only when it
+// commits, so the counters never count aborted work.
+type tally struct {
+	processed, accepted, rejected, duplicates, stale, malformed int64
+}
+
+// batchTxn is one job's transaction in the making: the records to write and
+// the carts' next snapshots, which join the committed state only when the
+// transaction commits.
+type batchTxn struct {
+	overlay map[cart.CartID]*pending
+	order   []cart.CartID // carts in the order the batch first touched them
+	out     []*kafka.Message
+	offsets []kafka.TopicPartition // last processed + 1 of each partition
+	tally   tally
+	trace   TxnTrace
+}
+
+func (w *worker) newBatchTxn(j *job) *batchTxn {
+	b := &batchTxn{overlay: map[cart.CartID]*pending{}, trace: TxnTrace{Lane: w.id}}
+	next := map[int32]kafka.Offset{}
+	for _, r := range j.records {
+		next[r.msg.TopicPartition.Partition] = r.msg.TopicPartition.Offset + 1
+	}
+	requests := w.m.cfg.Topics.Requests
+	for p, o := range next {
+		b.offsets = append(b.offsets, kafka.TopicPartition{Topic: &requests, Partition: p, Offset: o})
+	}
+	slices.SortFunc(b.offsets, func(a, b kafka.TopicPartition) int { return int(a.Partition - b.Partition) })
+	if w.m.cfg.Observer != nil {
+		b.trace.Requests = make([]RequestTrace, len(j.records))
+		for i, r := range j.records {
+			tp := r.msg.TopicPartition
+			b.trace.Requests[i] = RequestTrace{RequestID: headerValue(r.msg, HeaderRequestID), Partition: tp.Partition, Offset: int64(tp.Offset), Polled: r.at}
+		}
+	}
+	return b
+}
+
+// process runs one job in one transaction. On commit the batch's state
+// changes join the partitions' committed state; on abort they are dropped
+// (the caller queues the records again); a fatal error ends the session.
+//
+// The consumed offsets are sent first, while the batch is being decided:
+// AddOffsetsToTxn is the transaction's first request to the coordinator, so
+// it is the one that waits if the coordinator still writes this producer's
+// previous markers, and librdkafka retries it after retry.backoff.ms where a
+// first AddPartitionsToTxn would wait a fixed 20 ms. Once it has returned,
+// the records' AddPartitionsToTxn goes through at once. The order inside a
+// transaction does not change what commits.
+func (w *worker) process(j *job) error {
+	b := w.newBatchTxn(j)
+	retriesAtStart := w.concurrent.Load()
+	err := w.transact(j, b)
+	if err != nil {
+		err = w.fail(err)
+	}
+	b.trace.Ended = time.Now()
+	switch {
+	case err == nil:
+		b.trace.Outcome = TxnCommitted
+		w.commitState(j, b)
+	case errors.Is(err, errAborted):
+		b.trace.Outcome = TxnAborted
+	default:
+		b.trace.Outcome = TxnFailed
+	}
+	if obs := w.m.cfg.Observer; obs != nil {
+		b.trace.Records = len(b.out)
+		b.trace.ConcurrentRetries = w.concurrent.Load() - retriesAtStart
+		obs.TransactionEnded(b.trace)
+	}
+	return err
+}
+
+func (w *worker) transact(j *job, b *batchTxn) error {
+	if err := w.prod.BeginTransaction(); err != nil {
+		return fmt.Errorf("%w: begin transaction: %w", errSessionFatal, err)
+	}
+	b.trace.Began = time.Now()
+	meta, err := w.cons.GetConsumerGroupMetadata()
+	if err != nil {
+		return fmt.Errorf("%w: group metadata: %w", errSessionFatal, err)
+	}
+	sent := make(chan error, 1)
+	go func() {
+		sent <- w.retrying("send offsets", func(ctx context.Context) error {
+			return w.prod.SendOffsetsToTransaction(ctx, b.offsets, meta)
+		})
+	}()
+	derr := w.decide(j, b)
+	b.trace.Decided = time.Now()
+	// Wait for the offsets whatever happened: no other transactional call
+	// may overlap SendOffsetsToTransaction, the abort included.
+	serr := <-sent
+	b.trace.OffsetsSent = time.Now()
+	if err := errors.Join(derr, serr); err != nil {
+		return err
+	}
+	for _, msg := range b.out {
+		if err := w.produce(msg); err != nil {
+			return err
+		}
+	}
+	b.trace.Produced = time.Now()
+	if err := w.retrying("commit", w.prod.CommitTransaction); err != nil {
+		return err
+	}
+	// The commit time is what the batch waits on Kafka once decided.
+	w.m.stats.observeCommit(time.Since(b.trace.Decided))
+	return nil
+}
+
+// commitState folds a committed batch into the partitions' state and its
+// tally into the manager's counters.
+func (w *worker) commitState(j *job, b *batchTxn) {
+	for id, pd := range b.overlay {
+		j.parts[pd.partition].state.carts[id] = pd.snap
+	}
+	st, t := &w.m.stats, b.tally
+	st.Processed.Add(t.processed)
+	st.Accepted.Add(t.accepted)
+	st.Rejected.Add(t.rejected)
+	st.Duplicates.Add(t.duplicates)
+	st.Stale.Add(t.stale)
+	st.Malformed.Add(t.malformed)
+}
+
+// decide runs every record of the job through the domain and encodes the
+// outcomes and the touched carts' snapshots into b.out.
+func (w *worker) decide(j *job, b *batchTxn) error {
+	now := w.m.cfg.Now()
+	for _, r := range j.records {
+		id, snap, err := w.handle(j, b, r.msg, now)
+		if err != nil {
+			return err
+		}
+		if snap == nil {
+			continue
+		}
+		if _, seen := b.overlay[id]; !seen {
+			b.order = append(b.order, id)
+		}
+		b.overlay[id] = &pending{partition: r.msg.TopicPartition.Partition, snap: *snap}
+	}
+	for _, id := range b.order {
+		pd := b.overlay[id]
+		value, err := w.m.cfg.Records.EncodeSnapshot(pd.snap)
+		if err != nil {
+			return fmt.Errorf("%w: encode snapshot of cart %s: %w", errSessionFatal, id, err)
+		}
+		b.add(w.m.cfg.Topics.State, pd.partition, []byte(id), value, nil)
+	}
+	return nil
+}
+
+func (b *batchTxn) add(topic string, partition int32, key, value []byte, hdrs []kafka.Header) {
+	b.out = append(b.out, &kafka.Message{
+		// The outcome goes to the partition of the request: the topics are
+		// co-partitioned, and an explicit partition keeps a malformed
+		// record with an odd key beside its neighbours.
+		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: partition},
+		Key:            key, Value: value, Headers: hdrs,
+	})
+}
+
+// handle decides one record and encodes its outcome. It returns the cart's
+// next snapshot, or nil when nothing about the cart changes (a stale
+// redelivery or a malformed record).
+func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) (cart.CartID, *cart.Snapshot, error) {
+	tp := msg.TopicPartition
+	cfg := &w.m.cfg
+	cmd, err := cfg.Records.DecodeRequest(msg.Value)
+	if err == nil && string(cmd.Meta().CartID) != string(msg.Key) {
+		err = fmt.Errorf("record key does not match cart id %q", cmd.Meta().CartID)
+	}
+	if err != nil {
+		return "", nil, w.malformed(b, msg, err, now)
+	}
+	id := cmd.Meta().CartID
+	var snap cart.Snapshot
+	if pd, ok := b.overlay[id]; ok {
+		snap = pd.snap
+	} else if cur, ok := j.parts[tp.Partition].state.carts[id]; ok {
+		snap = cur
+	} else {
+		snap = cart.NewSnapshot(id)
+	}
+	nextSnap, out := cart.Process(snap, cmd, int64(tp.Offset), w.m.catalog, cfg.Limits, now)
+	trace := headerValue(msg, HeaderTraceparent)
+	t := &b.tally
+	switch out.Disposition {
+	case cart.DispositionAccepted:
+		t.processed++
+		t.accepted++
+		for _, ev := range out.Events {
+			value, err := cfg.Records.EncodeValidated(ev)
+			if err != nil {
+				return "", nil, fmt.Errorf("%w: encode %s of cart %s: %w", errSessionFatal, ev.EventType(), id, err)
+			}
+			hdrs := outcomeHeaders(string(cmd.Meta().RequestID), ev.EventType().String(), trace, tp.Offset)
+			b.add(cfg.Topics.Validated, tp.Partition, msg.Key, value, hdrs)
+		}
+	case cart.DispositionRejected:
+		t.processed++
+		t.rejected++
+		value, err := cfg.Records.EncodeInvalid(*out.Invalid)
+		if err != nil {
+			return "", nil, fmt.Errorf("%w: encode rejection of cart %s: %w", errSessionFatal, id, err)
+		}
+		hdrs := outcomeHeaders(string(cmd.Meta().RequestID), out.Invalid.EventType().String(), trace, tp.Offset)
+		b.add(cfg.Topics.Invalid, tp.Partition, msg.Key, value, hdrs)
+	case cart.DispositionDuplicate:
+		t.duplicates++
+	case cart.DispositionStale:
+		t.stale++
+		return id, nil, nil
+	default:
+		return "", nil, fmt.Errorf("%w: unknown disposition %v", errSessionFatal, out.Disposition)
+	}
+	return id, &nextSnap, nil
+}
+
+// malformed routes an undecodable record to cart.invalid with its raw bytes.
+func (w *worker) malformed(b *batchTxn, msg *kafka.Message, cause error, now time.Time) error {
+	b.tally.malformed++
+	raw := msg.Value
+	text := "record could not be decoded: " + cause.Error()
+	if len(raw) > MaxMalformedRaw {
+		text += fmt.Sprintf(" (raw bytes truncated from %d to %d)", len(raw), MaxMalformedRaw)
+		raw = raw[:MaxMalformedRaw]
+	}
+	inv := cart.InvalidRequest{
+		DecidedAt: now.UTC(),
+		Rejection: cart.Rejection{Reason: cart.ReasonMalformed, Message: text},
+		Raw:       raw,
+	}
+	if id := cart.CartID(msg.Key); id.Validate() == nil {
+		inv.CartID = id
+	}
+	value, err := w.m.cfg.Records.EncodeInvalid(inv)
+	if err != nil {
+		return fmt.Errorf("%w: encode malformed record: %w", errSessionFatal, err)
+	}
+	w.m.log.Warn("malformed request", "partition", msg.TopicPartition.Partition, "offset", msg.TopicPartition.Offset, "err", cause)
+	hdrs := outcomeHeaders(headerValue(msg, HeaderRequestID), "MalformedRequest", headerValue(msg, HeaderTraceparent), msg.TopicPartition.Offset)
+	b.add(w.m.cfg.Topics.Invalid, msg.TopicPartition.Partition, msg.Key, value, hdrs)
+	return nil
+}
+
+func (w *worker) produce(msg *kafka.Message) error {
+	for {
+		err := w.prod.Produce(msg, nil)
+		if err == nil {
+			return nil
+		}
+		var ke kafka.Error
+		if errors.As(err, &ke) && ke.Code() == kafka.ErrQueueFull {
+			w.prod.Flush(100) // wait for room
+			continue
+		}
+		return fmt.Errorf("%w: produce to %s: %w", errSessionFatal, *msg.TopicPartition.Topic, err)
+	}
+}
+
+// retrying runs a transactional call, repeating it while librdkafka calls
+// the error retriable, until CommitTimeout: an outcome still unknown then is
+// fatal.
+func (w *worker) retrying(what string, call func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), w.m.cfg.CommitTimeout)
+	defer cancel()
+	for {
+		err := call(ctx)
+		if err == nil {
+			return nil
+		}
+		switch classify(err) {
+		case actRetry:
+			w.m.log.Warn("retrying transactional call", "call", what, "producer", w.id, "err", err)
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%w: %s: outcome unknown after %s: %w", errSessionFatal, what, w.m.cfg.CommitTimeout, err)
+			case <-time.After(100 * time.Millisecond):
+			}
+		case actAbort:
+			return fmt.Errorf("%s: %w", what, err)
+		default:
+			return fmt.Errorf("%w: %s: %w", errSessionFatal, what, err)
+		}
+	}
+}
+
+// fail ends a transaction that could not commit. A fatal error ends the
+// session (the next one restores from Kafka); anything else aborts the
+// transaction. The batch's state changes were never applied, and the caller
+// queues its records again ahead of everything polled after them: the same
+// effect as rewinding the consumer to the batch's first offsets, without a
+// seek racing the poller.
+func (w *worker) fail(err error) error {
+	if errors.Is(err, errSessionFatal) {
+		return err
+	}
+	w.m.log.Warn("aborting transaction", "producer", w.id, "err", err)
+	if aerr := w.retrying("abort", w.prod.AbortTransaction); aerr != nil {
+		return fmt.Errorf("%w: abort after %w: %w", errSessionFatal, err, aerr)
+	}
+	w.m.stats.Aborts.Add(1)
+	return fmt.Errorf("%w: %w", errAborted, err)
+}
+
+func headerValue(msg *kafka.Message, key string) string {
+	for _, h := range msg.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func outcomeHeaders(requestID, eventType, traceparent string, requestOffset kafka.Offset) []kafka.Header {
+	h := []kafka.Header{
+		{Key: HeaderRequestID, Value: []byte(requestID)},
+		{Key: HeaderEventType, Value: []byte(eventType)},
+		{Key: HeaderRequestOffset, Value: strconv.AppendInt(nil, int64(requestOffset), 10)},
+	}
+	if traceparent != "" {
+		h = append(h, kafka.Header{Key: HeaderTraceparent, Value: []byte(traceparent)})
+	}
+	return h
+}
