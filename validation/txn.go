@@ -24,7 +24,15 @@ type worker struct {
 	jobs chan *job
 	// concurrent counts this producer's CONCURRENT_TRANSACTIONS retries.
 	concurrent *atomic.Int64
+	// lastEnd is when this producer's previous transaction ended.
+	lastEnd time.Time
 }
+
+// markerGrace is how long after a transaction ends its producer counts as
+// busy with the coordinator's marker writes: a transaction that starts
+// later sends its records at once, beside the offsets, instead of after
+// them (see transact).
+const markerGrace = 10 * time.Millisecond
 
 // job is one transaction's input: the requests, partition by partition in
 // offset order, and the partitions, whose committed state the job alone
@@ -98,12 +106,14 @@ func (w *worker) newBatchTxn(j *job) *batchTxn {
 // changes join the partitions' committed state; on abort they are dropped
 // (the caller queues the records again); a fatal error ends the session.
 //
-// The consumed offsets are sent first, while the batch is being decided:
-// AddOffsetsToTxn is the transaction's first request to the coordinator, so
-// it is the one that waits if the coordinator still writes this producer's
-// previous markers, and librdkafka retries it after retry.backoff.ms where a
-// first AddPartitionsToTxn would wait a fixed 20 ms. Once it has returned,
-// the records' AddPartitionsToTxn goes through at once. The order inside a
+// The consumed offsets are sent while the batch is being decided. If the
+// producer's previous transaction ended only just now, the offsets go
+// first: AddOffsetsToTxn is then the transaction's first request to the
+// coordinator, the one that waits while the coordinator still writes the
+// previous markers, and librdkafka retries it after retry.backoff.ms where
+// a first AddPartitionsToTxn would wait a fixed 20 ms. Otherwise the records
+// go out as soon as they are decided, and the two chains (AddOffsetsToTxn,
+// TxnOffsetCommit; AddPartitionsToTxn, Produce) overlap. The order inside a
 // transaction does not change what commits.
 func (w *worker) process(j *job) error {
 	b := w.newBatchTxn(j)
@@ -113,6 +123,7 @@ func (w *worker) process(j *job) error {
 		err = w.fail(err)
 	}
 	b.trace.Ended = time.Now()
+	w.lastEnd = b.trace.Ended
 	switch {
 	case err == nil:
 		b.trace.Outcome = TxnCommitted
@@ -145,21 +156,25 @@ func (w *worker) transact(j *job, b *batchTxn) error {
 			return w.prod.SendOffsetsToTransaction(ctx, b.offsets, meta)
 		})
 	}()
+	cold := b.trace.Began.Sub(w.lastEnd) >= markerGrace
 	derr := w.decide(j, b)
 	b.trace.Decided = time.Now()
+	var perr error
+	if cold && derr == nil {
+		perr = w.produceAll(b)
+	}
 	// Wait for the offsets whatever happened: no other transactional call
 	// may overlap SendOffsetsToTransaction, the abort included.
 	serr := <-sent
 	b.trace.OffsetsSent = time.Now()
-	if err := errors.Join(derr, serr); err != nil {
+	if err := errors.Join(derr, perr, serr); err != nil {
 		return err
 	}
-	for _, msg := range b.out {
-		if err := w.produce(msg); err != nil {
+	if !cold {
+		if err := w.produceAll(b); err != nil {
 			return err
 		}
 	}
-	b.trace.Produced = time.Now()
 	if err := w.retrying("commit", w.prod.CommitTransaction); err != nil {
 		return err
 	}
@@ -302,6 +317,16 @@ func (w *worker) malformed(b *batchTxn, msg *kafka.Message, cause error, now tim
 	w.m.log.Warn("malformed request", "partition", msg.TopicPartition.Partition, "offset", msg.TopicPartition.Offset, "err", cause)
 	hdrs := outcomeHeaders(headerValue(msg, HeaderRequestID), "MalformedRequest", headerValue(msg, HeaderTraceparent), msg.TopicPartition.Offset)
 	b.add(w.m.cfg.Topics.Invalid, msg.TopicPartition.Partition, msg.Key, value, hdrs)
+	return nil
+}
+
+func (w *worker) produceAll(b *batchTxn) error {
+	for _, msg := range b.out {
+		if err := w.produce(msg); err != nil {
+			return err
+		}
+	}
+	b.trace.Produced = time.Now()
 	return nil
 }
 

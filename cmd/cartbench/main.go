@@ -48,6 +48,7 @@ func run(args []string) int {
 	fs.IntVar(&cfg.Products, "products", d.Products, "products in the catalog")
 	fs.BoolVar(&cfg.Profile, "profile", d.Profile, "drain: write CPU profiles of the copy loop and the manager to -out")
 	fs.IntVar(&cfg.LatencyRate, "rate", d.LatencyRate, "e2e: commands/s of the headline open-loop latency phase")
+	fs.IntVar(&cfg.Producers, "producers", 0, "transactional producers of the in-process managers (0: the manager's default)")
 	fs.Func("sweep", "e2e: comma-separated open-loop rates of the latency sweep (default "+intsString(bench.DefaultSweepRates)+")", func(v string) error {
 		cfg.SweepRates = nil
 		for _, f := range strings.Split(v, ",") {
@@ -148,6 +149,14 @@ func run(args []string) int {
 		return 1
 	}
 	logf("cartbench: wrote %s", path)
+	if res.E2E != nil && len(res.E2E.Sweep) > 0 {
+		chart := filepath.Join(*out, cfg.FilePrefix+"-sweep.png")
+		if err := res.WriteSweepChart(chart); err != nil {
+			logf("cartbench: %v", err)
+			return 1
+		}
+		logf("cartbench: wrote %s", chart)
+	}
 	if err != nil || res.Failed() {
 		return 1
 	}

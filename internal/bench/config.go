@@ -69,6 +69,10 @@ type Config struct {
 	ReplayEvents int
 	ReplayRounds int
 
+	// Producers is the in-process managers' producer pool size
+	// (validation.Config.Producers); zero takes the manager's default.
+	Producers int
+
 	// ClientProps are extra librdkafka properties for every client of the
 	// system under test run in process (manager, copy loop, gateway), for
 	// tuning experiments. Empty for the reference numbers.
@@ -91,7 +95,7 @@ func Defaults() Config {
 		MemoryCarts:  100_000,
 		RebuildCarts: 100_000, CommandsPerCart: 3,
 		GetCartClients: 4, GetCartDuration: 10 * time.Second,
-		WaitRate: 50, WaitDuration: 15 * time.Second,
+		WaitRate: 200, WaitDuration: 15 * time.Second,
 		ReplayEvents: 200_000, ReplayRounds: 2,
 	}
 }

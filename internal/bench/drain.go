@@ -231,7 +231,7 @@ func (e *env) drainCopy(ctx context.Context, input, output string, ends map[int3
 func (e *env) drainManager(ctx context.Context, set topics.Set, ends map[int32]int64, r *DrainResult) (DrainRun, error) {
 	var run DrainRun
 	group := "bench-" + e.runID + "-drain-manager"
-	m, err := validation.New(validation.Config{
+	m, err := validation.New(validation.Config{Producers: e.cfg.Producers,
 		Client: e.base(), Topics: set,
 		GroupID: group, InstanceID: "bench-drain-1", Records: e.rec,
 		SessionTimeout: 6 * time.Second, TransactionTimeout: 10 * time.Second,

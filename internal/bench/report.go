@@ -81,6 +81,8 @@ func (r *Result) WriteTable(out io.Writer) error {
 		row("wait", "outcome visible (watcher) p50/p99; then to the answer p50/p99", fmt.Sprintf("%.1f / %.1f ms; %.1f / %.1f ms", w.Visible.P50, w.Visible.P99, w.AfterVisible.P50, w.AfterVisible.P99), "", "")
 		row("wait", "sent, accepted, rejected, no outcome, failed", fmt.Sprintf("%d, %d, %d, %d, %d", w.Sent, w.Accepted, w.Rejected, w.NoOutcome, w.Failed), "", "")
 		row("wait", "manager transactions, mean / max commit", fmt.Sprintf("%d, %.1f / %.1f ms", w.ManagerCommits, w.ManagerMeanCommit, w.ManagerMaxCommit), "", "")
+		row("wait", "transactions/s x mean batch, retries/txn, broker CPU-s/s", fmt.Sprintf("%.0f x %.1f, %.2f, %.2f", w.Stages.TxnPerSec, w.Stages.MeanBatch, w.Stages.RetriesPerTxn, w.CPU.BrokerCPU/max(w.CPU.WallSeconds, 1e-9)), "", "")
+		stageRows(row, "wait", LatencyRun{Rate: w.Rate, Stages: w.Stages})
 		errRow(row, "wait", w.Error)
 	}
 	if rp := r.Replay; rp != nil {

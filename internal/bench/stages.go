@@ -93,9 +93,8 @@ func (r *stageRecorder) table(cmds []sent, answered func(i int) (time.Time, bool
 		{"to_poll", "call start -> the manager's poll returned the request"},
 		{"queued", "polled -> its transaction began (previous transaction, batch fill)"},
 		{"decide", "began -> decided and encoded"},
-		{"offsets_wait", "decided -> SendOffsetsToTransaction returned (markers of the previous transaction)"},
-		{"produce", "offsets sent -> records handed to the producer"},
-		{"commit", "produced -> CommitTransaction returned (flush, EndTxn)"},
+		{"offsets", "decided -> offsets sent and records handed over (AddOffsetsToTxn, TxnOffsetCommit; any wait for earlier markers)"},
+		{"commit", "offsets sent -> CommitTransaction returned (AddPartitionsToTxn, Produce, EndTxn)"},
 		{"visible", "committed -> a read_committed reader saw the outcome (markers, fetch)"},
 		{"answer", "outcome visible -> the call returned"},
 		{"total", "call start -> outcome visible"},
@@ -118,10 +117,10 @@ func (r *stageRecorder) table(cmds []sent, answered func(i int) (time.Time, bool
 		if c.visible.After(last) {
 			last = c.visible
 		}
-		add(9, c.start, c.visible)
+		add(8, c.start, c.visible)
 		if answered != nil {
 			if at, ok := answered(i); ok {
-				add(8, c.visible, at)
+				add(7, c.visible, at)
 			}
 		}
 		tl, ok := r.byID[c.id]
@@ -133,10 +132,13 @@ func (r *stageRecorder) table(cmds []sent, answered func(i int) (time.Time, bool
 		add(1, c.start, tl.polled)
 		add(2, tl.polled, t.began)
 		add(3, t.began, t.decided)
-		add(4, t.decided, t.offsetsSent)
-		add(5, t.offsetsSent, t.produced)
-		add(6, t.produced, t.ended)
-		add(7, t.ended, c.visible)
+		sentAll := t.offsetsSent
+		if t.produced.After(sentAll) {
+			sentAll = t.produced
+		}
+		add(4, t.decided, sentAll)
+		add(5, sentAll, t.ended)
+		add(6, t.ended, c.visible)
 	}
 	for k, n := range names {
 		if len(samples[k]) > 0 {

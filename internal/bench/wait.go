@@ -50,6 +50,7 @@ type WaitResult struct {
 	ManagerMeanCommit float64     `json:"manager_mean_commit_ms"`
 	ManagerMaxCommit  float64     `json:"manager_max_commit_ms"`
 	CPU               CPUUse      `json:"cpu"`
+	Stages            StageTable  `json:"stages"`
 	TargetP99         float64     `json:"target_p99_ms"`
 	Pass              bool        `json:"pass"`
 	Error             string      `json:"error,omitempty"`
@@ -83,7 +84,8 @@ func (e *env) wait(ctx context.Context) (*WaitResult, error) {
 		}()
 	}
 
-	m, err := validation.New(validation.Config{
+	rec := newStageRecorder()
+	m, err := validation.New(validation.Config{Producers: e.cfg.Producers, Observer: rec,
 		Client: e.base(), Topics: set,
 		GroupID: "bench-" + e.runID + "-wait-manager", InstanceID: "bench-wait-1", Records: e.rec,
 		SessionTimeout: 6 * time.Second, TransactionTimeout: 10 * time.Second,
@@ -218,6 +220,16 @@ func (e *env) wait(ctx context.Context) (*WaitResult, error) {
 		}
 	}
 	r.Latency, r.Visible, r.AfterVisible = percentiles(ok), percentiles(vis), percentiles(after)
+	all := make([]sent, n)
+	for i, id := range ids {
+		all[i] = sent{id: id, start: starts[i], ack: -1}
+		if at, seen := w.seenAt(id); seen {
+			all[i].visible = at
+		}
+	}
+	r.Stages = rec.table(all, func(i int) (time.Time, bool) {
+		return starts[i].Add(lats[i]), lats[i] >= 0
+	})
 	r.Failed, r.NoOutcome, r.Accepted, r.Rejected = failed.Load(), none.Load(), acc.Load(), rej.Load()
 	r.Pass = r.Failed == 0 && r.NoOutcome == 0 && r.Latency.P99 <= r.TargetP99
 	st := m.Stats().Snapshot()
