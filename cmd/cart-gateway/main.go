@@ -82,7 +82,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	e.Int(&c.partitions, "partitions", "CARTSTREAM_PARTITIONS", topics.DefaultPartitions, "partitions of topics created at start (existing topics are kept)")
 	e.Int(&c.replication, "replication-factor", "CARTSTREAM_REPLICATION_FACTOR", -1, "replication factor of topics created at start; -1: the broker's default")
 	e.Int(&c.maxRecvBytes, "grpc-max-recv-bytes", "CARTSTREAM_GRPC_MAX_RECV_BYTES", gateway.DefaultMaxRecvMsgSize, "largest gRPC request accepted, bytes (larger: RESOURCE_EXHAUSTED)")
-	e.Duration(&c.linger, "linger", "CARTSTREAM_KAFKA_LINGER", 2*time.Millisecond, "producer linger.ms")
+	e.Duration(&c.linger, "linger", "CARTSTREAM_KAFKA_LINGER", 0, "producer linger.ms (0: send at once; librdkafka batches what queues while a request is in flight)")
 	e.Duration(&c.deliveryTimeout, "delivery-timeout", "CARTSTREAM_KAFKA_DELIVERY_TIMEOUT", 30*time.Second, "producer delivery.timeout.ms: how long one record is retried")
 	e.Duration(&c.startTimeout, "start-timeout", "CARTSTREAM_START_TIMEOUT", gateway.DefaultStartTimeout, "bound on topic checks and the first broker contact")
 	e.Duration(&c.shutdownTimeout, "shutdown-timeout", "CARTSTREAM_SHUTDOWN_TIMEOUT", gateway.DefaultShutdownTimeout, "graceful stop bound, then the producer's flush bound")
