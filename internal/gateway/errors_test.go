@@ -75,7 +75,7 @@ func TestGatewayKafkaConfig(t *testing.T) {
 	cm := KafkaConfig{Brokers: "b:9092", Extra: kafka.ConfigMap{"security.protocol": "SSL"}}.withDefaults().configMap()
 	for k, want := range map[string]kafka.ConfigValue{
 		"bootstrap.servers": "b:9092", "enable.idempotence": true, "acks": "all", "partitioner": "murmur2_random",
-		"linger.ms": 2, "delivery.timeout.ms": 30000, "client.id": "cart-gateway", "security.protocol": "SSL",
+		"linger.ms": 0, "delivery.timeout.ms": 30000, "client.id": "cart-gateway", "security.protocol": "SSL",
 	} {
 		if got := (*cm)[k]; got != want {
 			t.Errorf("%s = %v, want %v", k, got, want)
