@@ -79,7 +79,20 @@ public final class Main {
             e.printStackTrace();
             return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
         });
+        ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "peer-stats");
+            t.setDaemon(true);
+            return t;
+        });
         Thread hook = new Thread(() -> {
+            // The last line must be the one before close: close removes the
+            // metrics, and a later tick would report zero commits.
+            ticker.shutdownNow();
+            try {
+                ticker.awaitTermination(1, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
             printStats(streams);
             streams.close(Duration.ofSeconds(30));
             stopped.countDown();
@@ -88,11 +101,6 @@ public final class Main {
         streams.start();
         long every = Long.parseLong(opt.get("stats-interval-ms"));
         if (every > 0) {
-            ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "peer-stats");
-                t.setDaemon(true);
-                return t;
-            });
             ticker.scheduleAtFixedRate(() -> printStats(streams), every, every, TimeUnit.MILLISECONDS);
         }
         stopped.await();
