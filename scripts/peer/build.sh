@@ -38,5 +38,7 @@ mv "$tmp/build/cartstream-peer.jar" "$tmp/build/lib" "$tmp/out/"
 touch "$tmp/out/.complete"
 rm -rf "$cache"
 mv "$tmp/out" "$cache"
+# Builds of older sources are of no further use.
+find "$(dirname "$cache")" -maxdepth 1 -name 'peer-*' ! -name "peer-$hash" ! -name '*.tmp.*' -exec rm -rf {} +
 say "cached the peer ($(ls "$cache/lib" | wc -l) dependency jars) in $cache"
 printf '%s\n' "$cache/cartstream-peer.jar"
