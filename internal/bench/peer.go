@@ -169,18 +169,23 @@ func (e *env) peerDrains(ctx context.Context, pr peerRun, r *PeerResult) error {
 	if err != nil {
 		return err
 	}
+	wantCarts, err := e.readSnapshots(ctx, set.State)
+	if err != nil {
+		return err
+	}
 	for _, ms := range peerCommitIntervals {
 		e.logf("peer: the Kafka Streams peer drains them, commit.interval.ms=%d", ms)
-		d, got, err := e.peerDrain(ctx, pr, set, ends, ms)
+		d, got, gotCarts, err := e.peerDrain(ctx, pr, set, ends, ms)
 		if err != nil {
 			return fmt.Errorf("peer drain at %d ms: %w", ms, err)
 		}
 		r.Peers = append(r.Peers, d)
 		a := compareOutcomes(want, got)
 		a.Phase, a.CommitIntervalMs = "drain", ms
+		compareSnapshots(&a, wantCarts, gotCarts)
 		r.Agreement = append(r.Agreement, a)
-		e.logf("peer: peer @%d ms %.0f commands/s (%.1fs, RUNNING after %.1fs); %d of %d outcomes differ from the manager's",
-			ms, d.Run.Rate, d.Run.Seconds, d.RunningSeconds, a.Mismatches, a.Requests)
+		e.logf("peer: peer @%d ms %.0f commands/s (%.1fs, RUNNING after %.1fs); %d of %d outcomes and %d of %d carts differ from the manager's",
+			ms, d.Run.Rate, d.Run.Seconds, d.RunningSeconds, a.Mismatches, a.Requests, a.CartMismatches, a.Carts)
 		for _, ex := range a.Examples {
 			e.logf("peer:   %s", ex)
 		}
@@ -280,21 +285,22 @@ func (e *env) outputsVolume(ctx context.Context, names ...string) (int64, int64)
 	return offs, bytes
 }
 
-// peerTopics are a peer run's own output topics and application id.
-func (e *env) peerTopics(set topics.Set, phase string, commitMs int) (appID, validated, invalid string) {
-	sfx := fmt.Sprintf(".%s-peer-c%d", phase, commitMs)
-	return fmt.Sprintf("bench-%s-peer-%s-c%d", e.runID, phase, commitMs), set.Validated + sfx, set.Invalid + sfx
+// peerDrainTopics are a peer drain's application id and own output topics.
+func (e *env) peerDrainTopics(set topics.Set, commitMs int) (appID, validated, invalid string) {
+	sfx := fmt.Sprintf(".peer-c%d", commitMs)
+	return fmt.Sprintf("bench-%s-peer-drain-c%d", e.runID, commitMs), set.Validated + sfx, set.Invalid + sfx
 }
 
 // peerDrain runs the peer over the pre-loaded input until its committed
-// offsets reach ends, stops it, and reads its outcomes.
-func (e *env) peerDrain(ctx context.Context, pr peerRun, set topics.Set, ends map[int32]int64, commitMs int) (PeerDrain, map[string]outcome, error) {
+// offsets reach ends, stops it, and reads its outcomes and its carts'
+// last snapshots.
+func (e *env) peerDrain(ctx context.Context, pr peerRun, set topics.Set, ends map[int32]int64, commitMs int) (PeerDrain, map[string]outcome, map[string]string, error) {
 	d := PeerDrain{CommitIntervalMs: commitMs}
-	appID, validated, invalid := e.peerTopics(set, "drain", commitMs)
-	changelog := appID + "-" + "carts-changelog"
+	appID, validated, invalid := e.peerDrainTopics(set, commitMs)
+	changelog := appID + "-carts-changelog"
 	for _, t := range []string{validated, invalid} {
 		if err := e.createTopic(ctx, t); err != nil {
-			return d, nil, err
+			return d, nil, nil, err
 		}
 	}
 	defer e.deleteTopics(validated, invalid, changelog)
@@ -302,24 +308,24 @@ func (e *env) peerDrain(ctx context.Context, pr peerRun, set topics.Set, ends ma
 	p, err := startPeer(pr.jar, pr.logDir, peerOptions{Bootstrap: e.brokers, AppID: appID, Requests: set.Requests,
 		Catalog: set.Catalog, Validated: validated, Invalid: invalid, Schemas: pr.schemas, CommitIntervalMs: commitMs})
 	if err != nil {
-		return d, nil, err
+		return d, nil, nil, err
 	}
 	defer p.stop()
 	dr, err := e.waitDrainedUnless(ctx, appID, set.Requests, ends, p.exited)
 	peerCPU := procCPU(p.pid())
 	d.Run.CPU = cpuSince(cpu, e.brokerPID)
 	if err != nil {
-		return d, nil, errors.Join(err, p.stop())
+		return d, nil, nil, errors.Join(err, p.stop())
 	}
 	if at := p.runningAt(); !at.IsZero() {
 		d.RunningSeconds = at.Sub(cpu.at).Seconds()
 	}
 	if err := p.stop(); err != nil {
-		return d, nil, err
+		return d, nil, nil, err
 	}
 	st, err := p.latest(ctx, time.Time{}, time.Second)
 	if err != nil {
-		return d, nil, err
+		return d, nil, nil, err
 	}
 	d.PeerCPU = peerCPU.Seconds()
 	d.Run.fill(cpu.at, dr, sum(ends))
@@ -327,7 +333,11 @@ func (e *env) peerDrain(ctx context.Context, pr peerRun, set topics.Set, ends ma
 	d.Run.finish(st.Accepted + st.Rejected + st.Duplicates + st.Stale + st.Malformed)
 	d.Run.OutputOffsets, d.Run.OutputBytes = e.outputsVolume(ctx, validated, invalid, changelog)
 	got, err := e.readOutcomes(ctx, validated, invalid)
-	return d, got, err
+	if err != nil {
+		return d, nil, nil, err
+	}
+	carts, err := e.readSnapshots(ctx, changelog)
+	return d, got, carts, err
 }
 
 // verdicts sets the ratio and latency verdicts from the runs.
@@ -365,8 +375,9 @@ func (r *PeerResult) verdicts() {
 func (r *PeerResult) disagreement() error {
 	var errs []error
 	for _, a := range r.Agreement {
-		if a.Mismatches > 0 {
-			errs = append(errs, fmt.Errorf("%s @%d ms: the peer disagrees with the manager on %d of %d requests", a.Phase, a.CommitIntervalMs, a.Mismatches, a.Requests))
+		if a.Mismatches > 0 || a.CartMismatches > 0 {
+			errs = append(errs, fmt.Errorf("%s @%d ms: the peer disagrees with the manager on %d of %d requests and %d of %d carts",
+				a.Phase, a.CommitIntervalMs, a.Mismatches, a.Requests, a.CartMismatches, a.Carts))
 		}
 	}
 	return errors.Join(errs...)
@@ -383,6 +394,9 @@ func writePeerRows(row func(...string), verdict func(bool) string, p *PeerResult
 	for _, a := range p.Agreement {
 		row("peer", fmt.Sprintf("outcomes differing from the manager's, %s @ %d ms", a.Phase, a.CommitIntervalMs), fmt.Sprintf("%d of %d (manager %d acc / %d rej, peer %d / %d)",
 			a.Mismatches, a.Requests, a.ManagerAccepted, a.ManagerRejected, a.PeerAccepted, a.PeerRejected), "0", verdict(a.Mismatches == 0))
+		if a.Carts > 0 {
+			row("peer", fmt.Sprintf("last snapshots differing, %s @ %d ms", a.Phase, a.CommitIntervalMs), fmt.Sprintf("%d of %d carts", a.CartMismatches, a.Carts), "0", verdict(a.CartMismatches == 0))
+		}
 	}
 	for _, l := range p.Latency {
 		row("peer", fmt.Sprintf("%s: outcome p50/p99/p99.9 @ %d/s", l.label(), l.Rate), fmt.Sprintf("%.1f / %.1f / %.1f ms (%d missing)", l.Outcome.P50, l.Outcome.P99, l.Outcome.P999, l.Missing), "", "")

@@ -90,49 +90,75 @@ func headerOf(msg *kafka.Message, key string) string {
 // readOutcomes reads validated and invalid read_committed from the start
 // to their last stable offsets and returns each request id's outcome.
 func (e *env) readOutcomes(ctx context.Context, validated, invalid string) (map[string]outcome, error) {
+	out := map[string]outcome{}
+	err := e.readAll(ctx, []string{validated, invalid}, func(msg *kafka.Message) {
+		o := decodeOutcome(e.rec, *msg.TopicPartition.Topic == validated, msg)
+		id := headerOf(msg, records.HeaderRequestID)
+		if prev, dup := out[id]; dup {
+			o.Count += prev.Count
+		}
+		out[id] = o
+	})
+	return out, err
+}
+
+// readSnapshots reads a topic of CartSnapshots (the manager's cart.state,
+// the peer's changelog) to its end and returns the newest snapshot of each
+// cart, printed without its times.
+func (e *env) readSnapshots(ctx context.Context, topic string) (map[string]string, error) {
+	out := map[string]string{}
+	err := e.readAll(ctx, []string{topic}, func(msg *kafka.Message) {
+		s, err := e.rec.DecodeSnapshot(msg.Value)
+		if err != nil {
+			out[string(msg.Key)] = "undecodable snapshot: " + err.Error()
+			return
+		}
+		s.Cart.UpdatedAt, s.Cart.CheckedOutAt = time.Time{}, time.Time{}
+		out[string(msg.Key)] = fmt.Sprintf("%+v", s)
+	})
+	return out, err
+}
+
+// readAll reads names read_committed from the start to their last stable
+// offsets at the call, passing each record to fn.
+func (e *env) readAll(ctx context.Context, names []string, fn func(*kafka.Message)) error {
 	cons, err := kafka.NewConsumer(e.client(kafka.ConfigMap{
 		"group.id": "bench-" + e.runID + "-peer-reader", "isolation.level": "read_committed",
 		"enable.auto.commit": false, "fetch.wait.max.ms": 50,
 	}))
 	if err != nil {
-		return nil, fmt.Errorf("outcome reader: %w", err)
+		return fmt.Errorf("topic reader: %w", err)
 	}
 	defer cons.Close()
 	var tps []kafka.TopicPartition
 	ends := map[string]map[int32]int64{}
-	for _, t := range []string{validated, invalid} {
+	for _, t := range names {
 		if ends[t], err = e.endOffsets(ctx, t, kafka.IsolationLevelReadCommitted); err != nil {
-			return nil, err
+			return err
 		}
 		for i := range e.cfg.Partitions {
 			tps = append(tps, kafka.TopicPartition{Topic: &t, Partition: int32(i), Offset: kafka.OffsetBeginning})
 		}
 	}
 	if err := cons.Assign(tps); err != nil {
-		return nil, fmt.Errorf("outcome reader assign: %w", err)
+		return fmt.Errorf("topic reader assign: %w", err)
 	}
-	out := map[string]outcome{}
 	for polls := 0; ; polls++ {
 		if polls%256 == 0 {
 			done, err := readToEnd(cons, tps, ends)
 			if err != nil || done {
-				return out, err
+				return err
 			}
 		}
 		if ctx.Err() != nil {
-			return out, fmt.Errorf("read outcomes of %s, %s: %w", validated, invalid, ctx.Err())
+			return fmt.Errorf("read %v: %w", names, ctx.Err())
 		}
 		switch ev := cons.Poll(100).(type) {
 		case *kafka.Message:
-			o := decodeOutcome(e.rec, *ev.TopicPartition.Topic == validated, ev)
-			id := headerOf(ev, records.HeaderRequestID)
-			if prev, dup := out[id]; dup {
-				o.Count += prev.Count
-			}
-			out[id] = o
+			fn(ev)
 		case kafka.Error:
 			if ev.IsFatal() {
-				return out, fmt.Errorf("outcome reader: %w", ev)
+				return fmt.Errorf("topic reader: %w", ev)
 			}
 		case nil:
 			polls = -1 // idle: check the positions at once
@@ -160,15 +186,20 @@ func readToEnd(cons *kafka.Consumer, tps []kafka.TopicPartition, ends map[string
 // PeerAgreement is the request-by-request comparison of the manager's
 // outcomes with one peer run's, over the same input.
 type PeerAgreement struct {
-	Phase            string   `json:"phase"`
-	CommitIntervalMs int      `json:"commit_interval_ms"`
-	Requests         int      `json:"requests"`
-	ManagerAccepted  int      `json:"manager_accepted"`
-	ManagerRejected  int      `json:"manager_rejected"`
-	PeerAccepted     int      `json:"peer_accepted"`
-	PeerRejected     int      `json:"peer_rejected"`
-	Mismatches       int      `json:"mismatches"`
-	Examples         []string `json:"examples,omitempty"`
+	Phase            string `json:"phase"`
+	CommitIntervalMs int    `json:"commit_interval_ms"`
+	Requests         int    `json:"requests"`
+	ManagerAccepted  int    `json:"manager_accepted"`
+	ManagerRejected  int    `json:"manager_rejected"`
+	PeerAccepted     int    `json:"peer_accepted"`
+	PeerRejected     int    `json:"peer_rejected"`
+	Mismatches       int    `json:"mismatches"`
+	// Carts and CartMismatches compare each cart's last snapshot, the
+	// manager's in cart.state with the peer's in its store's changelog
+	// (drain only): cart, request offset and request window, times aside.
+	Carts          int      `json:"carts,omitempty"`
+	CartMismatches int      `json:"cart_mismatches"`
+	Examples       []string `json:"examples,omitempty"`
 }
 
 // peerMismatchExamples is how many disagreements a result names.
@@ -223,4 +254,37 @@ func count(acc, rej *int, o outcome, ok bool) {
 	default:
 		*rej++
 	}
+}
+
+// compareSnapshots adds to a the comparison of the manager's last snapshot
+// of every cart with the peer's.
+func compareSnapshots(a *PeerAgreement, manager, peer map[string]string) {
+	ids := make([]string, 0, len(manager))
+	for id := range manager {
+		ids = append(ids, id)
+	}
+	for id := range peer {
+		if _, ok := manager[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	a.Carts = len(ids)
+	for _, id := range ids {
+		m, p := manager[id], peer[id]
+		if m == p {
+			continue
+		}
+		a.CartMismatches++
+		if len(a.Examples) < 2*peerMismatchExamples {
+			a.Examples = append(a.Examples, fmt.Sprintf("cart %s: manager's snapshot %s; peer's %s", id, orNone(m), orNone(p)))
+		}
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

@@ -90,3 +90,14 @@ func TestPeerVerdicts(t *testing.T) {
 		t.Error("a run with missing outcomes passed")
 	}
 }
+
+func TestCompareSnapshots(t *testing.T) {
+	var a PeerAgreement
+	compareSnapshots(&a, map[string]string{"c1": "s", "c2": "s"}, map[string]string{"c1": "s", "c2": "t", "c3": "s"})
+	if a.Carts != 3 || a.CartMismatches != 2 || len(a.Examples) != 2 {
+		t.Fatalf("carts %d, mismatches %d, examples %v; want 3, 2, 2", a.Carts, a.CartMismatches, a.Examples)
+	}
+	if !strings.HasPrefix(a.Examples[1], "cart c3: manager's snapshot none") {
+		t.Errorf("example %q", a.Examples[1])
+	}
+}
