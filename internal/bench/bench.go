@@ -30,6 +30,7 @@ type Result struct {
 	Replay   *ReplayResult   `json:"replay,omitempty"`
 	Recovery *RecoveryResult `json:"recovery,omitempty"`
 	Memory   *MemoryResult   `json:"memory,omitempty"`
+	Peer     *PeerResult     `json:"peer,omitempty"`
 }
 
 // Failed reports whether a scenario ended with an error.
@@ -37,7 +38,8 @@ func (r *Result) Failed() bool {
 	return (r.Drain != nil && r.Drain.Error != "") || (r.E2E != nil && r.E2E.Error != "") ||
 		(r.Rebuild != nil && r.Rebuild.Error != "") || (r.GetCart != nil && r.GetCart.Error != "") ||
 		(r.Wait != nil && r.Wait.Error != "") || (r.Replay != nil && r.Replay.Error != "") ||
-		(r.Recovery != nil && r.Recovery.Error != "") || (r.Memory != nil && r.Memory.Error != "")
+		(r.Recovery != nil && r.Recovery.Error != "") || (r.Memory != nil && r.Memory.Error != "") ||
+		(r.Peer != nil && r.Peer.Error != "")
 }
 
 // Scenario time bounds: a scenario that overruns is cut off and reports
@@ -45,6 +47,7 @@ func (r *Result) Failed() bool {
 var scenarioTimeout = map[string]time.Duration{
 	"drain": 8 * time.Minute, "e2e": 4 * time.Minute, "rebuild": 6 * time.Minute, "getcart": 4 * time.Minute,
 	"wait": 3 * time.Minute, "replay": 5 * time.Minute, "recovery": 5 * time.Minute, "memory": 6 * time.Minute,
+	"peer": 20 * time.Minute,
 }
 
 // Run runs the configured scenarios one after the other against the broker
@@ -115,6 +118,10 @@ func Run(ctx context.Context, cfg Config, revision string, logf func(format stri
 			r, err := e.memory(sctx)
 			r.Error = errString(err)
 			res.Memory = r
+		case "peer":
+			r, err := e.peer(sctx)
+			r.Error = errString(err)
+			res.Peer = r
 		}
 		cancel()
 		e.closeReaders()

@@ -82,7 +82,7 @@ type Config struct {
 }
 
 // ScenarioNames are the scenarios in the order they run.
-var ScenarioNames = []string{"drain", "e2e", "rebuild", "getcart", "wait", "replay", "recovery", "memory"}
+var ScenarioNames = []string{"drain", "e2e", "rebuild", "getcart", "wait", "replay", "recovery", "memory", "peer"}
 
 // Defaults returns the full-size configuration.
 func Defaults() Config {

@@ -123,6 +123,9 @@ func (r *Result) WriteTable(out io.Writer) error {
 		row("memory", fmt.Sprintf("restored by a fresh process: %d carts", mm.RestoredCarts), fmt.Sprintf("RSS %.1f MiB, %.2f KiB/cart, heap %.0f MiB", kib(mm.RestoredRSS), mm.RestoredPerCart, mm.RestoredHeapMiB), "", "")
 		errRow(row, "memory", mm.Error)
 	}
+	if p := r.Peer; p != nil {
+		writePeerRows(row, verdict, p)
+	}
 	return tw.Flush()
 }
 
