@@ -179,7 +179,10 @@ func Process(snap Snapshot, cmd Command, offset int64, catalog Catalog, limits L
 	if offset < 0 || offset <= snap.RequestOffset {
 		return snap.Clone(), Outcome{Disposition: DispositionStale, Cart: snap.Cart.Clone()}
 	}
-	next := snap.Clone()
+	// next shares nothing with snap: its window is built fresh below (one
+	// copy, where cloning and then appending would copy it twice), and its
+	// cart is either the fold's new state or a clone.
+	next := snap
 	next.RequestOffset = offset
 
 	c, ok := Concrete(cmd)
@@ -191,14 +194,13 @@ func Process(snap Snapshot, cmd Command, offset int64, catalog Catalog, limits L
 	}
 	if recordable {
 		if prev, found := snap.Lookup(rec.RequestID); found {
+			next.Cart, next.Window = snap.Cart.Clone(), newWindow(snap.Window, nil)
 			if prev.Fingerprint == rec.Fingerprint {
-				next.Window = keepNewest(next.Window, RequestWindowSize)
 				return next, Outcome{Disposition: DispositionDuplicate, Recorded: prev, Cart: next.Cart.Clone()}
 			}
 			rej := Rejection{Reason: ReasonDuplicateRequest, Message: "request id was already used for a different command"}
 			rec.Reason, rec.Message = rej.Reason, rej.Message
 			inv := NewInvalidRequest(c, rej, decidedAt)
-			next.Window = keepNewest(next.Window, RequestWindowSize)
 			return next, Outcome{Disposition: DispositionRejected, Invalid: &inv, Recorded: rec, Cart: next.Cart.Clone()}
 		}
 	}
@@ -224,25 +226,37 @@ func Process(snap Snapshot, cmd Command, offset int64, catalog Catalog, limits L
 		}
 	}
 	if !d.Accepted() {
+		next.Cart = snap.Cart.Clone()
 		rec.Reason, rec.Message = d.Rejection.Reason, d.Rejection.Message
 		inv := NewInvalidRequest(cmd, d.Rejection, decidedAt)
 		out.Disposition, out.Invalid = DispositionRejected, &inv
 	}
 	if recordable {
-		next.Window = append(keepNewest(next.Window, RequestWindowSize-1), rec)
+		next.Window = newWindow(snap.Window, &rec)
 	} else {
-		next.Window = keepNewest(next.Window, RequestWindowSize)
+		next.Window = newWindow(snap.Window, nil)
 	}
 	out.Recorded, out.Cart = rec, next.Cart.Clone()
 	return next, out
 }
 
-// keepNewest returns the newest n entries of w (all of them if fewer), in a
-// fresh slice when it drops any: a snapshot read back with an oversized
-// window heals on its next step instead of growing.
-func keepNewest(w []RequestOutcome, n int) []RequestOutcome {
-	if len(w) > n {
-		return append([]RequestOutcome(nil), w[len(w)-n:]...)
+// newWindow is a fresh copy of the newest entries of w, with rec appended
+// when given, RequestWindowSize entries at most: one allocation, one copy.
+func newWindow(w []RequestOutcome, rec *RequestOutcome) []RequestOutcome {
+	keep := RequestWindowSize
+	if rec != nil {
+		keep--
 	}
-	return w
+	if len(w) > keep {
+		w = w[len(w)-keep:]
+	}
+	if len(w) == 0 && rec == nil {
+		return nil // as a clone of an empty window is
+	}
+	out := make([]RequestOutcome, len(w), len(w)+1)
+	copy(out, w)
+	if rec != nil {
+		out = append(out, *rec)
+	}
+	return out
 }
