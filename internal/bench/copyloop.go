@@ -68,7 +68,7 @@ func (c *copyLoop) run(ctx context.Context) error {
 		"partition.assignment.strategy": "cooperative-sticky",
 		"session.timeout.ms":            int(c.sessionTimeout.Milliseconds()),
 		"heartbeat.interval.ms":         int(max(c.sessionTimeout/6, 100*time.Millisecond).Milliseconds()),
-		"fetch.wait.max.ms":             50,
+		"fetch.wait.max.ms":             500, // the manager's setting
 	}))
 	if err != nil {
 		return fmt.Errorf("copy loop consumer: %w", err)
