@@ -377,7 +377,7 @@ func (e *env) watch(ctx context.Context, topicNames ...string) (*watcher, error)
 		// As the projection: librdkafka's default. The marker that commits
 		// an outcome wakes the parked fetch (the "visible" stage shows it),
 		// so a short wait only adds broker load to what is measured.
-		"fetch.wait.max.ms":  500,
+		"fetch.wait.max.ms": 500,
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("watcher consumer: %w", err)
