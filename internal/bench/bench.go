@@ -30,7 +30,10 @@ type Result struct {
 	Replay   *ReplayResult   `json:"replay,omitempty"`
 	Recovery *RecoveryResult `json:"recovery,omitempty"`
 	Memory   *MemoryResult   `json:"memory,omitempty"`
-	Peer     *PeerResult     `json:"peer,omitempty"`
+	// WarmupSeconds is how long the broker was driven before the first
+	// scenario, so its JIT has compiled the transaction paths.
+	WarmupSeconds float64     `json:"warmup_s,omitempty"`
+	Peer          *PeerResult `json:"peer,omitempty"`
 }
 
 // Failed reports whether a scenario ended with an error.
@@ -78,6 +81,9 @@ func Run(ctx context.Context, cfg Config, revision string, logf func(format stri
 		brokerPID: res.Machine.BrokerPID, logDir: brokerLogDir(res.Machine.BrokerPID), logf: logf,
 	}
 	logf("bench: run %s on %d CPUs (%s), Kafka %s, load average %s", res.RunID, res.Machine.NumCPU, res.Machine.CPUModel, res.Machine.KafkaVersion, res.Machine.LoadAvgStart)
+	if cfg.Warmup > 0 && ctx.Err() == nil {
+		res.WarmupSeconds = e.warmup(ctx)
+	}
 	for _, name := range ScenarioNames {
 		if !cfg.runs(name) || ctx.Err() != nil {
 			continue
@@ -138,4 +144,26 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// warmup drives the broker with the e2e scenario's own load (gateway,
+// manager, watcher; a short sweep and saturation) and throws the numbers
+// away. A fresh broker's JIT compiler takes most of a core for its first
+// minute or two under load (seen with top -H: the C2 compiler thread), which
+// would land on whichever scenario runs first and on none after it.
+func (e *env) warmup(ctx context.Context) float64 {
+	t0 := time.Now()
+	saved := e.cfg
+	defer func() { e.cfg = saved }()
+	e.cfg.SweepRates, e.cfg.LatencyRate = []int{200, 1000}, 200
+	e.cfg.LatencyDuration = saved.Warmup / 3
+	e.cfg.SaturationDuration = saved.Warmup / 3
+	e.logf("bench: warming the broker up for about %s with the e2e load (numbers discarded)", saved.Warmup)
+	wctx, cancel := context.WithTimeout(ctx, saved.Warmup+2*time.Minute)
+	defer cancel()
+	if _, err := e.e2e(wctx); err != nil {
+		e.logf("bench: warm-up: %v (going on)", err)
+	}
+	e.closeReaders()
+	return time.Since(t0).Seconds()
 }

@@ -69,6 +69,10 @@ type Config struct {
 	ReplayEvents int
 	ReplayRounds int
 
+	// Warmup drives the broker with the e2e load for about this long before
+	// the first scenario (zero: none).
+	Warmup time.Duration
+
 	// Producers is the in-process managers' producer pool size
 	// (validation.Config.Producers); zero takes the manager's default.
 	Producers int
@@ -97,12 +101,14 @@ func Defaults() Config {
 		GetCartClients: 4, GetCartDuration: 10 * time.Second,
 		WaitRate: 200, WaitDuration: 15 * time.Second,
 		ReplayEvents: 200_000, ReplayRounds: 2,
+		Warmup: time.Minute,
 	}
 }
 
 // Shrink makes c a smoke run (Quick): every scenario runs, on small sizes.
 func (c Config) Shrink() Config {
 	c.Quick = true
+	c.Warmup = 0
 	c.DrainCommands, c.DrainCarts = 5_000, 500
 	c.LatencyDuration = 3 * time.Second
 	c.SweepRates = []int{50, 200}
