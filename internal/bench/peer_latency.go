@@ -171,7 +171,7 @@ func (e *env) openLoop(ctx context.Context, set topics.Set, sys latencySystem, l
 		return l, err
 	}
 	defer w.stop()
-	pr, err := e.newProducer(2*time.Millisecond, nil) // the gateway's linger
+	pr, err := e.newProducer(0, nil) // the gateway's linger
 	if err != nil {
 		return l, err
 	}
