@@ -277,10 +277,7 @@ func (e *env) latency(ctx context.Context, g *grpcEnv, w *watcher, skus []cart.S
 	}
 	wg.Wait()
 	r.Seconds = time.Since(begin).Seconds()
-	ids := make([]string, n)
-	for i, c := range cmds {
-		ids[i] = string(c.Meta().RequestID)
-	}
+	ids := requestIDs(cmds)
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	r.Missing = w.waitAll(wctx, ids)
 	cancel()

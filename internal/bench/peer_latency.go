@@ -189,10 +189,7 @@ func (e *env) openLoop(ctx context.Context, set topics.Set, sys latencySystem, l
 	if err != nil {
 		return l, err
 	}
-	ids := make([]string, n)
-	for i, c := range cmds {
-		ids[i] = string(c.Meta().RequestID)
-	}
+	ids := requestIDs(cmds)
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	l.Missing = w.waitAll(wctx, ids)
 	cancel()

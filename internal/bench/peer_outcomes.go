@@ -209,16 +209,7 @@ const peerMismatchExamples = 5
 // manager's outcome with the peer's: disposition, reason, event type and
 // detail must be equal, and each side must have written exactly one.
 func compareOutcomes(manager, peer map[string]outcome) PeerAgreement {
-	ids := make([]string, 0, len(manager))
-	for id := range manager {
-		ids = append(ids, id)
-	}
-	for id := range peer {
-		if _, ok := manager[id]; !ok {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
+	ids := unionKeys(manager, peer)
 	a := PeerAgreement{Requests: len(ids)}
 	for _, id := range ids {
 		m, inM := manager[id]
@@ -259,16 +250,7 @@ func count(acc, rej *int, o outcome, ok bool) {
 // compareSnapshots adds to a the comparison of the manager's last snapshot
 // of every cart with the peer's.
 func compareSnapshots(a *PeerAgreement, manager, peer map[string]string) {
-	ids := make([]string, 0, len(manager))
-	for id := range manager {
-		ids = append(ids, id)
-	}
-	for id := range peer {
-		if _, ok := manager[id]; !ok {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
+	ids := unionKeys(manager, peer)
 	a.Carts = len(ids)
 	for _, id := range ids {
 		m, p := manager[id], peer[id]
@@ -287,4 +269,19 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// unionKeys is every key of either map, sorted.
+func unionKeys[V any](a, b map[string]V) []string {
+	keys := make([]string, 0, len(a))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }

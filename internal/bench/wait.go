@@ -201,10 +201,7 @@ func (e *env) wait(ctx context.Context) (*WaitResult, error) {
 	calls.Wait()
 	r.Seconds = time.Since(begin).Seconds()
 	r.CPU = cpuSince(cpu, e.brokerPID)
-	ids := make([]string, n)
-	for i, c := range cmds {
-		ids[i] = string(c.Meta().RequestID)
-	}
+	ids := requestIDs(cmds)
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	w.waitAll(wctx, ids)
 	wcancel()

@@ -109,3 +109,12 @@ func skusOf(ps []cart.Product) []cart.SKU {
 	}
 	return out
 }
+
+// requestIDs are the commands' request ids, in order.
+func requestIDs(cmds []cart.Command) []string {
+	ids := make([]string, len(cmds))
+	for i, c := range cmds {
+		ids[i] = string(c.Meta().RequestID)
+	}
+	return ids
+}
