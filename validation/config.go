@@ -195,6 +195,13 @@ func (c Config) producerConfig(k int) *kafka.ConfigMap {
 		// write either.
 		"retry.backoff.ms":     5,
 		"retry.backoff.max.ms": 20,
+		// confluent-kafka-go allocates both channels up front, a million
+		// entries each by default: 24 MiB of Go heap per producer, which
+		// the garbage collector scans on every cycle. Delivery reports are
+		// drained as they come (serveProducerEvents) and the produce
+		// channel is never used.
+		"go.events.channel.size":  10000,
+		"go.produce.channel.size": 1,
 	})
 	if d, ok := c.Client["debug"].(string); ok && d != "" {
 		(*cm)["debug"] = d + ",eos" // keep what the operator asked for
