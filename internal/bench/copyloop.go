@@ -126,6 +126,9 @@ func (c *copyLoop) producerConfig() kafka.ConfigMap {
 		"partitioner":            "murmur2_random",
 		"retry.backoff.ms":       5,
 		"retry.backoff.max.ms":   20,
+		// The manager's channel sizes (validation/config.go).
+		"go.events.channel.size":  10000,
+		"go.produce.channel.size": 1,
 	}
 }
 
