@@ -195,6 +195,9 @@ func (c Config) producerConfig(k int) *kafka.ConfigMap {
 		// write either.
 		"retry.backoff.ms":     5,
 		"retry.backoff.max.ms": 20,
+		// Explicit, because the bounds on what an outcome copies from its
+		// input are proved against it (bound.go).
+		"message.max.bytes": MaxOutcomeBytes,
 	})
 	if d, ok := c.Client["debug"].(string); ok && d != "" {
 		(*cm)["debug"] = d + ",eos" // keep what the operator asked for
