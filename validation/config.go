@@ -202,6 +202,9 @@ func (c Config) producerConfig(k int) *kafka.ConfigMap {
 		// channel is never used.
 		"go.events.channel.size":  10000,
 		"go.produce.channel.size": 1,
+		// Explicit, because the bounds on what an outcome copies from its
+		// input are proved against it (bound.go).
+		"message.max.bytes": MaxOutcomeBytes,
 	})
 	if d, ok := c.Client["debug"].(string); ok && d != "" {
 		(*cm)["debug"] = d + ",eos" // keep what the operator asked for

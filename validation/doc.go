@@ -20,6 +20,9 @@
 //   - In-memory state changes of a batch live in an overlay until the commit
 //     succeeds; an abort drops the overlay and seeks the consumer back, so
 //     memory and Kafka always agree on the last commit.
-//   - A record that cannot be decoded goes to cart.invalid as MALFORMED with
-//     its raw bytes, in the transaction whose offsets skip it.
+//   - A record that cannot be decoded, or that sits in another partition
+//     than its cart's, goes to cart.invalid as MALFORMED with (a bounded
+//     prefix of) its raw bytes, in the transaction whose offsets skip it.
+//     What an outcome copies from its input is bounded (bound.go), so no
+//     input can make its outcome too large to produce.
 package validation

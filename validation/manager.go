@@ -21,6 +21,8 @@ type Manager struct {
 	catalog *catalogStore
 	stats   Stats
 	ready   chan struct{}
+	// oversized: requests whose outcome was refused as too large.
+	oversized oversized
 }
 
 // New validates cfg and returns a Manager.
@@ -157,7 +159,7 @@ func (m *Manager) startProducers(ctx context.Context) ([]*worker, func(), error)
 		}
 		events, logs := make(chan struct{}), make(chan struct{})
 		concurrent := &atomic.Int64{}
-		go serveProducerEvents(prod, m.log, events)
+		go serveProducerEvents(prod, m.log, &m.oversized, events)
 		go serveProducerLogs(prod.Logs(), m.log, logs, concurrent, &m.stats.ConcurrentRetries)
 		stops = append(stops, func() { prod.Close(); <-events; <-logs })
 		workers = append(workers, &worker{id: k, m: m, prod: prod, jobs: make(chan *job, 1), concurrent: concurrent})
@@ -188,15 +190,18 @@ func (m *Manager) startProducers(ctx context.Context) ([]*worker, func(), error)
 
 // serveProducerEvents drains the producer's event channel until Close
 // closes it: librdkafka needs it served for delivery reports, and
-// CommitTransaction's flush waits on them. Delivery failures need no action
-// here: the commit of their transaction fails and the loop aborts it.
-func serveProducerEvents(p *kafka.Producer, log *slog.Logger, done chan<- struct{}) {
+// CommitTransaction's flush waits on them. A delivery failure fails the
+// commit of its transaction and the loop aborts it; one that refused an
+// outcome as too large is remembered, so that the request's next attempt
+// writes a minimal MALFORMED instead of failing the same way for ever.
+func serveProducerEvents(p *kafka.Producer, log *slog.Logger, big *oversized, done chan<- struct{}) {
 	defer close(done)
 	for ev := range p.Events() {
 		switch e := ev.(type) {
 		case *kafka.Message:
 			if e.TopicPartition.Error != nil {
 				log.Warn("delivery failed", "topic", *e.TopicPartition.Topic, "partition", e.TopicPartition.Partition, "err", e.TopicPartition.Error)
+				big.noteDelivery(e)
 			}
 		case kafka.Error:
 			log.Warn("producer error", "err", e, "fatal", e.IsFatal())

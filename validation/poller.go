@@ -13,9 +13,16 @@ import (
 // error that ends the session. Exactly one field is set.
 type pollEvent struct {
 	records  []polled
-	assigned []*partition
+	assigned *assignment
 	revoked  *revocation
 	err      error
+}
+
+// assignment is partitions newly assigned, restored, and how many
+// partitions cart.requests has now.
+type assignment struct {
+	parts []*partition
+	count int
 }
 
 // revocation is a rebalance callback waiting for the scheduler: done is
@@ -92,12 +99,12 @@ func (s *session) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	ctx := s.pollCtx
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
-		parts, err := s.assign(e.Partitions)
+		a, err := s.assign(e.Partitions)
 		if err != nil {
 			s.pollErr = fmt.Errorf("%w: restore assigned partitions: %w", errSessionFatal, err)
 			s.m.log.Error("restore failed", "err", err)
 		} else if ctx != nil {
-			s.send(ctx, pollEvent{assigned: parts})
+			s.send(ctx, pollEvent{assigned: a})
 		}
 		if cooperative {
 			return c.IncrementalAssign(e.Partitions)

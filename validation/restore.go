@@ -17,9 +17,13 @@ import (
 // pending. Only then is cart.state read, up to its last stable offset, so the
 // snapshots restored and the offsets the consumer resumes from come from the
 // same set of committed transactions.
-func (s *session) assign(parts []kafka.TopicPartition) ([]*partition, error) {
+func (s *session) assign(parts []kafka.TopicPartition) (*assignment, error) {
 	start := time.Now()
 	timeout := s.m.cfg.TransactionTimeout + s.m.cfg.CommitTimeout
+	count, err := s.partitionCount(timeout)
+	if err != nil {
+		return nil, err
+	}
 	committed, err := s.cons.Committed(parts, int(timeout.Milliseconds()))
 	if err != nil {
 		return nil, fmt.Errorf("committed offsets: %w", err)
@@ -44,8 +48,29 @@ func (s *session) assign(parts []kafka.TopicPartition) ([]*partition, error) {
 		total += len(ps.carts)
 	}
 	s.m.stats.Restored.Add(int64(total))
-	s.m.log.Info("partitions assigned", "partitions", partitionIDs(parts), "carts", total, "took", time.Since(start).Round(time.Millisecond))
-	return out, nil
+	s.m.log.Info("partitions assigned", "partitions", partitionIDs(parts), "of", count, "carts", total, "took", time.Since(start).Round(time.Millisecond))
+	return &assignment{parts: out, count: count}, nil
+}
+
+// partitionCount is how many partitions cart.requests has: a request must
+// sit in the partition its key hashes to among them, where its cart's state
+// lives (worker.handle checks it).
+func (s *session) partitionCount(timeout time.Duration) (int, error) {
+	topic := s.m.cfg.Topics.Requests
+	md, err := s.cons.GetMetadata(&topic, false, int(timeout.Milliseconds()))
+	if err != nil {
+		return 0, fmt.Errorf("metadata of %s: %w", topic, err)
+	}
+	tm, ok := md.Topics[topic]
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("metadata of %s: topic missing", topic)
+	case tm.Error.Code() != kafka.ErrNoError:
+		return 0, fmt.Errorf("metadata of %s: %w", topic, tm.Error)
+	case len(tm.Partitions) == 0:
+		return 0, fmt.Errorf("metadata of %s: no partitions", topic)
+	}
+	return len(tm.Partitions), nil
 }
 
 // restore reads the given partitions of cart.state from the beginning to

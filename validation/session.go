@@ -81,6 +81,9 @@ type session struct {
 	// callback. Both belong to the poller goroutine (and to Close after it).
 	pollCtx context.Context
 	pollErr error
+	// partitions is how many partitions cart.requests had at the latest
+	// assignment (a rebalance follows when partitions are added).
+	partitions int
 }
 
 func newSession(m *Manager, cons *kafka.Consumer, workers []*worker) *session {
@@ -185,7 +188,7 @@ func (s *session) nextJob() *job {
 	}
 	slices.SortFunc(ready, func(a, b *partition) int { return a.pending[0].at.Compare(b.pending[0].at) })
 	cfg := s.m.cfg
-	j := &job{parts: map[int32]*partition{}}
+	j := &job{parts: map[int32]*partition{}, partitions: s.partitions}
 	size := 0
 	for _, p := range ready {
 		if len(j.records) >= cfg.MaxBatchRecords || size >= cfg.MaxBatchBytes {
@@ -248,7 +251,8 @@ func (s *session) onEvent(ev pollEvent) error {
 	case ev.err != nil:
 		return ev.err
 	case ev.assigned != nil:
-		for _, p := range ev.assigned {
+		s.partitions = ev.assigned.count
+		for _, p := range ev.assigned.parts {
 			s.parts[p.id] = p
 		}
 	case ev.revoked != nil:

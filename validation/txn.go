@@ -12,6 +12,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cartstream/cartstream/cart"
+	keyhash "github.com/cartstream/cartstream/internal/partition"
 )
 
 // worker owns one transactional producer and runs one job at a time: a
@@ -40,6 +41,9 @@ const markerGrace = 10 * time.Millisecond
 type job struct {
 	records []polled
 	parts   map[int32]*partition
+	// partitions is how many partitions cart.requests had at the latest
+	// assignment: the modulus of the placement check (0: unknown).
+	partitions int
 }
 
 // jobResult says how a job ended: err is nil when it committed, wraps
@@ -96,7 +100,7 @@ func (w *worker) newBatchTxn(j *job) *batchTxn {
 		b.trace.Requests = make([]RequestTrace, len(j.records))
 		for i, r := range j.records {
 			tp := r.msg.TopicPartition
-			b.trace.Requests[i] = RequestTrace{RequestID: headerValue(r.msg, HeaderRequestID), Partition: tp.Partition, Offset: int64(tp.Offset), Polled: r.at}
+			b.trace.Requests[i] = RequestTrace{RequestID: requestIDHeader(r.msg), Partition: tp.Partition, Offset: int64(tp.Offset), Polled: r.at}
 		}
 	}
 	return b
@@ -242,12 +246,15 @@ func (b *batchTxn) add(topic string, partition int32, key, value []byte, hdrs []
 func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) (cart.CartID, *cart.Snapshot, error) {
 	tp := msg.TopicPartition
 	cfg := &w.m.cfg
+	if w.m.oversized.take(tp.Partition, tp.Offset) {
+		return "", nil, w.writeMalformed(b, j, msg, malformedTooLarge, nil, now)
+	}
 	cmd, err := cfg.Records.DecodeRequest(msg.Value)
-	if err == nil && string(cmd.Meta().CartID) != string(msg.Key) {
-		err = fmt.Errorf("record key does not match cart id %q", cmd.Meta().CartID)
+	if err == nil {
+		err = placed(msg, cmd.Meta().CartID, j.partitions)
 	}
 	if err != nil {
-		return "", nil, w.malformed(b, msg, err, now)
+		return "", nil, w.malformed(b, j, msg, err, now)
 	}
 	id := cmd.Meta().CartID
 	var snap cart.Snapshot
@@ -259,7 +266,7 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 		snap = cart.NewSnapshot(id)
 	}
 	nextSnap, out := cart.Process(snap, cmd, int64(tp.Offset), w.m.catalog, cfg.Limits, now)
-	trace := headerValue(msg, HeaderTraceparent)
+	trace := traceparentHeader(msg)
 	t := &b.tally
 	switch out.Disposition {
 	case cart.DispositionAccepted:
@@ -293,30 +300,59 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 	return id, &nextSnap, nil
 }
 
-// malformed routes an undecodable record to cart.invalid with its raw bytes.
-func (w *worker) malformed(b *batchTxn, msg *kafka.Message, cause error, now time.Time) error {
-	b.tally.malformed++
-	raw := msg.Value
-	text := "record could not be decoded: " + cause.Error()
-	if len(raw) > MaxMalformedRaw {
-		text += fmt.Sprintf(" (raw bytes truncated from %d to %d)", len(raw), MaxMalformedRaw)
-		raw = raw[:MaxMalformedRaw]
+// placed checks that a decoded request sits where its cart's state lives:
+// under its cart's id as key, in the partition that key hashes to among n
+// (n <= 0: unknown, not checked). A request elsewhere would be decided
+// against a state that is not its cart's.
+func placed(msg *kafka.Message, id cart.CartID, n int) error {
+	if string(id) != string(msg.Key) {
+		return fmt.Errorf("%s does not match the request's cart id %q", describeKey(msg.Key), id)
 	}
+	p := msg.TopicPartition.Partition
+	if misplaced(msg.Key, p, n) {
+		return fmt.Errorf("cart %q hashes to partition %d of %d, where its state lives, not to partition %d", id, keyhash.For(msg.Key, n), n, p)
+	}
+	return nil
+}
+
+// malformedTooLarge is the message of the minimal MALFORMED that replaces
+// an outcome the producer or the broker refused as too large.
+const malformedTooLarge = "the outcome of this request was too large to produce; this minimal record replaces it"
+
+// malformed routes a record that is no request of its place (undecodable,
+// oversized, keyed by another cart than it names, in another partition
+// than its cart's) to cart.invalid with a bounded prefix of its raw bytes.
+func (w *worker) malformed(b *batchTxn, j *job, msg *kafka.Message, cause error, now time.Time) error {
+	raw, cut := boundRaw(msg.Value)
+	text := boundText("malformed request: "+cause.Error(), MaxMalformedMessage) + cut
+	return w.writeMalformed(b, j, msg, text, raw, now)
+}
+
+// writeMalformed adds a MALFORMED outcome. Everything it copies from the
+// record is bounded (key, request id, traceparent; the caller bounds text
+// and raw), so the outcome fits in MaxOutcomeBytes whatever the input.
+func (w *worker) writeMalformed(b *batchTxn, j *job, msg *kafka.Message, text string, raw []byte, now time.Time) error {
+	b.tally.malformed++
+	tp := msg.TopicPartition
+	key := outcomeKey(msg.Key, tp.Partition, j.partitions)
 	inv := cart.InvalidRequest{
+		CartID:    cart.CartID(key),
 		DecidedAt: now.UTC(),
 		Rejection: cart.Rejection{Reason: cart.ReasonMalformed, Message: text},
 		Raw:       raw,
-	}
-	if id := cart.CartID(msg.Key); id.Validate() == nil {
-		inv.CartID = id
 	}
 	value, err := w.m.cfg.Records.EncodeInvalid(inv)
 	if err != nil {
 		return fmt.Errorf("%w: encode malformed record: %w", errSessionFatal, err)
 	}
-	w.m.log.Warn("malformed request", "partition", msg.TopicPartition.Partition, "offset", msg.TopicPartition.Offset, "err", cause)
-	hdrs := outcomeHeaders(headerValue(msg, HeaderRequestID), "MalformedRequest", headerValue(msg, HeaderTraceparent), msg.TopicPartition.Offset)
-	b.add(w.m.cfg.Topics.Invalid, msg.TopicPartition.Partition, msg.Key, value, hdrs)
+	w.m.log.Warn("malformed request", "partition", tp.Partition, "offset", tp.Offset, "err", text)
+	hdrs := outcomeHeaders(requestIDHeader(msg), "MalformedRequest", traceparentHeader(msg), tp.Offset)
+	b.add(w.m.cfg.Topics.Invalid, tp.Partition, key, value, hdrs)
+	// Only a MALFORMED outcome's size depends on the input's bytes (the
+	// others hold ids and what the domain bounds), so only it names its
+	// request for a delivery report (oversized.noteDelivery); an Opaque
+	// costs the client a handle per record.
+	b.out[len(b.out)-1].Opaque = requestPos{tp.Partition, tp.Offset}
 	return nil
 }
 
@@ -340,6 +376,13 @@ func (w *worker) produce(msg *kafka.Message) error {
 		if errors.As(err, &ke) && ke.Code() == kafka.ErrQueueFull {
 			w.prod.Flush(100) // wait for room
 			continue
+		}
+		if req, ok := outcomeOf(msg); ok && isTooLarge(err) {
+			// Caused by the input, not by the producer: abort, and when the
+			// request comes again it gets a minimal MALFORMED instead. The
+			// bounds make this unreachable; it is the defence in depth.
+			w.m.oversized.add(req.partition, req.offset)
+			return fmt.Errorf("outcome of request %d@%d to %s: %w", req.offset, req.partition, *msg.TopicPartition.Topic, err)
 		}
 		return fmt.Errorf("%w: produce to %s: %w", errSessionFatal, *msg.TopicPartition.Topic, err)
 	}
@@ -390,21 +433,18 @@ func (w *worker) fail(err error) error {
 	return fmt.Errorf("%w: %w", errAborted, err)
 }
 
-func headerValue(msg *kafka.Message, key string) string {
-	for _, h := range msg.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
-
+// outcomeHeaders are an outcome's headers. The caller passes only bounded
+// values: a request id that is valid or "", a traceparent that is valid or
+// "" (an empty one is left out).
 func outcomeHeaders(requestID, eventType, traceparent string, requestOffset kafka.Offset) []kafka.Header {
-	h := []kafka.Header{
-		{Key: HeaderRequestID, Value: []byte(requestID)},
-		{Key: HeaderEventType, Value: []byte(eventType)},
-		{Key: HeaderRequestOffset, Value: strconv.AppendInt(nil, int64(requestOffset), 10)},
+	h := make([]kafka.Header, 0, 4)
+	if requestID != "" {
+		h = append(h, kafka.Header{Key: HeaderRequestID, Value: []byte(requestID)})
 	}
+	h = append(h,
+		kafka.Header{Key: HeaderEventType, Value: []byte(eventType)},
+		kafka.Header{Key: HeaderRequestOffset, Value: strconv.AppendInt(nil, int64(requestOffset), 10)},
+	)
 	if traceparent != "" {
 		h = append(h, kafka.Header{Key: HeaderTraceparent, Value: []byte(traceparent)})
 	}

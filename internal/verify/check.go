@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/partition"
 	"github.com/cartstream/cartstream/internal/topics"
 )
 
@@ -19,9 +20,11 @@ import (
 //
 // The expectations model the write side (validation.session.handle over
 // cart.Process) request by request, per cart and partition:
-//   - a record that does not decode, or whose key is not its command's cart
-//     id, expects one MALFORMED InvalidRequest with no kind in the same
-//     partition under the same key (matched by count: it carries no ids);
+//   - a record that does not decode, whose key is not its command's cart
+//     id, or whose key hashes to another partition (when Input.Partitions
+//     is known), expects one MALFORMED InvalidRequest with no kind in the
+//     same partition (matched by count: it carries no ids), under the same
+//     key when that key is a cart id that belongs there, else under none;
 //     it touches no cart;
 //   - a request whose id is valid and held by the cart's window with the
 //     same fingerprint is a retry: no outcome;
@@ -35,7 +38,7 @@ import (
 // Every request that decodes, retries included, moves its cart's snapshot
 // to its offset; malformed records do not.
 func Check(in Input) Report {
-	c := &checker{names: in.Topics}
+	c := &checker{names: in.Topics, partitions: in.Partitions}
 	if c.names.Requests == "" {
 		c.names = topics.DefaultSet()
 	}
@@ -109,11 +112,12 @@ type malformedGroup struct {
 }
 
 type checker struct {
-	names     topics.Set
-	requests  []Request
-	validated []Validated
-	invalid   []Invalid
-	state     []State
+	names      topics.Set
+	partitions int
+	requests   []Request
+	validated  []Validated
+	invalid    []Invalid
+	state      []State
 
 	carts map[cartKey]*cartData
 	order []cartKey
@@ -154,6 +158,22 @@ func (c *checker) malformedGroup(k malformedKey) *malformedGroup {
 
 func (c *checker) add(v Violation) { c.report.Violations = append(c.report.Violations, v) }
 
+// misplaced tells a request whose key hashes (murmur2, as every cartstream
+// producer partitions) to another partition than the one it sits in.
+func (c *checker) misplaced(r *Request) bool {
+	return c.partitions > 0 && partition.For([]byte(r.Key), c.partitions) != r.Partition
+}
+
+// malformedOutcomeKey is the key the write side gives a malformed
+// request's outcome: the request's key when it is a cart id that belongs
+// in the request's partition, else none (the outcome belongs to no cart).
+func (c *checker) malformedOutcomeKey(r *Request) string {
+	if cart.CartID(r.Key).Validate() != nil || c.misplaced(r) {
+		return ""
+	}
+	return r.Key
+}
+
 // load sorts the records and groups them by cart.
 func (c *checker) load(in Input) {
 	c.requests = sortedByPosition(in.Requests, func(r *Request) Position { return r.Position })
@@ -167,8 +187,8 @@ func (c *checker) load(in Input) {
 	for i := range c.requests {
 		r := &c.requests[i]
 		cmd, ok := cart.Concrete(r.Command)
-		if r.DecodeErr != nil || !ok || string(cmd.Meta().CartID) != r.Key {
-			g := c.malformedGroup(malformedKey{r.Partition, r.Key})
+		if r.DecodeErr != nil || !ok || string(cmd.Meta().CartID) != r.Key || c.misplaced(r) {
+			g := c.malformedGroup(malformedKey{r.Partition, c.malformedOutcomeKey(r)})
 			g.requests = append(g.requests, r.Offset)
 			c.report.Summary.Malformed++
 			continue

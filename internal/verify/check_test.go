@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/partition"
 	"github.com/cartstream/cartstream/internal/verify"
 )
 
@@ -163,7 +164,9 @@ func TestCheckFaults(t *testing.T) {
 		{"malformed record not rejected", func(s *sim) { s.in.Invalid = removeAt(s.in.Invalid, malformedRejection(s, "c2")) },
 			K{verify.KindMalformedCount: 1}},
 		{"malformed record rejected twice", func(s *sim) {
-			s.appendInvalid(s.in.Invalid[malformedRejection(s, "not a cart id!")].Invalid, "not a cart id!")
+			v := s.in.Invalid[malformedRejection(s, "")] // "not a cart id!": its outcome has no key
+			v.Offset = s.offset("invalid", v.Partition)
+			s.in.Invalid = append(s.in.Invalid, v)
 		}, K{verify.KindMalformedCount: 1}},
 		{"orphan rejection", func(s *sim) {
 			s.appendInvalid(cart.NewInvalidRequest(add("c2", "nobody", "apple", 1), cart.Rejection{Reason: cart.ReasonUnknownSKU}, s.now()), "c2")
@@ -450,5 +453,36 @@ func TestCheckRandomHistories(t *testing.T) {
 				t.Fatalf("history %d: doubling invalid record %d went unnoticed", h, i)
 			}
 		}
+	}
+}
+
+// Issue 11: a request in another partition than its key hashes to is
+// MALFORMED for the write side, and its outcome carries no key.
+func TestCheckMisplacedRequestIsMalformed(t *testing.T) {
+	type K = map[verify.Kind]int
+	const n = 3
+	id := cart.CartID("c-misplaced")
+	home := partition.For([]byte(id), n)
+	other := (home + 1) % n
+	req := verify.Request{Position: verify.Position{Partition: other, Offset: 0}, Key: string(id), Command: add(id, "r1", "apple", 1)}
+	malformed := verify.Invalid{Position: verify.Position{Partition: other, Offset: 0},
+		Invalid: cart.InvalidRequest{DecidedAt: t0, Rejection: cart.Rejection{Reason: cart.ReasonMalformed, Message: "misplaced"}}}
+	for _, c := range []struct {
+		name    string
+		invalid []verify.Invalid
+		want    K
+	}{
+		{"with its MALFORMED", []verify.Invalid{malformed}, K{}},
+		{"without an outcome", nil, K{verify.KindMalformedCount: 1}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := verify.Check(verify.Input{Partitions: n, Requests: []verify.Request{req}, Invalid: c.invalid})
+			if got := violationKinds(r); !maps.Equal(got, c.want) {
+				t.Fatalf("violations %v, want %v:\n%s", got, c.want, dump(r))
+			}
+			if r.Summary.Malformed != 1 || r.Summary.Carts != 0 {
+				t.Fatalf("summary %+v: want 1 malformed request and no cart", r.Summary)
+			}
+		})
 	}
 }

@@ -23,7 +23,8 @@ type Position struct {
 
 // Request is one record of cart.requests. Command is nil and DecodeErr set
 // when the value did not decode; such a record, like one whose key differs
-// from its command's cart id, is MALFORMED for the write side.
+// from its command's cart id or hashes to another partition than its own,
+// is MALFORMED for the write side.
 type Request struct {
 	Position
 	Key       string
@@ -65,11 +66,15 @@ type State struct {
 // them by partition and offset.
 type Input struct {
 	// Topics names the topics in violations; zero means topics.DefaultSet.
-	Topics    topics.Set
-	Requests  []Request
-	Validated []Validated
-	Invalid   []Invalid
-	State     []State
+	Topics topics.Set
+	// Partitions is how many partitions the cart topics have: a request
+	// that does not sit in the partition its key hashes to is MALFORMED
+	// for the write side. Zero means unknown (not checked).
+	Partitions int
+	Requests   []Request
+	Validated  []Validated
+	Invalid    []Invalid
+	State      []State
 	// Warnings are carried into the Report as they are: what the reader
 	// noticed that limits the verdict (e.g. a log truncated by retention).
 	Warnings []string

@@ -180,6 +180,7 @@ func Read(ctx context.Context, cfg Config) (Input, error) {
 	if err != nil {
 		return Input{}, err
 	}
+	in.Partitions = counts[cfg.Topics.Requests]
 	spans, err := listSpans(ctx, admin, names, counts, cfg.RequestTimeout)
 	if err != nil {
 		return Input{}, err

@@ -91,7 +91,8 @@ func (s *sim) send(cmd cart.Command) verify.Position {
 }
 
 // garbage writes an undecodable record under key and its MALFORMED
-// rejection.
+// rejection, keyed as the write side keys it: by the key only when that is
+// a cart id.
 func (s *sim) garbage(key string) verify.Position {
 	p := s.partitionOf(key)
 	pos := verify.Position{Partition: p, Offset: s.offset("requests", p)}
@@ -100,7 +101,7 @@ func (s *sim) garbage(key string) verify.Position {
 	if id := cart.CartID(key); id.Validate() == nil {
 		inv.CartID = id
 	}
-	s.in.Invalid = append(s.in.Invalid, verify.Invalid{Position: verify.Position{Partition: p, Offset: s.offset("invalid", p)}, Key: key, Invalid: inv})
+	s.in.Invalid = append(s.in.Invalid, verify.Invalid{Position: verify.Position{Partition: p, Offset: s.offset("invalid", p)}, Key: string(inv.CartID), Invalid: inv})
 	return pos
 }
 
