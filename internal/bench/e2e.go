@@ -53,6 +53,9 @@ type LatencyRun struct {
 	Pass      bool        `json:"pass"`
 	CPU       CPUUse      `json:"cpu"`
 	Stages    StageTable  `json:"stages"`
+	// QuietWait is how long the phase waited for the broker to go quiet
+	// before it started (waitBrokerQuiet).
+	QuietWait float64 `json:"broker_quiet_wait_s"`
 }
 
 // SaturationRun is closed-loop load by many clients.
@@ -257,6 +260,7 @@ func (e *env) latency(ctx context.Context, g *grpcEnv, w *watcher, skus []cart.S
 	var failed atomic.Int64
 	var wg sync.WaitGroup
 	interval := time.Second / time.Duration(rate)
+	r.QuietWait = e.waitBrokerQuiet(ctx).Seconds()
 	cpu := sampleCPU(e.brokerPID)
 	begin := time.Now()
 	for i := range n {

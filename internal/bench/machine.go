@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"context"
 	"bytes"
 	"os"
 	"path/filepath"
@@ -226,4 +227,27 @@ func topicDiskBytes(logDir, topic string) int64 {
 		}
 	}
 	return n
+}
+
+// waitBrokerQuiet waits, at most 30 s, until the broker uses under a
+// quarter of a core over a one-second window, and returns how long it
+// waited. A latency phase measures the steady state, not the log cleaner
+// compacting the previous scenario's cart.state or the deletion of its
+// topics, both of which follow a scenario by a few seconds.
+func (e *env) waitBrokerQuiet(ctx context.Context) time.Duration {
+	start := time.Now()
+	if e.brokerPID <= 0 {
+		return 0
+	}
+	for time.Since(start) < 30*time.Second && ctx.Err() == nil {
+		before := procCPU(e.brokerPID)
+		select {
+		case <-time.After(time.Second): // the measuring window
+		case <-ctx.Done():
+		}
+		if procCPU(e.brokerPID)-before < 250*time.Millisecond {
+			break
+		}
+	}
+	return time.Since(start)
 }

@@ -180,6 +180,7 @@ func (e *env) openLoop(ctx context.Context, set topics.Set, sys latencySystem, l
 		return l, err
 	}
 	cmds, n := in.load, len(in.load)
+	e.waitBrokerQuiet(ctx) // as for the manager's own latency phases
 	c0, err := sys.commits(ctx, time.Now())
 	if err != nil {
 		return l, err

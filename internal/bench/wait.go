@@ -51,6 +51,7 @@ type WaitResult struct {
 	ManagerMaxCommit  float64     `json:"manager_max_commit_ms"`
 	CPU               CPUUse      `json:"cpu"`
 	Stages            StageTable  `json:"stages"`
+	QuietWait         float64     `json:"broker_quiet_wait_s"`
 	TargetP99         float64     `json:"target_p99_ms"`
 	Pass              bool        `json:"pass"`
 	Error             string      `json:"error,omitempty"`
@@ -172,6 +173,7 @@ func (e *env) wait(ctx context.Context) (*WaitResult, error) {
 	var failed, none, acc, rej atomic.Int64
 	var calls sync.WaitGroup
 	interval := time.Second / time.Duration(cfg.WaitRate)
+	r.QuietWait = e.waitBrokerQuiet(ctx).Seconds()
 	cpu := sampleCPU(e.brokerPID)
 	begin := time.Now()
 	for i := range n {
