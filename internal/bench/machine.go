@@ -2,8 +2,8 @@ package bench
 
 import (
 	"bufio"
-	"context"
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
