@@ -184,8 +184,14 @@ func TestCrashedManagerLosesAndDoublesNothing(t *testing.T) {
 	// arrives in small steps, so the manager is inside a transaction most
 	// of the time, and the assertion at the end checks that kills did land
 	// mid-transaction.
+	//
+	// Right before each kill a burst of commands for carts of their own
+	// lands on every partition at once, so that the manager's producer
+	// pool has several transactions open when the kill strikes (the
+	// evidence is checked at the end).
 	var loadErr error
 	var killedAt []time.Time
+	var bursts []cart.Command
 	loadFinished := false
 	for k := range kills {
 		if !loadFinished {
@@ -198,6 +204,15 @@ func TestCrashedManagerLosesAndDoublesNothing(t *testing.T) {
 		case loadErr = <-loadDone:
 			loadFinished = true
 		}
+		burst := make([]cart.Command, 24)
+		for i := range burst {
+			burst[i] = e.add(fmt.Sprintf("burst-%02d-%02d", k, i), fmt.Sprintf("burst-%02d-%02d", k, i), skus[i%len(skus)], 1)
+		}
+		if _, err := e.trySend(t, burst...); err != nil {
+			t.Fatalf("burst before kill %d: %v", k+1, err)
+		}
+		bursts = append(bursts, burst...)
+		time.Sleep(time.Duration(2+rng.IntN(10)) * time.Millisecond) // the fault schedule: strike while the burst is in flight
 		p.kill()
 		killedAt = append(killedAt, time.Now())
 		t.Logf("kill %d", k+1)
@@ -211,7 +226,7 @@ func TestCrashedManagerLosesAndDoublesNothing(t *testing.T) {
 	}
 	e.waitDrained(t, 3*time.Minute)
 	p.stop()
-	e.checkExactlyOnce(t, distinct(sent))
+	e.checkExactlyOnce(t, distinct(append(sent, bursts...)))
 
 	// Evidence that kills landed mid-transaction: records of aborted
 	// transactions sit in the outcome logs (not compacted, unlike
