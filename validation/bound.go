@@ -9,6 +9,7 @@ import (
 
 	"github.com/cartstream/cartstream/cart"
 	keyhash "github.com/cartstream/cartstream/internal/partition"
+	"github.com/cartstream/cartstream/internal/tracecontext"
 )
 
 // What an outcome copies from its request record is bounded, whatever the
@@ -23,8 +24,6 @@ const (
 	// rather than left to the client's default: every outcome the manager
 	// builds fits in it whatever the input (TestMalformedOutcomeFits).
 	MaxOutcomeBytes = 1_000_000
-	// traceparentLen is a version-00 W3C traceparent's length.
-	traceparentLen = 55
 )
 
 // outcomeKey is the key of an outcome of a request record that sits in
@@ -76,38 +75,10 @@ func requestIDHeader(msg *kafka.Message) string {
 // asks of a participant, and can never carry more than 55 bytes.
 func traceparentHeader(msg *kafka.Message) string {
 	v, _ := firstHeader(msg, HeaderTraceparent)
-	if !validTraceparent(v) {
+	if len(v) != tracecontext.Len || !tracecontext.Valid(string(v)) {
 		return ""
 	}
 	return string(v)
-}
-
-// validTraceparent checks "00-<32 hex>-<16 hex>-<2 hex>": lowercase hex,
-// neither id all zeros (the gateway's parseTraceparent, version 00 only).
-func validTraceparent(v []byte) bool {
-	if len(v) != traceparentLen || v[0] != '0' || v[1] != '0' || v[2] != '-' || v[35] != '-' || v[52] != '-' {
-		return false
-	}
-	return lowerHex(v[3:35]) && lowerHex(v[36:52]) && lowerHex(v[53:55]) &&
-		!allZeros(v[3:35]) && !allZeros(v[36:52])
-}
-
-func lowerHex(b []byte) bool {
-	for _, c := range b {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-func allZeros(b []byte) bool {
-	for _, c := range b {
-		if c != '0' {
-			return false
-		}
-	}
-	return true
 }
 
 // boundText makes s safe to copy into an outcome: valid UTF-8 (a decode

@@ -2,133 +2,24 @@ package gateway
 
 import (
 	"context"
-	"encoding/hex"
-	"errors"
-	"fmt"
 	"io"
 
 	"google.golang.org/grpc/metadata"
+
+	"github.com/cartstream/cartstream/internal/tracecontext"
 )
-
-// traceparent is a W3C Trace Context traceparent value
-// (https://www.w3.org/TR/trace-context/#traceparent-header), always written
-// as version 00: "00-<32 hex trace-id>-<16 hex parent-id>-<2 hex flags>".
-type traceparent struct {
-	traceID  [16]byte
-	parentID [8]byte
-	flags    byte
-}
-
-const traceparentLen = 55 // version 00: 2+1+32+1+16+1+2
-
-func (t traceparent) String() string {
-	var b [traceparentLen]byte
-	copy(b[:], "00-")
-	hex.Encode(b[3:35], t.traceID[:])
-	b[35] = '-'
-	hex.Encode(b[36:52], t.parentID[:])
-	b[52] = '-'
-	hex.Encode(b[53:55], []byte{t.flags})
-	return string(b[:])
-}
-
-// TraceID returns the trace-id in lowercase hex, for logs.
-func (t traceparent) TraceID() string { return hex.EncodeToString(t.traceID[:]) }
-
-// parseTraceparent parses a traceparent the way the W3C specification asks
-// of a version-00 participant: lowercase hex only, neither id all zeros,
-// version ff invalid, version 00 exactly 55 characters, and a higher version
-// parsed by its version-00 prefix if that prefix ends the value or is
-// followed by '-'.
-func parseTraceparent(s string) (traceparent, bool) {
-	var t traceparent
-	if len(s) < traceparentLen || s[2] != '-' || s[35] != '-' || s[52] != '-' {
-		return t, false
-	}
-	var version [1]byte
-	if !decodeLowerHex(version[:], s[0:2]) || version[0] == 0xff {
-		return t, false
-	}
-	if version[0] == 0 && len(s) != traceparentLen {
-		return t, false
-	}
-	if version[0] > 0 && len(s) > traceparentLen && s[traceparentLen] != '-' {
-		return t, false
-	}
-	var flags [1]byte
-	if !decodeLowerHex(t.traceID[:], s[3:35]) || !decodeLowerHex(t.parentID[:], s[36:52]) || !decodeLowerHex(flags[:], s[53:55]) {
-		return t, false
-	}
-	if isZero(t.traceID[:]) || isZero(t.parentID[:]) {
-		return t, false
-	}
-	t.flags = flags[0]
-	return t, true
-}
-
-// newTraceparent starts a new trace with random ids from r (crypto/rand in
-// production). The flags are 00: the gateway records no spans, so it makes
-// no sampling decision for others.
-func newTraceparent(r io.Reader) (traceparent, error) {
-	var t traceparent
-	if err := randomNonZero(r, t.traceID[:]); err != nil {
-		return t, fmt.Errorf("gateway: random trace id: %w", err)
-	}
-	if err := randomNonZero(r, t.parentID[:]); err != nil {
-		return t, fmt.Errorf("gateway: random parent id: %w", err)
-	}
-	return t, nil
-}
-
-// randomNonZero fills b from r until it is not all zeros (the specification
-// forbids all-zero ids), giving up after a few draws from a broken source.
-func randomNonZero(r io.Reader, b []byte) error {
-	for range 4 {
-		if _, err := io.ReadFull(r, b); err != nil {
-			return err
-		}
-		if !isZero(b) {
-			return nil
-		}
-	}
-	return errors.New("source returns only zeros")
-}
 
 // traceparentFor returns the caller's traceparent from the incoming gRPC
 // metadata when there is exactly one and it is valid (the W3C rule: several
 // traceparent headers are invalid), else a new one. propagated tells which.
-func traceparentFor(ctx context.Context, r io.Reader) (t traceparent, propagated bool, err error) {
+func traceparentFor(ctx context.Context, r io.Reader) (t tracecontext.Traceparent, propagated bool, err error) {
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		if vs := md.Get(HeaderTraceparent); len(vs) == 1 {
-			if t, ok := parseTraceparent(vs[0]); ok {
+			if t, ok := tracecontext.Parse(vs[0]); ok {
 				return t, true, nil
 			}
 		}
 	}
-	t, err = newTraceparent(r)
+	t, err = tracecontext.New(r)
 	return t, false, err
-}
-
-// decodeLowerHex decodes s into dst; it refuses upper-case digits, which
-// the specification does not allow.
-func decodeLowerHex(dst []byte, s string) bool {
-	if len(s) != 2*len(dst) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	_, err := hex.Decode(dst, []byte(s))
-	return err == nil
-}
-
-func isZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }

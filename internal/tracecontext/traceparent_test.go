@@ -1,4 +1,4 @@
-package gateway
+package tracecontext
 
 import (
 	"strings"
@@ -16,15 +16,15 @@ func FuzzTraceparent(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		tp, ok := parseTraceparent(s)
+		tp, ok := Parse(s)
 		if !ok {
 			return
 		}
 		out := tp.String()
-		if len(out) != traceparentLen || !strings.HasPrefix(out, "00-") {
+		if len(out) != Len || !strings.HasPrefix(out, "00-") {
 			t.Fatalf("parse(%q) writes %q", s, out)
 		}
-		again, ok := parseTraceparent(out)
+		again, ok := Parse(out)
 		if !ok || again != tp {
 			t.Fatalf("parse(%q) = %q does not round-trip", s, out)
 		}
