@@ -29,6 +29,11 @@ var (
 	ErrClosed = fmt.Errorf("%w: shutting down", ErrUnavailable)
 	// ErrCommandNotServed is a command RPC sent to the projection.
 	ErrCommandNotServed = errors.New("projection: commands are served by the cart gateway, not the read side")
+	// ErrUnreadable is a cart whose latest record in cart.state this replica
+	// cannot decode (corrupt, or a newer schema version not shipped to it):
+	// it is quarantined, not served from an older snapshot, until an
+	// operator repairs it or a replica that reads it serves it.
+	ErrUnreadable = errors.New("projection: the cart's stored state cannot be read by this replica; an operator must repair it (cartctl replay --verify, --rewrite)")
 	// ErrFetch is a history record that could not be read back from Kafka.
 	ErrFetch = fmt.Errorf("%w: history records could not be read", ErrUnavailable)
 )
@@ -65,6 +70,8 @@ func statusOf(err error) error {
 		return status.Error(codes.Canceled, msgCanceled)
 	case errors.Is(err, ErrUnavailable):
 		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, ErrUnreadable):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, ErrCommandNotServed):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.As(err, &carrier):

@@ -89,6 +89,9 @@ func (p *Projection) handleHistory(sh *shard, m *kafka.Message) {
 		sh.carts[id] = e
 	}
 	e.hist = append(e.hist, ref)
+	// A wait_for_outcome whose outcome is in cart.invalid only (outcome.go)
+	// waits for this index; a channel exists only while someone waits.
+	e.notify()
 	sh.mu.Unlock()
 }
 

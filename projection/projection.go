@@ -353,9 +353,12 @@ func (p *Projection) handleSnapshot(sh *shard, m *kafka.Message) {
 		err = fmt.Errorf("snapshot of cart %q under key %q", s.Cart.CartID, id)
 	}
 	if err != nil {
-		// Skipping keeps the partition served; cartverify reports the cart.
+		// Quarantined: serving the older snapshot held (or none) would show
+		// a state the cart has left. The partition's other carts are served.
 		p.badRecords.Add(1)
-		p.log.Error("projection: skipping undecodable snapshot", "partition", m.TopicPartition.Partition, "offset", m.TopicPartition.Offset, "err", err)
+		p.log.Error("projection: cart quarantined: its snapshot does not decode", "cart_id", id,
+			"partition", m.TopicPartition.Partition, "offset", m.TopicPartition.Offset, "err", err)
+		sh.quarantine(id, &unreadable{stateOffset: int64(m.TopicPartition.Offset)})
 		return
 	}
 	if stored, _ := sh.apply(p.intern.compact(s)); !stored {
@@ -453,7 +456,10 @@ func (p *Projection) Cart(id cart.CartID) (cart.Snapshot, error) {
 	if err != nil {
 		return cart.Snapshot{}, err
 	}
-	s, ok := sh.get(id)
+	s, ok, err := sh.get(id)
+	if err != nil {
+		return cart.Snapshot{}, err
+	}
 	if !ok {
 		return cart.Snapshot{}, fmt.Errorf("%w: cart %s", ErrNotFound, id)
 	}
@@ -500,6 +506,8 @@ func (p *Projection) AwaitToken(ctx context.Context, id cart.CartID, tok Token) 
 	}
 	return sh.await(ctx, p.closed, id, func(v view) (bool, error) {
 		switch {
+		case v.bad != nil:
+			return false, v.bad.err(id, part)
 		case v.has && v.snap.Covers(tok.Offset):
 			return true, nil
 		case v.settled < tok.Offset:
@@ -507,10 +515,16 @@ func (p *Projection) AwaitToken(ctx context.Context, id cart.CartID, tok Token) 
 		case !v.has:
 			return false, fmt.Errorf("%w: cart %s (its partition is past the token)", ErrNotFound, id)
 		default:
-			return false, invalid("consistency_token.offset", "the command at this position is not one of this cart_id's")
+			return false, fmt.Errorf("%w: %w", errNotCartsToken, invalid("consistency_token.offset", "the command at this position is not one of this cart_id's"))
 		}
 	})
 }
+
+// errNotCartsToken: the cart's snapshot does not cover a token its
+// partition has settled past. For a command the gateway just recorded on
+// this cart, that means its outcome is in cart.invalid only (a quarantined
+// cart's rejection); AwaitOutcome then looks there.
+var errNotCartsToken = errors.New("projection: the token's command is not in the cart's snapshot")
 
 // AwaitChange waits until the cart's version exceeds after and returns the
 // snapshot; ErrNotFound if the cart is gone.
@@ -520,6 +534,9 @@ func (p *Projection) AwaitChange(ctx context.Context, id cart.CartID, after int6
 		return cart.Snapshot{}, err
 	}
 	return sh.await(ctx, p.closed, id, func(v view) (bool, error) {
+		if v.bad != nil {
+			return false, v.bad.err(id, sh.partition)
+		}
 		if !v.has {
 			return false, fmt.Errorf("%w: cart %s", ErrNotFound, id)
 		}

@@ -2,6 +2,7 @@ package projection
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -101,7 +102,12 @@ func (s *Server) GetCartHistory(ctx context.Context, req *cartv1.GetCartHistoryR
 // window records for the request id (for a retry, the first outcome).
 // (nil, nil) means the outcome is not in the window any more.
 func (s *Server) AwaitOutcome(ctx context.Context, q gateway.OutcomeQuery) (*cartv1.CommandOutcome, error) {
-	snap, err := s.p.AwaitToken(ctx, q.CartID, Token{Partition: q.Position.Partition, Offset: q.Position.Offset})
+	tok := Token{Partition: q.Position.Partition, Offset: q.Position.Offset}
+	snap, err := s.p.AwaitToken(ctx, q.CartID, tok)
+	if errors.Is(err, ErrUnreadable) || errors.Is(err, errNotCartsToken) {
+		out, err := s.p.awaitRecordedOutcome(ctx, q.CartID, q.RequestID, tok)
+		return out, statusOf(err)
+	}
 	if err != nil {
 		return nil, statusOf(err)
 	}

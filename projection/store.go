@@ -2,6 +2,8 @@ package projection
 
 import (
 	"context"
+	"fmt"
+	"reflect"
 	"sync"
 
 	"github.com/cartstream/cartstream/cart"
@@ -22,6 +24,20 @@ type entry struct {
 	// hist indexes the cart's records on cart.validated and cart.invalid,
 	// in the order each topic holds them.
 	hist []histRef
+	// bad is set while the cart's latest record in cart.state does not
+	// decode (has is then false): the cart is quarantined, not served from
+	// an older snapshot.
+	bad *unreadable
+}
+
+// unreadable is a cart's latest cart.state record this replica cannot
+// decode: corrupt bytes, or a newer schema version it was not shipped.
+type unreadable struct {
+	stateOffset int64
+}
+
+func (u *unreadable) err(id cart.CartID, partition int32) error {
+	return fmt.Errorf("%w: cart %s (cart.state partition %d, offset %d)", ErrUnreadable, id, partition, u.stateOffset)
 }
 
 func (e *entry) notify() {
@@ -31,7 +47,7 @@ func (e *entry) notify() {
 	}
 }
 
-func (e *entry) idle() bool { return !e.has && e.waiters == 0 && len(e.hist) == 0 }
+func (e *entry) idle() bool { return !e.has && e.bad == nil && e.waiters == 0 && len(e.hist) == 0 }
 
 // shard is the materialized part of one owned partition of cart.state.
 type shard struct {
@@ -54,9 +70,11 @@ func newShard(partition int32) *shard {
 	return &shard{partition: partition, carts: map[cart.CartID]*entry{}, high: -1, settled: -1, settledCh: make(chan struct{})}
 }
 
-// apply stores s as the cart's snapshot unless the one held is as new or
-// newer, and wakes the cart's waiters. It reports whether s was stored and
-// whether the cart is new to the shard.
+// apply stores s as the cart's snapshot unless it is a redelivery (older,
+// or the very snapshot held), and wakes the cart's waiters. A snapshot of
+// the same request offset with another cart is stored: cartctl replay
+// --rewrite repairs a cart in place, keeping its offset and window. It
+// reports whether s was stored and whether the cart is new to the shard.
 func (sh *shard) apply(s cart.Snapshot) (stored, isNew bool) {
 	id := s.Cart.CartID
 	sh.mu.Lock()
@@ -66,9 +84,11 @@ func (sh *shard) apply(s cart.Snapshot) (stored, isNew bool) {
 		e = &entry{}
 		sh.carts[id] = e
 	}
-	if e.has && s.RequestOffset <= e.snap.RequestOffset {
+	if e.has && (s.RequestOffset < e.snap.RequestOffset ||
+		s.RequestOffset == e.snap.RequestOffset && reflect.DeepEqual(s.Cart, e.snap.Cart)) {
 		return false, false
 	}
+	e.bad = nil
 	if !e.has {
 		sh.snapshots++
 		isNew = true
@@ -84,7 +104,15 @@ func (sh *shard) remove(id cart.CartID) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e := sh.carts[id]
-	if e == nil || !e.has {
+	if e == nil || (!e.has && e.bad == nil) {
+		return
+	}
+	e.bad = nil
+	if !e.has {
+		e.notify()
+		if e.idle() {
+			delete(sh.carts, id)
+		}
 		return
 	}
 	e.snap, e.has = cart.Snapshot{}, false
@@ -93,6 +121,25 @@ func (sh *shard) remove(id cart.CartID) {
 	if e.idle() {
 		delete(sh.carts, id)
 	}
+}
+
+// quarantine marks the cart unreadable: its latest cart.state record does
+// not decode. The snapshot held before is dropped, never served again: it
+// is older than the cart's true state.
+func (sh *shard) quarantine(id cart.CartID, u *unreadable) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.carts[id]
+	if e == nil {
+		e = &entry{}
+		sh.carts[id] = e
+	}
+	if e.has {
+		e.snap, e.has = cart.Snapshot{}, false
+		sh.snapshots--
+	}
+	e.bad = u
+	e.notify()
 }
 
 // settle records that the partition was read to its end.
@@ -106,21 +153,29 @@ func (sh *shard) settle() {
 	}
 }
 
-// get returns the cart's snapshot, if any.
-func (sh *shard) get(id cart.CartID) (cart.Snapshot, bool) {
+// get returns the cart's snapshot, if any, or ErrUnreadable for a
+// quarantined cart.
+func (sh *shard) get(id cart.CartID) (cart.Snapshot, bool, error) {
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	if e := sh.carts[id]; e != nil && e.has {
-		return e.snap, true
+	e := sh.carts[id]
+	switch {
+	case e == nil:
+		return cart.Snapshot{}, false, nil
+	case e.bad != nil:
+		return cart.Snapshot{}, false, e.bad.err(id, sh.partition)
 	}
-	return cart.Snapshot{}, false
+	return e.snap, e.has, nil
 }
 
-// view is what a wait condition sees, under the shard's lock.
+// view is what a wait condition sees, under the shard's lock. e is the
+// cart's entry (nil when none), for conditions on its history.
 type view struct {
 	snap    cart.Snapshot
 	has     bool
+	bad     *unreadable
 	settled int64
+	e       *entry
 }
 
 // await blocks until check says done (or fails), the cart's snapshot or the
@@ -130,9 +185,9 @@ func (sh *shard) await(ctx context.Context, closed <-chan struct{}, id cart.Cart
 	for {
 		sh.mu.Lock()
 		e := sh.carts[id]
-		v := view{settled: sh.settled}
+		v := view{settled: sh.settled, e: e}
 		if e != nil {
-			v.snap, v.has = e.snap, e.has
+			v.snap, v.has, v.bad = e.snap, e.has, e.bad
 		}
 		done, err := check(v)
 		if err != nil || done {

@@ -103,7 +103,7 @@ func (s *session) restore(parts []kafka.TopicPartition, timeout time.Duration) (
 	for _, tp := range parts {
 		pending[tp.Partition] = true
 	}
-	records, bad := 0, 0
+	records := 0
 	deadline := time.Now().Add(timeout)
 	for len(pending) > 0 {
 		ev := cons.Poll(100)
@@ -119,22 +119,9 @@ func (s *session) restore(parts []kafka.TopicPartition, timeout time.Duration) (
 			}
 			records++
 			id := cart.CartID(e.Key)
-			if e.Value == nil {
-				delete(ps.carts, id)
-				continue
+			if unreadable, err := ps.restoreRecord(id, int64(e.TopicPartition.Offset), e.Value, s.m.cfg.Records.DecodeSnapshot); unreadable {
+				s.m.log.Debug("undecodable snapshot", "partition", e.TopicPartition.Partition, "offset", e.TopicPartition.Offset, "err", err)
 			}
-			snap, err := s.m.cfg.Records.DecodeSnapshot(e.Value)
-			if err == nil && snap.Cart.CartID != id {
-				err = fmt.Errorf("snapshot of cart %q under key %q", snap.Cart.CartID, id)
-			}
-			if err != nil {
-				// Skipping keeps the partition available; cartctl replay
-				// --verify reports the cart and --rewrite repairs it.
-				bad++
-				s.m.log.Error("skipping undecodable snapshot", "partition", e.TopicPartition.Partition, "offset", e.TopicPartition.Offset, "err", err)
-				continue
-			}
-			ps.carts[id] = snap
 		case kafka.PartitionEOF:
 			delete(pending, e.Partition)
 		case kafka.Error:
@@ -147,9 +134,7 @@ func (s *session) restore(parts []kafka.TopicPartition, timeout time.Duration) (
 			return nil, fmt.Errorf("restore %s: no progress for %s with %d partitions unfinished", state, timeout, len(pending))
 		}
 	}
-	if bad > 0 {
-		s.m.log.Error("restore skipped undecodable snapshots", "count", bad)
-	}
+	s.reportQuarantine(out)
 	s.m.log.Debug("restored", "records", records)
 	return out, nil
 }

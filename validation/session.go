@@ -30,9 +30,11 @@ const (
 const MaxMalformedRaw = 64 << 10
 
 // partitionState is the committed state of one owned cart.requests
-// partition: the latest snapshot of each of its carts.
+// partition: the latest snapshot of each of its carts, and the carts whose
+// latest snapshot does not decode (quarantine.go).
 type partitionState struct {
-	carts map[cart.CartID]cart.Snapshot
+	carts       map[cart.CartID]cart.Snapshot
+	quarantined map[cart.CartID]quarantine // nil while none
 }
 
 // polled is a record and when the poll returned it.

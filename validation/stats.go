@@ -19,6 +19,12 @@ type Stats struct {
 	CommitNanos   atomic.Int64 // total time in SendOffsets + Commit
 	MaxCommitNano atomic.Int64
 	Restored      atomic.Int64 // snapshots read from cart.state
+	// Quarantined counts carts found unreadable in cart.state at restore
+	// (quarantine.go), once per restore of their partition.
+	Quarantined atomic.Int64
+	// QuarantineRejections counts committed INVALID_STATE rejections of
+	// quarantined carts' requests (also counted in Rejected).
+	QuarantineRejections atomic.Int64
 	// ConcurrentRetries counts CONCURRENT_TRANSACTIONS answers librdkafka
 	// retried: a transaction that waited for its predecessor's markers.
 	ConcurrentRetries atomic.Int64
@@ -29,6 +35,7 @@ type StatsSnapshot struct {
 	Processed, Accepted, Rejected, Duplicates, Stale, Malformed int64
 	Commits, Aborts, Restarts, Restored                         int64
 	ConcurrentRetries                                           int64
+	Quarantined, QuarantineRejections                           int64
 	MeanCommit, MaxCommit                                       time.Duration
 }
 
@@ -39,7 +46,8 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		Duplicates: s.Duplicates.Load(), Stale: s.Stale.Load(), Malformed: s.Malformed.Load(),
 		Commits: s.Commits.Load(), Aborts: s.Aborts.Load(), Restarts: s.Restarts.Load(), Restored: s.Restored.Load(),
 		ConcurrentRetries: s.ConcurrentRetries.Load(),
-		MaxCommit:         time.Duration(s.MaxCommitNano.Load()),
+		Quarantined:       s.Quarantined.Load(), QuarantineRejections: s.QuarantineRejections.Load(),
+		MaxCommit: time.Duration(s.MaxCommitNano.Load()),
 	}
 	if out.Commits > 0 {
 		out.MeanCommit = time.Duration(s.CommitNanos.Load() / out.Commits)

@@ -71,6 +71,7 @@ type pending struct {
 // commits, so the counters never count aborted work.
 type tally struct {
 	processed, accepted, rejected, duplicates, stale, malformed int64
+	quarantined                                                 int64 // rejections of quarantined carts (also in rejected)
 }
 
 // batchTxn is one job's transaction in the making: the records to write and
@@ -200,6 +201,7 @@ func (w *worker) commitState(j *job, b *batchTxn) {
 	st.Duplicates.Add(t.duplicates)
 	st.Stale.Add(t.stale)
 	st.Malformed.Add(t.malformed)
+	st.QuarantineRejections.Add(t.quarantined)
 }
 
 // decide runs every record of the job through the domain and encodes the
@@ -257,6 +259,9 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 		return "", nil, w.malformed(b, j, msg, err, now)
 	}
 	id := cmd.Meta().CartID
+	if q, ok := j.parts[tp.Partition].state.quarantined[id]; ok {
+		return "", nil, w.rejectQuarantined(b, msg, cmd, q, now)
+	}
 	var snap cart.Snapshot
 	if pd, ok := b.overlay[id]; ok {
 		snap = pd.snap

@@ -142,3 +142,54 @@ func TestEvolutionSnapshot(t *testing.T) {
 		t.Fatalf("unknown writer schema: %v", err)
 	}
 }
+
+// TestExtraSchemas: a Codec built with a newer schema in Config.ExtraSchemas
+// reads records written with it (as v1, the fields it does not know
+// dropped) and still writes v1; the default Codec cannot read them.
+func TestExtraSchemas(t *testing.T) {
+	text, err := os.ReadFile("testdata/evolution/cart_snapshot.v2.avsc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, v2, oldOnly, _, newReader := evolution(t, "testdata/evolution/cart_snapshot.v2.avsc")
+	snap := buildSnapshot(t, 3, 5, false)
+	b1, err := oldOnly.EncodeSnapshot(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	native, err := codec.DecodeAs(newReader.format, newReader.reg, b1, v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	native.(map[string]any)["written_by"] = map[string]any{"string": "manager-v2"}
+	b2, err := newReader.format.Encode(v2, native)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped, err := New(Config{ExtraSchemas: []string{string(text)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := shipped.DecodeSnapshot(b2); err != nil || !reflect.DeepEqual(got, snap) {
+		t.Fatalf("v2 record read by a codec shipped v2: %v", err)
+	}
+	if again, err := shipped.EncodeSnapshot(snap); err != nil || !reflect.DeepEqual(again, b1) {
+		t.Fatalf("a codec shipped v2 must still write v1: %v", err)
+	}
+	if _, err := oldOnly.DecodeSnapshot(b2); !errors.Is(err, codec.ErrUnknownSchema) {
+		t.Fatalf("default codec read v2: %v", err)
+	}
+	if _, err := New(Config{ExtraSchemas: []string{"{not a schema"}}); err == nil {
+		t.Fatal("a broken extra schema was accepted")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/cart_snapshot.v2.avsc", text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := LoadSchemaDir(dir); err != nil || len(got) != 1 || got[0] != string(text) {
+		t.Fatalf("LoadSchemaDir: %d schemas, %v", len(got), err)
+	}
+	if _, err := LoadSchemaDir(t.TempDir()); err == nil {
+		t.Fatal("an empty schema directory was accepted")
+	}
+}

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
 
 	"github.com/cartstream/cartstream/internal/codec"
 )
@@ -80,11 +83,39 @@ type Config struct {
 	// MaxRecordBytes is the largest record encoded or decoded; 0 means
 	// codec.DefaultMaxRecordBytes (about Kafka's default message size).
 	MaxRecordBytes int
+	// ExtraSchemas are more schema versions (Avro JSON texts) this Codec
+	// reads through resolution, beside the embedded ones. A rolling upgrade
+	// ships a newer schema to every reader this way before any writer uses
+	// it: a reader that has the writer's schema reads the record (dropping
+	// the fields its code does not know), one that has not cannot read it
+	// at all (single-object encoding names the writer's schema by
+	// fingerprint only), and the manager then quarantines the cart.
+	ExtraSchemas []string
 }
 
 // Validate reports every problem of c.
 func (c Config) Validate() error {
 	return codec.Config{MaxRecordBytes: c.MaxRecordBytes}.Validate()
+}
+
+// LoadSchemaDir reads every *.avsc file of dir, for Config.ExtraSchemas.
+func LoadSchemaDir(dir string) ([]string, error) {
+	names, err := filepath.Glob(filepath.Join(dir, "*.avsc"))
+	if err != nil {
+		return nil, fmt.Errorf("records: schemas in %s: %w", dir, err)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("records: no *.avsc file in %s", dir)
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			return nil, fmt.Errorf("records: %w", err)
+		}
+		out = append(out, string(b))
+	}
+	return out, nil
 }
 
 // Codec encodes and decodes every cartstream record. Build it once with New
@@ -117,6 +148,15 @@ func New(cfg Config) (*Codec, error) {
 			return nil, fmt.Errorf("records: %s: %w", name, err)
 		}
 		cur = append(cur, s)
+	}
+	for i, text := range cfg.ExtraSchemas {
+		s, err := codec.ParseSchema(text)
+		if err != nil {
+			return nil, fmt.Errorf("records: extra schema %d: %w", i, err)
+		}
+		if !slices.ContainsFunc(all, func(o *codec.Schema) bool { return o.Fingerprint() == s.Fingerprint() }) {
+			all = append(all, s)
+		}
 	}
 	return newCodec(cfg, all, cur)
 }
