@@ -31,6 +31,7 @@ func run(args []string) int {
 	host, _ := os.Hostname()
 	fs := flag.NewFlagSet("additem-manager", flag.ContinueOnError)
 	var (
+		schemaDir  string
 		logFlags   service.LogFlags
 		brokers    string
 		prefix     string
@@ -55,6 +56,7 @@ func run(args []string) int {
 	e.Int(&producers, "producers", "CARTSTREAM_PRODUCERS", validation.DefaultProducers, "transactional producers: transactions open at once, over disjoint partitions")
 	e.Duration(&txTimeout, "transaction-timeout", "CARTSTREAM_TRANSACTION_TIMEOUT", validation.DefaultTransactionTimeout, "transaction.timeout.ms of the producer")
 	e.Duration(&sessTO, "session-timeout", "CARTSTREAM_SESSION_TIMEOUT", validation.DefaultSessionTimeout, "consumer group session timeout")
+	e.String(&schemaDir, "schema-dir", "CARTSTREAM_SCHEMA_DIR", "", "directory of newer record schemas (*.avsc) to read, shipped ahead of a rolling upgrade (docs/operations.md)")
 	e.Int(&maxLines, "max-lines", "CARTSTREAM_MAX_LINES", cart.DefaultMaxLines, "distinct lines a cart may hold")
 	logFlags.Register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -78,7 +80,7 @@ func run(args []string) int {
 		log.Error("topics", "err", err)
 		return 1
 	}
-	rec, err := records.New(records.Config{})
+	rec, err := records.NewFromDir(records.Config{}, schemaDir)
 	if err != nil {
 		log.Error("records codec", "err", err)
 		return 1

@@ -31,6 +31,7 @@ func main() { os.Exit(run(os.Args[1:])) }
 func run(args []string) int {
 	fs := flag.NewFlagSet("cart-projection", flag.ContinueOnError)
 	var (
+		schemaDir  string
 		logFlags   service.LogFlags
 		addr       string
 		brokers    string
@@ -45,6 +46,7 @@ func run(args []string) int {
 	e := &service.EnvFlags{FS: fs}
 	e.String(&addr, "grpc-addr", "CARTSTREAM_PROJECTION_ADDR", projection.DefaultAddr, "gRPC listen address")
 	e.String(&brokers, "brokers", "KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers")
+	e.String(&schemaDir, "schema-dir", "CARTSTREAM_SCHEMA_DIR", "", "directory of newer record schemas (*.avsc) to read, shipped ahead of a rolling upgrade (docs/operations.md)")
 	e.String(&prefix, "topic-prefix", "CARTSTREAM_TOPIC_PREFIX", "", "prefix of every topic name")
 	e.Int(&partitions, "partitions", "CARTSTREAM_PARTITIONS", topics.DefaultPartitions, "partitions of topics this service creates if absent")
 	e.String(&own, "own-partitions", "CARTSTREAM_PROJECTION_PARTITIONS", "", "comma-separated cart partitions this replica serves; empty: all")
@@ -74,7 +76,7 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "cart-projection: -own-partitions:", err)
 		return 2
 	}
-	rec, err := records.New(records.Config{})
+	rec, err := records.NewFromDir(records.Config{}, schemaDir)
 	if err != nil {
 		log.Error("records codec", "err", err)
 		return 1

@@ -103,6 +103,7 @@ func usage(w io.Writer) {
 type common struct {
 	brokers    string
 	prefix     string
+	schemaDir  string
 	output     string
 	reqTimeout time.Duration
 	log        service.LogFlags
@@ -111,6 +112,7 @@ type common struct {
 func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.brokers, "brokers", service.Env("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka bootstrap servers (env KAFKA_BROKERS)")
 	fs.StringVar(&c.prefix, "topic-prefix", service.Env("CARTSTREAM_TOPIC_PREFIX", ""), "prefix of every topic name (env CARTSTREAM_TOPIC_PREFIX)")
+	fs.StringVar(&c.schemaDir, "schema-dir", service.Env("CARTSTREAM_SCHEMA_DIR", ""), "directory of newer record schemas (*.avsc) to read, shipped ahead of a rolling upgrade (docs/operations.md) (env CARTSTREAM_SCHEMA_DIR)")
 	c.registerOutput(fs)
 	fs.DurationVar(&c.reqTimeout, "request-timeout", 30*time.Second, "timeout of each metadata, offsets or group request")
 	c.log.Register(fs)

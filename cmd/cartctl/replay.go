@@ -133,7 +133,7 @@ func runReplay(e env, args []string) int {
 		return exitOperational
 	}
 	defer prog.finish()
-	rec, err := records.New(records.Config{})
+	rec, err := records.NewFromDir(records.Config{}, f.schemaDir)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "cartctl replay: %v\n", err)
 		return exitOperational

@@ -41,7 +41,7 @@ func runVerify(e env, args []string) int {
 	if !ok {
 		return exitOperational
 	}
-	rec, err := records.New(records.Config{})
+	rec, err := records.NewFromDir(records.Config{}, c.schemaDir)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "cartctl verify: %v\n", err)
 		return exitOperational

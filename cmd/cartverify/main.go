@@ -47,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logFlags service.LogFlags
 		brokers  = fs.String("brokers", service.Env("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka bootstrap servers (env KAFKA_BROKERS)")
 		prefix   = fs.String("topic-prefix", service.Env("CARTSTREAM_TOPIC_PREFIX", ""), "prefix of every topic name (env CARTSTREAM_TOPIC_PREFIX)")
+		schemas  = fs.String("schema-dir", service.Env("CARTSTREAM_SCHEMA_DIR", ""), "directory of newer record schemas (*.avsc) to read, shipped ahead of a rolling upgrade (docs/operations.md) (env CARTSTREAM_SCHEMA_DIR)")
 		output   = fs.String("o", "text", "report format: text or json")
 		maxShown = fs.Int("max-violations", 200, "violations listed by -o text (0: all); -o json lists all")
 		idle     = fs.Duration("idle-timeout", verify.DefaultIdleTimeout, "fail when the read makes no progress for this long")
@@ -80,7 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := service.SignalContext(log)
 	defer cancel()
 
-	rec, err := records.New(records.Config{})
+	rec, err := records.NewFromDir(records.Config{}, *schemas)
 	if err != nil {
 		log.Error("records codec", "err", err)
 		return exitOperational

@@ -291,3 +291,16 @@ func (c *Codec) DecodeAny(value []byte) (any, error) {
 	}
 	return v, nil
 }
+
+// NewFromDir is New with every *.avsc file of dir as Config.ExtraSchemas;
+// an empty dir means none. Services take dir from -schema-dir.
+func NewFromDir(cfg Config, dir string) (*Codec, error) {
+	if dir != "" {
+		extra, err := LoadSchemaDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		cfg.ExtraSchemas = append(cfg.ExtraSchemas, extra...)
+	}
+	return New(cfg)
+}
