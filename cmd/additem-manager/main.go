@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/topics"
@@ -31,6 +33,7 @@ func run(args []string) int {
 	host, _ := os.Hostname()
 	fs := flag.NewFlagSet("additem-manager", flag.ContinueOnError)
 	var (
+		kafkaFile  string
 		schemaDir  string
 		logFlags   service.LogFlags
 		brokers    string
@@ -47,6 +50,7 @@ func run(args []string) int {
 	)
 	e := &service.EnvFlags{FS: fs}
 	e.String(&brokers, "brokers", "KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers")
+	e.String(&kafkaFile, kafkaconf.Flag, kafkaconf.Env, "", kafkaconf.Usage)
 	e.String(&prefix, "topic-prefix", "CARTSTREAM_TOPIC_PREFIX", "", "prefix of every topic name")
 	e.Int(&partitions, "partitions", "CARTSTREAM_PARTITIONS", topics.DefaultPartitions, "partitions of topics this service creates")
 	e.String(&instance, "instance-id", "CARTSTREAM_INSTANCE_ID", host, "stable, unique name of this replica: static group member id and transactional.id suffix")
@@ -71,11 +75,21 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "additem-manager:", err)
 		return 2
 	}
+	kc, err := kafkaconf.Load(kafkaFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "additem-manager:", err)
+		return 2
+	}
+	log = slog.New(kafkaconf.RedactHandler(log.Handler(), kc))
+	if kc.Path != "" {
+		log.Info("kafka client configuration", "file", kc.Path, "properties", kc.String())
+	}
+	client := kc.Client(brokers, kafkaconf.Explicit(fs, "brokers", "KAFKA_BROKERS"))
+	brokers = kc.Brokers(brokers, kafkaconf.Explicit(fs, "brokers", "KAFKA_BROKERS"))
 	ctx, cancel := service.SignalContext(log)
 	defer cancel()
 
 	set := topics.DefaultSet().WithPrefix(prefix)
-	client := kafka.ConfigMap{"bootstrap.servers": brokers}
 	if err := ensureTopics(ctx, client, set, partitions); err != nil {
 		log.Error("topics", "err", err)
 		return 1

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cartstream/cartstream/internal/gateway"
+	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/topics"
@@ -50,6 +51,8 @@ type config struct {
 	grpcAddr        string
 	projectionAddr  string
 	brokers         string
+	brokersExplicit bool
+	kafkaFile       string
 	topicPrefix     string
 	topics          topics.Set
 	partitions      int
@@ -73,6 +76,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	e.String(&c.grpcAddr, "grpc-addr", "CARTSTREAM_GRPC_ADDR", gateway.DefaultAddr, "gRPC listen address")
 	e.String(&c.projectionAddr, "projection-addr", "CARTSTREAM_PROJECTION_ADDR", "", "gRPC address of a cart-projection serving the queries and wait_for_outcome; empty: commands only")
 	e.String(&c.brokers, "brokers", "KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
+	e.String(&c.kafkaFile, kafkaconf.Flag, kafkaconf.Env, "", kafkaconf.Usage)
 	e.String(&c.topicPrefix, "topic-prefix", "CARTSTREAM_TOPIC_PREFIX", "", "prefix of every topic name (several deployments on one cluster)")
 	e.String(&c.topics.Requests, "topic-requests", "CARTSTREAM_TOPIC_REQUESTS", def.Requests, "commands topic (before the prefix)")
 	e.String(&c.topics.Validated, "topic-validated", "CARTSTREAM_TOPIC_VALIDATED", def.Validated, "accepted events topic")
@@ -94,6 +98,8 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		}
 		return c, fmt.Errorf("%w: %w", errUsage, err)
 	}
+	fs.Visit(func(f *flag.Flag) { c.brokersExplicit = c.brokersExplicit || f.Name == "brokers" })
+	c.brokersExplicit = c.brokersExplicit || getenv("KAFKA_BROKERS") != ""
 	errs := []error{e.Err()}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
@@ -130,7 +136,17 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(c, stderr).With("service", "cart-gateway")
+	kc, err := kafkaconf.Load(c.kafkaFile)
+	if err != nil {
+		return err
+	}
+	log := slog.New(kafkaconf.RedactHandler(newLogger(c, stderr).Handler(), kc)).With("service", "cart-gateway")
+	if kc.Path != "" {
+		log.Info("kafka client configuration", "file", kc.Path, "properties", kc.String())
+	}
+	extra := kc.Client(c.brokers, c.brokersExplicit)
+	brokers, _ := extra["bootstrap.servers"].(string)
+	delete(extra, "bootstrap.servers")
 	codec, err := records.New(records.Config{})
 	if err != nil {
 		return fmt.Errorf("records codec: %w", err)
@@ -161,7 +177,8 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		Outcomes: outcomes,
 		Addr:     c.grpcAddr,
 		Kafka: gateway.KafkaConfig{
-			Brokers:         c.brokers,
+			Brokers:         brokers,
+			Extra:           extra,
 			Linger:          c.linger,
 			DeliveryTimeout: c.deliveryTimeout,
 		},

@@ -12,14 +12,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-
 	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/topics"
@@ -31,6 +31,7 @@ func main() { os.Exit(run(os.Args[1:])) }
 func run(args []string) int {
 	fs := flag.NewFlagSet("cart-projection", flag.ContinueOnError)
 	var (
+		kafkaFile  string
 		schemaDir  string
 		logFlags   service.LogFlags
 		addr       string
@@ -46,6 +47,7 @@ func run(args []string) int {
 	e := &service.EnvFlags{FS: fs}
 	e.String(&addr, "grpc-addr", "CARTSTREAM_PROJECTION_ADDR", projection.DefaultAddr, "gRPC listen address")
 	e.String(&brokers, "brokers", "KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers")
+	e.String(&kafkaFile, kafkaconf.Flag, kafkaconf.Env, "", kafkaconf.Usage)
 	e.String(&schemaDir, "schema-dir", "CARTSTREAM_SCHEMA_DIR", "", "directory of newer record schemas (*.avsc) to read, shipped ahead of a rolling upgrade (docs/operations.md)")
 	e.String(&prefix, "topic-prefix", "CARTSTREAM_TOPIC_PREFIX", "", "prefix of every topic name")
 	e.Int(&partitions, "partitions", "CARTSTREAM_PARTITIONS", topics.DefaultPartitions, "partitions of topics this service creates if absent")
@@ -70,6 +72,17 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "cart-projection:", err)
 		return 2
 	}
+	kc, err := kafkaconf.Load(kafkaFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cart-projection:", err)
+		return 2
+	}
+	log = slog.New(kafkaconf.RedactHandler(log.Handler(), kc))
+	if kc.Path != "" {
+		log.Info("kafka client configuration", "file", kc.Path, "properties", kc.String())
+	}
+	client := kc.Client(brokers, kafkaconf.Explicit(fs, "brokers", "KAFKA_BROKERS"))
+	brokers = kc.Brokers(brokers, kafkaconf.Explicit(fs, "brokers", "KAFKA_BROKERS"))
 	log = log.With("service", "cart-projection")
 	owned, err := parsePartitions(own)
 	if err != nil {
@@ -82,7 +95,7 @@ func run(args []string) int {
 		return 1
 	}
 	p, err := projection.New(projection.Config{
-		Client:                    kafka.ConfigMap{"bootstrap.servers": brokers},
+		Client:                    client,
 		Topics:                    topics.DefaultSet().WithPrefix(prefix),
 		TopicConfig:               topics.Config{Partitions: partitions},
 		Partitions:                owned,

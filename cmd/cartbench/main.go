@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/cartstream/cartstream/internal/bench"
+	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/kafkatest"
 )
 
@@ -80,6 +81,7 @@ func run(args []string) int {
 	fs.IntVar(&cfg.ReplayRounds, "replay-rounds", d.ReplayRounds, "replay: rounds of raw read and replay, best kept")
 	fs.StringVar(&cfg.ProjectionBin, "projection-bin", "", "a built cmd/cart-projection (default: go build it)")
 	fs.StringVar(&cfg.ManagerBin, "manager-bin", "", "a built cmd/additem-manager (default: go build it)")
+	fs.StringVar(&cfg.KafkaConfig, kafkaconf.Flag, os.Getenv(kafkaconf.Env), kafkaconf.Usage+"; for KAFKA_BROKERS naming a secured cluster (env "+kafkaconf.Env+")")
 	fs.Func("client-prop", "key=value: a librdkafka property for every in-process client of the system under test (manager, copy loop, gateway); repeatable; for tuning experiments", func(s string) error {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok || k == "" {
@@ -93,6 +95,19 @@ func run(args []string) int {
 	})
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	kc, err := kafkaconf.Load(cfg.KafkaConfig)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cartbench:", err)
+		return 2
+	}
+	for k, v := range kc.Props {
+		if k != "bootstrap.servers" {
+			if cfg.Kafka == nil {
+				cfg.Kafka = map[string]string{}
+			}
+			cfg.Kafka[k] = fmt.Sprint(v)
+		}
 	}
 	if *quick {
 		cfg = cfg.Shrink()

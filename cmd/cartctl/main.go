@@ -27,6 +27,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/topics"
 )
@@ -99,18 +100,24 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "\nEvery command takes --brokers (env KAFKA_BROKERS, default 127.0.0.1:9092),\n--topic-prefix (env CARTSTREAM_TOPIC_PREFIX) and -o table|json.\nExit status: 0 clean, 1 findings, 2 usage or operational error.\n")
 }
 
+const defaultBrokers = "127.0.0.1:9092"
+
 // common are the flags every Kafka-facing command takes.
 type common struct {
 	brokers    string
 	prefix     string
 	schemaDir  string
+	kafkaFile  string
+	kc         kafkaconf.Config
+	explicit   bool
 	output     string
 	reqTimeout time.Duration
 	log        service.LogFlags
 }
 
 func (c *common) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.brokers, "brokers", service.Env("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka bootstrap servers (env KAFKA_BROKERS)")
+	fs.StringVar(&c.brokers, "brokers", service.Env("KAFKA_BROKERS", defaultBrokers), "Kafka bootstrap servers (env KAFKA_BROKERS)")
+	fs.StringVar(&c.kafkaFile, kafkaconf.Flag, service.Env(kafkaconf.Env, ""), kafkaconf.Usage+" (env "+kafkaconf.Env+")")
 	fs.StringVar(&c.prefix, "topic-prefix", service.Env("CARTSTREAM_TOPIC_PREFIX", ""), "prefix of every topic name (env CARTSTREAM_TOPIC_PREFIX)")
 	fs.StringVar(&c.schemaDir, "schema-dir", service.Env("CARTSTREAM_SCHEMA_DIR", ""), "directory of newer record schemas (*.avsc) to read, shipped ahead of a rolling upgrade (docs/operations.md) (env CARTSTREAM_SCHEMA_DIR)")
 	c.registerOutput(fs)
@@ -131,7 +138,9 @@ func (c *common) registerOutput(fs *flag.FlagSet) {
 
 func (c *common) topics() topics.Set { return topics.DefaultSet().WithPrefix(c.prefix) }
 
-func (c *common) client() kafka.ConfigMap { return kafka.ConfigMap{"bootstrap.servers": c.brokers} }
+// client is the Kafka client configuration: -kafka-config's file with the
+// bootstrap servers (setup loads the file).
+func (c *common) client() kafka.ConfigMap { return c.kc.Client(c.brokers, c.explicit) }
 
 // setup checks the output format and builds the logger.
 func (c *common) setup(e env, name string) (*slog.Logger, bool) {
@@ -144,7 +153,14 @@ func (c *common) setup(e env, name string) (*slog.Logger, bool) {
 		fmt.Fprintf(e.stderr, "cartctl %s: %v\n", name, err)
 		return nil, false
 	}
-	return log, true
+	// A -brokers left at its default gives way to the file's
+	// bootstrap.servers.
+	c.explicit = os.Getenv("KAFKA_BROKERS") != "" || c.brokers != defaultBrokers
+	if c.kc, err = kafkaconf.Load(c.kafkaFile); err != nil {
+		fmt.Fprintf(e.stderr, "cartctl %s: %v\n", name, err)
+		return nil, false
+	}
+	return slog.New(kafkaconf.RedactHandler(log.Handler(), c.kc)), true
 }
 
 // newFlagSet makes a subcommand's flag set whose -h prints help then the

@@ -86,7 +86,8 @@ func runTopics(e env, args []string) int {
 		}
 		return exitOK
 	case "create", "check":
-		adm, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": c.brokers})
+		cm := c.client()
+		adm, err := kafka.NewAdminClient(&cm)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "cartctl topics: admin client: %v\n", err)
 			return exitOperational

@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/cartstream/cartstream/catalog"
 	"github.com/cartstream/cartstream/cmd/cartstream/app"
 	"github.com/cartstream/cartstream/internal/devbroker"
+	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/topics"
 )
@@ -41,6 +43,8 @@ type options struct {
 	catalogFile string
 	inMemory    bool
 	log         service.LogFlags
+	kafkaFile   string
+	kc          kafkaconf.Config
 }
 
 func parse(args []string, lookup func(string) (string, bool), output io.Writer) (options, error) {
@@ -59,6 +63,7 @@ func parse(args []string, lookup func(string) (string, bool), output io.Writer) 
 	var prefix string
 	var level, format string
 	e.String(&c.Brokers, "brokers", "KAFKA_BROKERS", "", "Kafka bootstrap servers; empty: start the embedded development broker")
+	e.String(&o.kafkaFile, kafkaconf.Flag, kafkaconf.Env, "", kafkaconf.Usage+"; with -brokers only")
 	e.String(&c.GRPCAddr, "grpc-addr", "CARTSTREAM_GRPC_ADDR", app.DefaultGRPCAddr, "gRPC listen address")
 	e.String(&c.HTTPAddr, "http-addr", "CARTSTREAM_HTTP_ADDR", app.DefaultHTTPAddr, "HTTP listen address: storefront, HTTP/JSON API, /healthz, /metrics")
 	e.Int(&c.DevBroker.Port, "dev-broker-port", "CARTSTREAM_DEV_BROKER_PORT", devbroker.DefaultPort, "port of the embedded broker on 127.0.0.1; 0: a free port")
@@ -90,6 +95,14 @@ func parse(args []string, lookup func(string) (string, bool), output io.Writer) 
 		errs = append(errs, err)
 	}
 	c.Brokers = strings.TrimSpace(c.Brokers)
+	kc, err := kafkaconf.Load(o.kafkaFile)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	o.kc, c.Kafka = kc, kc.Props
+	if c.Brokers == "" && kc.Path != "" {
+		c.Brokers = kc.Brokers("", false)
+	}
 	if o.inMemory {
 		c.DevBroker.DataDir = ""
 	}
@@ -130,6 +143,7 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 		return 2
 	}
 	log, _ := o.log.Logger(stderr)
+	log = slog.New(kafkaconf.RedactHandler(log.Handler(), o.kc))
 	o.cfg.Logger = log
 	ctx, cancel := service.SignalContext(log)
 	defer cancel()

@@ -18,11 +18,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-
+	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/topics"
@@ -48,6 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		brokers  = fs.String("brokers", service.Env("KAFKA_BROKERS", "127.0.0.1:9092"), "Kafka bootstrap servers (env KAFKA_BROKERS)")
 		prefix   = fs.String("topic-prefix", service.Env("CARTSTREAM_TOPIC_PREFIX", ""), "prefix of every topic name (env CARTSTREAM_TOPIC_PREFIX)")
 		schemas  = fs.String("schema-dir", service.Env("CARTSTREAM_SCHEMA_DIR", ""), "directory of newer record schemas (*.avsc) to read, shipped ahead of a rolling upgrade (docs/operations.md) (env CARTSTREAM_SCHEMA_DIR)")
+		kfile    = fs.String(kafkaconf.Flag, service.Env(kafkaconf.Env, ""), kafkaconf.Usage+" (env "+kafkaconf.Env+")")
 		output   = fs.String("o", "text", "report format: text or json")
 		maxShown = fs.Int("max-violations", 200, "violations listed by -o text (0: all); -o json lists all")
 		idle     = fs.Duration("idle-timeout", verify.DefaultIdleTimeout, "fail when the read makes no progress for this long")
@@ -78,6 +79,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "cartverify:", err)
 		return exitOperational
 	}
+	kc, err := kafkaconf.Load(*kfile)
+	if err != nil {
+		fmt.Fprintln(stderr, "cartverify:", err)
+		return exitOperational
+	}
+	log = slog.New(kafkaconf.RedactHandler(log.Handler(), kc))
 	ctx, cancel := service.SignalContext(log)
 	defer cancel()
 
@@ -88,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	set := topics.DefaultSet().WithPrefix(*prefix)
 	in, err := verify.Read(ctx, verify.Config{
-		Client:           kafka.ConfigMap{"bootstrap.servers": *brokers},
+		Client:           kc.Client(*brokers, kafkaconf.Explicit(fs, "brokers", "KAFKA_BROKERS")),
 		Topics:           set,
 		Decoder:          rec,
 		IdleTimeout:      *idle,

@@ -65,7 +65,11 @@ func Run(ctx context.Context, cfg Config, revision string, logf func(format stri
 	if err != nil {
 		return nil, err
 	}
-	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": cfg.Brokers})
+	adminCfg := kafka.ConfigMap{"bootstrap.servers": cfg.Brokers}
+	for k, v := range cfg.Kafka {
+		adminCfg[k] = v
+	}
+	admin, err := kafka.NewAdminClient(&adminCfg)
 	if err != nil {
 		return nil, fmt.Errorf("admin client: %w", err)
 	}

@@ -81,6 +81,12 @@ type Config struct {
 	// system under test run in process (manager, copy loop, gateway), for
 	// tuning experiments. Empty for the reference numbers.
 	ClientProps map[string]string
+	// KafkaConfig is the -kafka-config file (security settings for an
+	// external, secured cluster); its properties (Kafka) go to every
+	// client, the bench's own included, and the file to the services the
+	// bench starts as processes.
+	KafkaConfig string            `json:"-"`
+	Kafka       map[string]string `json:"-"`
 
 	Quick bool
 }

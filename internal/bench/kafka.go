@@ -34,6 +34,9 @@ type env struct {
 // watchers): the broker plus extra.
 func (e *env) client(extra kafka.ConfigMap) *kafka.ConfigMap {
 	cm := kafka.ConfigMap{"bootstrap.servers": e.brokers}
+	for k, v := range e.cfg.Kafka {
+		cm[k] = v
+	}
 	for k, v := range extra {
 		cm[k] = v
 	}
@@ -54,6 +57,9 @@ func (e *env) sut(extra kafka.ConfigMap) *kafka.ConfigMap {
 // from: the broker and Config.ClientProps.
 func (e *env) base() kafka.ConfigMap {
 	cm := kafka.ConfigMap{"bootstrap.servers": e.brokers}
+	for k, v := range e.cfg.Kafka {
+		cm[k] = v
+	}
 	for k, v := range e.cfg.ClientProps {
 		cm[k] = v
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/topics"
 	"github.com/cartstream/cartstream/projection"
 )
@@ -109,7 +110,7 @@ func (e *env) openReadFixture(ctx context.Context) (*readFixture, error) {
 		return nil, err
 	}
 	args := []string{
-		"-brokers", e.brokers, "-topic-prefix", topicPrefix(set), "-partitions", strconv.Itoa(e.cfg.Partitions),
+		"-brokers", e.brokers, "-" + kafkaconf.Flag, e.cfg.KafkaConfig, "-topic-prefix", topicPrefix(set), "-partitions", strconv.Itoa(e.cfg.Partitions),
 		"-grpc-addr", "127.0.0.1:0", "-log-format", "json",
 	}
 	if fx.proc, err = newManagerProc(fx.bin, fx.dir, args, []string{"GODEBUG=gctrace=1"}); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/topics"
 )
 
@@ -135,7 +136,7 @@ func (e *env) recovery(ctx context.Context) (*RecoveryResult, error) {
 func (e *env) managerArgs(set topics.Set, group, instance string) []string {
 	prefix := set.Requests[:len(set.Requests)-len(topics.DefaultSet().Requests)]
 	return []string{
-		"-brokers", e.brokers, "-topic-prefix", prefix, "-partitions", fmt.Sprint(e.cfg.Partitions),
+		"-brokers", e.brokers, "-" + kafkaconf.Flag, e.cfg.KafkaConfig, "-topic-prefix", prefix, "-partitions", fmt.Sprint(e.cfg.Partitions),
 		"-group", group, "-instance-id", instance, "-health-addr", "127.0.0.1:0",
 		"-transaction-timeout", "10s", "-session-timeout", "6s", "-log-format", "json",
 	}

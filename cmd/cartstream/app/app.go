@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"strings"
 	"sync"
@@ -173,14 +174,11 @@ func (a *App) Run(ctx context.Context) (err error) {
 		a.mu.Lock()
 		a.brokers = brokers
 		a.mu.Unlock()
-	} else if err := ensureTopics(sctx, brokers, cfg.Topics, cfg.TopicConfig); err != nil {
+	} else if err := ensureTopics(sctx, a.clientConfig(brokers), cfg.Topics, cfg.TopicConfig); err != nil {
 		_ = a.grpcLis.Close()
 		return err
 	}
-	client := kafka.ConfigMap{"bootstrap.servers": brokers}
-	for k, v := range clientDefaults {
-		client[k] = v
-	}
+	client := a.clientConfig(brokers)
 	log.Info("cartstream: topics checked", "brokers", brokers, "requests", cfg.Topics.Requests)
 
 	codec, err := records.New(records.Config{})
@@ -255,7 +253,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 	gwPart := a.start(gwCtx, "gateway", func(ctx context.Context) error {
 		return gateway.Run(ctx, gateway.Options{
 			Listener:        a.grpcLis,
-			Kafka:           gateway.KafkaConfig{Brokers: brokers, Extra: clientDefaults},
+			Kafka:           gateway.KafkaConfig{Brokers: brokers, Extra: a.extra()},
 			Topics:          cfg.Topics,
 			TopicConfig:     cfg.TopicConfig,
 			Encoder:         codec,
@@ -292,6 +290,24 @@ func (a *App) Run(ctx context.Context) (err error) {
 	}
 }
 
+// extra is what every client adds to the bootstrap servers: Config.Kafka
+// (with an external cluster) and clientDefaults.
+func (a *App) extra() kafka.ConfigMap {
+	cm := kafka.ConfigMap{}
+	if a.cfg.Brokers != "" {
+		maps.Copy(cm, a.cfg.Kafka)
+	}
+	delete(cm, "bootstrap.servers")
+	maps.Copy(cm, clientDefaults)
+	return cm
+}
+
+func (a *App) clientConfig(brokers string) kafka.ConfigMap {
+	cm := a.extra()
+	cm["bootstrap.servers"] = brokers
+	return cm
+}
+
 // clientDefaults are librdkafka settings of every client of the process:
 // no KIP-714 metrics push (it only adds log lines here).
 var clientDefaults = kafka.ConfigMap{"enable.metrics.push": false}
@@ -317,8 +333,9 @@ func waitServing(ctx context.Context, conn *grpc.ClientConn, gw component) error
 	}
 }
 
-func ensureTopics(ctx context.Context, brokers string, set topics.Set, tc topics.Config) error {
-	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": brokers})
+func ensureTopics(ctx context.Context, client kafka.ConfigMap, set topics.Set, tc topics.Config) error {
+	brokers := client["bootstrap.servers"]
+	admin, err := kafka.NewAdminClient(&client)
 	if err != nil {
 		return fmt.Errorf("cartstream: admin client: %w", err)
 	}

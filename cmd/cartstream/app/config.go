@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"log/slog"
 	"time"
 
@@ -26,6 +27,9 @@ type Config struct {
 	// Brokers are the Kafka bootstrap servers. Empty: start the embedded
 	// development broker (DevBroker) and use it.
 	Brokers string
+	// Kafka holds further librdkafka properties of every client (TLS,
+	// SASL: the -kafka-config file), used with Brokers.
+	Kafka kafka.ConfigMap
 	// DevBroker configures the embedded broker; ignored when Brokers is
 	// set.
 	DevBroker DevBrokerConfig
