@@ -22,6 +22,8 @@ type Records interface {
 	EncodeValidated(ev cart.Event) ([]byte, error)
 	EncodeInvalid(inv cart.InvalidRequest) ([]byte, error)
 	EncodeSnapshot(s cart.Snapshot) ([]byte, error)
+	// EncodeOrder encodes the OrderPlaced of an accepted checkout.
+	EncodeOrder(o cart.OrderPlaced) ([]byte, error)
 	DecodeSnapshot(value []byte) (cart.Snapshot, error)
 	DecodeProduct(value []byte) (cart.Product, error)
 }

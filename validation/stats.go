@@ -25,6 +25,8 @@ type Stats struct {
 	// QuarantineRejections counts committed INVALID_STATE rejections of
 	// quarantined carts' requests (also counted in Rejected).
 	QuarantineRejections atomic.Int64
+	// Orders counts committed OrderPlaced records (one per accepted checkout).
+	Orders atomic.Int64
 	// ConcurrentRetries counts CONCURRENT_TRANSACTIONS answers librdkafka
 	// retried: a transaction that waited for its predecessor's markers.
 	ConcurrentRetries atomic.Int64
@@ -35,7 +37,7 @@ type StatsSnapshot struct {
 	Processed, Accepted, Rejected, Duplicates, Stale, Malformed int64
 	Commits, Aborts, Restarts, Restored                         int64
 	ConcurrentRetries                                           int64
-	Quarantined, QuarantineRejections                           int64
+	Quarantined, QuarantineRejections, Orders                   int64
 	MeanCommit, MaxCommit                                       time.Duration
 }
 
@@ -46,7 +48,7 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		Duplicates: s.Duplicates.Load(), Stale: s.Stale.Load(), Malformed: s.Malformed.Load(),
 		Commits: s.Commits.Load(), Aborts: s.Aborts.Load(), Restarts: s.Restarts.Load(), Restored: s.Restored.Load(),
 		ConcurrentRetries: s.ConcurrentRetries.Load(),
-		Quarantined:       s.Quarantined.Load(), QuarantineRejections: s.QuarantineRejections.Load(),
+		Quarantined:       s.Quarantined.Load(), QuarantineRejections: s.QuarantineRejections.Load(), Orders: s.Orders.Load(),
 		MaxCommit: time.Duration(s.MaxCommitNano.Load()),
 	}
 	if out.Commits > 0 {

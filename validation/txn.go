@@ -72,6 +72,7 @@ type pending struct {
 type tally struct {
 	processed, accepted, rejected, duplicates, stale, malformed int64
 	quarantined                                                 int64 // rejections of quarantined carts (also in rejected)
+	orders                                                      int64 // OrderPlaced records
 }
 
 // batchTxn is one job's transaction in the making: the records to write and
@@ -202,6 +203,7 @@ func (w *worker) commitState(j *job, b *batchTxn) {
 	st.Stale.Add(t.stale)
 	st.Malformed.Add(t.malformed)
 	st.QuarantineRejections.Add(t.quarantined)
+	st.Orders.Add(t.orders)
 }
 
 // decide runs every record of the job through the domain and encodes the
@@ -284,6 +286,11 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 			}
 			hdrs := outcomeHeaders(string(cmd.Meta().RequestID), ev.EventType().String(), trace, tp.Offset)
 			b.add(cfg.Topics.Validated, tp.Partition, msg.Key, value, hdrs)
+			if co, ok := ev.(cart.CartCheckedOut); ok {
+				if err := w.placeOrder(b, co, trace, tp.Offset); err != nil {
+					return "", nil, err
+				}
+			}
 		}
 	case cart.DispositionRejected:
 		t.processed++

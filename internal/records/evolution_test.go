@@ -6,6 +6,9 @@ import (
 	"os"
 	"reflect"
 	"testing"
+	"time"
+
+	"github.com/cartstream/cartstream/cart"
 
 	"github.com/cartstream/cartstream/internal/codec"
 )
@@ -191,5 +194,57 @@ func TestExtraSchemas(t *testing.T) {
 	}
 	if _, err := LoadSchemaDir(t.TempDir()); err == nil {
 		t.Fatal("an empty schema directory was accepted")
+	}
+}
+
+func testOrder() cart.OrderPlaced {
+	at := time.Date(2026, 12, 2, 10, 0, 0, 123, time.UTC)
+	return cart.OrderOf(cart.CartCheckedOut{
+		CartID: "cart-1", RequestID: "req-9", Version: 3, RequestedAt: at, DecidedAt: at.Add(time.Millisecond), CustomerID: "cust-1",
+		Lines:    []cart.Line{{SKU: "SKU-A", Name: "Cup", UnitPrice: cart.Money{Amount: 1999, Currency: "EUR"}, Quantity: 2}},
+		Subtotal: cart.Money{Amount: 3998, Currency: "EUR"}, ItemCount: 2,
+	})
+}
+
+// Issue 14: OrderPlaced round-trips, refuses an order id its cart and
+// checkout do not derive, and evolves both ways.
+func TestOrderRecord(t *testing.T) {
+	v1, v2, oldOnly, oldReader, newReader := evolution(t, "testdata/evolution/order_placed.v2.avsc")
+	o := testOrder()
+	b1, err := oldOnly.EncodeOrder(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if writerFP(b1) != v1.Fingerprint() {
+		t.Fatal("not written as v1")
+	}
+	if got, err := oldOnly.DecodeOrder(b1); err != nil || !reflect.DeepEqual(got, o) {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	forged := o
+	forged.OrderID = "ord-forged"
+	if _, err := oldOnly.EncodeOrder(forged); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("forged order id: %v", err)
+	}
+	if got, err := newReader.DecodeOrder(b1); err != nil || !reflect.DeepEqual(got, o) {
+		t.Fatalf("v1 read by v2 code: %v", err)
+	}
+	native, err := codec.DecodeAs(newReader.format, newReader.reg, b1, v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if native.(map[string]any)["channel"] != "web" {
+		t.Fatalf("channel = %#v, want the default", native.(map[string]any)["channel"])
+	}
+	native.(map[string]any)["channel"] = "app"
+	b2, err := newReader.format.Encode(v2, native)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := oldReader.DecodeOrder(b2); err != nil || !reflect.DeepEqual(got, o) {
+		t.Fatalf("v2 read by v1 code: %v", err)
+	}
+	if _, err := oldOnly.DecodeValidated(b1); !errors.Is(err, ErrWrongType) {
+		t.Fatalf("an order decoded as an event: %v", err)
 	}
 }

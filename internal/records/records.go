@@ -64,6 +64,7 @@ var current = [...]string{
 	"schemas/invalid_request.v1.avsc",
 	"schemas/cart_snapshot.v1.avsc",
 	"schemas/product.v1.avsc",
+	"schemas/order_placed.v1.avsc",
 }
 
 // Full names of the record types.
@@ -76,6 +77,7 @@ const (
 	nameInvalid        = "cartstream.v1.InvalidRequest"
 	nameSnapshot       = "cartstream.v1.CartSnapshot"
 	nameProduct        = "cartstream.v1.Product"
+	nameOrder          = "cartstream.v1.OrderPlaced"
 )
 
 // Config configures a Codec. The zero value is valid.
@@ -125,7 +127,7 @@ type Codec struct {
 	reg    *codec.Registry
 
 	// The current schema of each record type.
-	request, addItem, removeItem, changeQuantity, checkedOut, invalid, snapshot, product *codec.Schema
+	request, addItem, removeItem, changeQuantity, checkedOut, invalid, snapshot, product, order *codec.Schema
 
 	// Which record types take the hand-written paths (fastenc.go).
 	fast fastPaths
@@ -180,7 +182,7 @@ func newCodec(cfg Config, all, cur []*codec.Schema) (*Codec, error) {
 	slots := map[string]**codec.Schema{
 		nameRequest: &c.request, nameAddItem: &c.addItem, nameRemoveItem: &c.removeItem,
 		nameChangeQuantity: &c.changeQuantity, nameCheckedOut: &c.checkedOut,
-		nameInvalid: &c.invalid, nameSnapshot: &c.snapshot, nameProduct: &c.product,
+		nameInvalid: &c.invalid, nameSnapshot: &c.snapshot, nameProduct: &c.product, nameOrder: &c.order,
 	}
 	var errs []error
 	for _, s := range cur {

@@ -23,6 +23,7 @@ type Set struct {
 	Invalid   string // rejected and malformed requests, with reasons
 	State     string // compacted: the latest CartSnapshot per cart
 	Catalog   string // compacted: the product catalog, read whole by every manager
+	Orders    string // OrderPlaced per successful checkout, keyed by order id, for downstream services
 }
 
 // DefaultSet is the topic names of docs/operations.md.
@@ -33,6 +34,7 @@ func DefaultSet() Set {
 		Invalid:   "cart.invalid",
 		State:     "cart.state",
 		Catalog:   "catalog.products",
+		Orders:    "orders.placed",
 	}
 }
 
@@ -45,6 +47,7 @@ func (s Set) WithPrefix(prefix string) Set {
 		Invalid:   prefix + s.Invalid,
 		State:     prefix + s.State,
 		Catalog:   prefix + s.Catalog,
+		Orders:    prefix + s.Orders,
 	}
 }
 
@@ -54,14 +57,14 @@ func (s Set) CartTopics() []string {
 }
 
 // All returns every topic of the set.
-func (s Set) All() []string { return append(s.CartTopics(), s.Catalog) }
+func (s Set) All() []string { return append(s.CartTopics(), s.Catalog, s.Orders) }
 
 // Validate reports every empty or duplicated name at once.
 func (s Set) Validate() error {
 	var errs []error
 	seen := map[string]bool{}
 	for _, f := range []struct{ field, name string }{
-		{"requests", s.Requests}, {"validated", s.Validated}, {"invalid", s.Invalid}, {"state", s.State}, {"catalog", s.Catalog},
+		{"requests", s.Requests}, {"validated", s.Validated}, {"invalid", s.Invalid}, {"state", s.State}, {"catalog", s.Catalog}, {"orders", s.Orders},
 	} {
 		switch {
 		case strings.TrimSpace(f.name) == "":
@@ -121,6 +124,9 @@ func (s Set) Specs(cfg Config) []kafka.TopicSpecification {
 		spec(s.Invalid, forever),
 		spec(s.State, compact),
 		spec(s.Catalog, compact),
+		// Orders are keyed by order id, not co-partitioned with carts; kept
+		// forever like the event log: they are what a shop bills from.
+		spec(s.Orders, forever),
 	}
 }
 

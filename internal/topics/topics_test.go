@@ -27,8 +27,8 @@ func TestSetValidateReportsEveryProblem(t *testing.T) {
 func TestSpecs(t *testing.T) {
 	set := DefaultSet().WithPrefix("t1.")
 	specs := set.Specs(Config{})
-	if len(specs) != 5 {
-		t.Fatalf("%d specs, want 5", len(specs))
+	if len(specs) != 6 {
+		t.Fatalf("%d specs, want 6", len(specs))
 	}
 	byName := map[string]map[string]string{}
 	for _, s := range specs {
@@ -36,6 +36,9 @@ func TestSpecs(t *testing.T) {
 			t.Errorf("%s: %d partitions, rf %d; want %d, -1", s.Topic, s.NumPartitions, s.ReplicationFactor, DefaultPartitions)
 		}
 		byName[s.Topic] = s.Config
+	}
+	if byName["t1.orders.placed"]["retention.ms"] != "-1" {
+		t.Errorf("orders: %v, want kept forever", byName["t1.orders.placed"])
 	}
 	if byName["t1.cart.state"]["cleanup.policy"] != "compact" || byName["t1.catalog.products"]["cleanup.policy"] != "compact" {
 		t.Error("tables are not compacted")
