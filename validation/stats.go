@@ -22,13 +22,15 @@ type Stats struct {
 	// ConcurrentRetries counts CONCURRENT_TRANSACTIONS answers librdkafka
 	// retried: a transaction that waited for its predecessor's markers.
 	ConcurrentRetries atomic.Int64
+	// CatalogRestarts counts catalog followers restarted after one died.
+	CatalogRestarts atomic.Int64
 }
 
 // StatsSnapshot is a plain copy of Stats.
 type StatsSnapshot struct {
 	Processed, Accepted, Rejected, Duplicates, Stale, Malformed int64
 	Commits, Aborts, Restarts, Restored                         int64
-	ConcurrentRetries                                           int64
+	ConcurrentRetries, CatalogRestarts                          int64
 	MeanCommit, MaxCommit                                       time.Duration
 }
 
@@ -39,6 +41,7 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		Duplicates: s.Duplicates.Load(), Stale: s.Stale.Load(), Malformed: s.Malformed.Load(),
 		Commits: s.Commits.Load(), Aborts: s.Aborts.Load(), Restarts: s.Restarts.Load(), Restored: s.Restored.Load(),
 		ConcurrentRetries: s.ConcurrentRetries.Load(),
+		CatalogRestarts:   s.CatalogRestarts.Load(),
 		MaxCommit:         time.Duration(s.MaxCommitNano.Load()),
 	}
 	if out.Commits > 0 {
