@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"context"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -264,4 +266,72 @@ func TestFaultCatalogFollowerDeathIsNoticedAndRestarted(t *testing.T) {
 	if !found {
 		t.Error("the product the dead follower failed on is unknown after the restart")
 	}
+}
+
+// The consumer stops polling (stalled) while a transaction is open, past
+// max.poll.interval.ms: the group takes the assignment away as lost. The
+// open transaction aborts instead of committing offsets that are no
+// longer this member's, the revocation waits for it, and the rejoined
+// member processes the batch again, once.
+func TestFaultAssignmentLostMidTransaction(t *testing.T) {
+	e := newCartEnv(t, 3)
+	e.seedCatalog(t, demoProducts()...)
+	plan := newFaultPlan()
+	m, tap := e.startFaulty(t, "m1", plan, func(c *validation.Config) {
+		c.SessionTimeout = time.Second
+		// Every consumer of the manager gets these; each must keep
+		// max.poll.interval.ms >= session.timeout.ms.
+		c.Client["max.poll.interval.ms"] = 2000
+		c.Client["session.timeout.ms"] = 1000
+	})
+	var sent []sentRequest
+	e.sendWave(t, &sent, 1, 60, 20)
+	e.waitDrained(t, time.Minute)
+
+	commit := plan.arm(&faultRule{at: validation.FaultCommit, times: -1, stall: make(chan struct{})})
+	e.sendWave(t, &sent, 2, 60, 20)
+	select {
+	case <-commit.reached:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no commit reached the stall within 30s")
+	}
+	poll := plan.arm(&faultRule{at: validation.FaultPoll, times: -1, stall: make(chan struct{})})
+	select {
+	case <-poll.reached:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the poller did not reach the stall within 30s")
+	}
+	admin := e.c.Admin(t)
+	waitFor(t, 30*time.Second, "the group dropping the starved member", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		res, err := admin.DescribeConsumerGroups(ctx, []string{e.group})
+		if err != nil || len(res.ConsumerGroupDescriptions) != 1 {
+			return false
+		}
+		return len(res.ConsumerGroupDescriptions[0].Members) == 0
+	})
+	plan.disarm()
+	close(poll.stall) // the next Poll delivers the lost assignment
+	waitFor(t, 30*time.Second, "the lost revocation", func() bool {
+		for _, r := range tap.find("partitions revoked") {
+			if r.attrs["lost"].Bool() {
+				return true
+			}
+		}
+		return false
+	})
+	close(commit.stall)
+	e.waitDrained(t, time.Minute)
+
+	lostAborts := 0
+	for _, r := range tap.find("aborting transaction") {
+		if strings.Contains(r.attrs["err"].String(), "assignment lost") {
+			lostAborts++
+		}
+	}
+	if lostAborts == 0 {
+		t.Error("no transaction aborted for its lost assignment: it committed offsets the member no longer owned")
+	}
+	e.checkFaultFree(t, sent, m)
 }

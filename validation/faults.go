@@ -15,6 +15,10 @@ const (
 	FaultCommit
 	// FaultCatalog: before the catalog follower applies a record.
 	FaultCatalog
+	// FaultPoll: before each Poll of the group's consumer. A stall here
+	// starves the consumer (past max.poll.interval.ms the group takes its
+	// assignment away as lost); any fault ends the session as fatal.
+	FaultPoll
 )
 
 func (p FaultPoint) String() string {
@@ -27,6 +31,8 @@ func (p FaultPoint) String() string {
 		return "commit"
 	case FaultCatalog:
 		return "catalog"
+	case FaultPoll:
+		return "poll"
 	default:
 		return "unknown"
 	}
@@ -66,7 +72,8 @@ func (f Fault) String() string {
 // FaultSite is where the manager asks for a fault.
 type FaultSite struct {
 	Point FaultPoint
-	// Lane is the producer of the transaction (-1 at FaultCatalog).
+	// Lane is the producer of the transaction (-1 at FaultCatalog and
+	// FaultPoll).
 	Lane int
 	// Partitions are the cart.requests partitions of the transaction.
 	Partitions []int32
