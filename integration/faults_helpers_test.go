@@ -144,6 +144,21 @@ func (h *logTap) WithGroup(name string) slog.Handler {
 	return &c
 }
 
+// int is an integer attribute, 0 when absent (an older manager's line).
+func (r tapped) int(key string) int64 {
+	if v := r.attrs[key]; v.Kind() == slog.KindInt64 {
+		return v.Int64()
+	}
+	return 0
+}
+
+func (r tapped) duration(key string) (time.Duration, bool) {
+	if v := r.attrs[key]; v.Kind() == slog.KindDuration {
+		return v.Duration(), true
+	}
+	return 0, false
+}
+
 // find returns the records with this message, in order.
 func (h *logTap) find(msg string) []tapped {
 	h.mu.Lock()
