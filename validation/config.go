@@ -38,6 +38,7 @@ const (
 	DefaultSessionTimeout     = 6 * time.Second
 	DefaultCommitTimeout      = 30 * time.Second
 	DefaultStatsInterval      = 10 * time.Second
+	DefaultUnhealthyAfter     = 3
 )
 
 // Config configures a Manager. Zero fields take the defaults above.
@@ -84,6 +85,12 @@ type Config struct {
 	StatsInterval time.Duration
 	// Observer, if set, hears each transaction's timeline.
 	Observer Observer
+	// UnhealthyAfter is how many transactions in a row may fail to commit
+	// (aborted or fatal) before Health says NOT serving.
+	UnhealthyAfter int
+	// Faults, if set, injects failures into the write path (fault tests
+	// only; nil in production).
+	Faults FaultInjector
 }
 
 func (c Config) withDefaults() Config {
@@ -111,6 +118,9 @@ func (c Config) withDefaults() Config {
 	if c.StatsInterval == 0 {
 		c.StatsInterval = DefaultStatsInterval
 	}
+	if c.UnhealthyAfter == 0 {
+		c.UnhealthyAfter = DefaultUnhealthyAfter
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -137,6 +147,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBatchRecords < 0 || c.MaxBatchBytes < 0 {
 		errs = append(errs, errors.New("batch caps must not be negative"))
+	}
+	if c.UnhealthyAfter < 0 {
+		errs = append(errs, errors.New("unhealthy-after must not be negative"))
 	}
 	if c.Producers < 0 || c.Producers > MaxProducers {
 		errs = append(errs, fmt.Errorf("producers %d: want 1 to %d", c.Producers, MaxProducers))

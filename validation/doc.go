@@ -18,8 +18,11 @@
 //     polled but not yet processed are dropped (its next owner reads them
 //     from the committed offset).
 //   - In-memory state changes of a batch live in an overlay until the commit
-//     succeeds; an abort drops the overlay and seeks the consumer back, so
-//     memory and Kafka always agree on the last commit.
+//     succeeds; an abort drops the overlay and queues the batch's records
+//     again ahead of everything polled after them (the consumer's rewind,
+//     without a seek racing the poller), so memory and Kafka always agree
+//     on the last commit. Repeated aborts and session rebuilds back off
+//     (backoff.go); Manager.Health says whether the manager can commit.
 //   - A record that cannot be decoded, or that sits in another partition
 //     than its cart's, goes to cart.invalid as MALFORMED with (a bounded
 //     prefix of) its raw bytes, in the transaction whose offsets skip it.

@@ -39,6 +39,13 @@ func (a txnAction) String() string {
 // not recognise is fatal: guessing "retry" could commit twice, guessing
 // "abort" could leave the state out of step with the log.
 func classify(err error) txnAction {
+	var inj *injectedError
+	if errors.As(err, &inj) {
+		return inj.action()
+	}
+	if errors.Is(err, errAssignmentLost) {
+		return actAbort
+	}
 	var ke kafka.Error
 	if !errors.As(err, &ke) {
 		return actFatal
@@ -54,6 +61,24 @@ func classify(err error) txnAction {
 		return actFatal
 	}
 }
+
+// action is what the loop does after an injected fault: what it does after
+// the class of librdkafka error the fault stands for.
+func (e *injectedError) action() txnAction {
+	switch e.fault {
+	case FaultRetriable:
+		return actRetry
+	case FaultAbortable:
+		return actAbort
+	default:
+		return actFatal
+	}
+}
+
+// errAssignmentLost ends a transaction whose partitions the group gave to
+// another member while it was open (a lost assignment): its offsets no
+// longer belong to this member, so it aborts instead of committing.
+var errAssignmentLost = errors.New("assignment lost while the transaction was open")
 
 // errSessionFatal marks an error after which the session must be rebuilt.
 var errSessionFatal = errors.New("transactional session is unusable")

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-
-	"github.com/cartstream/cartstream/internal/globaltable"
 )
 
 // Manager is the AddItemManager. Create it with New and run it with Run.
@@ -20,6 +18,7 @@ type Manager struct {
 	log     *slog.Logger
 	catalog *catalogStore
 	stats   Stats
+	health  *healthState
 	ready   chan struct{}
 	// oversized: requests whose outcome was refused as too large.
 	oversized oversized
@@ -35,7 +34,8 @@ func New(cfg Config) (*Manager, error) {
 	return &Manager{
 		cfg:     cfg,
 		log:     log,
-		catalog: newCatalogStore(cfg.Records.DecodeProduct, log),
+		catalog: newCatalogStore(cfg.Records.DecodeProduct, log, cfg.Faults),
+		health:  newHealthState(log, cfg.UnhealthyAfter),
 		ready:   make(chan struct{}),
 	}, nil
 }
@@ -47,34 +47,43 @@ func (m *Manager) Stats() *Stats { return &m.stats }
 // joined the group: the point from which the manager processes requests.
 func (m *Manager) Ready() <-chan struct{} { return m.ready }
 
+// Health is the manager's ability to commit now, and a channel closed at
+// its next change: watch it with a loop that takes both again each time.
+// It is not serving until the first session has its assignment, while a
+// session is rebuilt, after Config.UnhealthyAfter transactions in a row
+// failed to commit (until one commits), and while a dead catalog follower
+// is restarted.
+func (m *Manager) Health() (Health, <-chan struct{}) { return m.health.get() }
+
 // Run validates requests until ctx ends, then finishes the open transaction
 // and leaves. A fatal transactional error rebuilds the session (new
 // producer, new consumer, state restored from cart.state) rather than ending
-// Run; Run returns an error only for what a restart cannot fix.
+// Run, and a catalog follower that dies is restarted; Run returns an error
+// only for what a restart cannot fix.
 func (m *Manager) Run(ctx context.Context) error {
-	tctx, cancelTable := context.WithCancel(ctx)
-	defer cancelTable()
-	table, err := globaltable.New(globaltable.Config{
-		Client: m.cfg.Client, Topic: m.cfg.Topics.Catalog, Apply: m.catalog.apply, Logger: m.log,
-	})
-	if err != nil {
-		return err
-	}
-	tableErr := make(chan error, 1)
-	go func() { tableErr <- table.Run(tctx) }()
-	defer func() { cancelTable(); <-tableErr }()
+	cctx, stopCatalog := context.WithCancel(ctx)
+	loaded := make(chan error, 1)
+	following := make(chan struct{})
+	go func() { defer close(following); m.followCatalog(cctx, loaded) }()
+	defer func() { stopCatalog(); <-following }()
 
 	select {
-	case <-table.Ready():
-		m.log.Info("catalog loaded", "products", m.catalog.size())
-	case err := <-tableErr:
-		tableErr <- err // for the deferred receive
-		return fmt.Errorf("load catalog: %w", err)
+	case err := <-loaded:
+		if err != nil {
+			return err
+		}
 	case <-ctx.Done():
 		return nil
 	}
+	return m.runSessions(ctx)
+}
 
-	for attempt := 0; ; attempt++ {
+// runSessions runs one session after the other until ctx ends: a session
+// that ends on a fatal error is rebuilt after a backoff that grows while
+// the sessions fail without committing anything.
+func (m *Manager) runSessions(ctx context.Context) error {
+	for attempt := 0; ; {
+		commits := m.stats.Commits.Load()
 		err := m.session(ctx)
 		if ctx.Err() != nil {
 			if err != nil && !errors.Is(err, context.Canceled) {
@@ -87,11 +96,16 @@ func (m *Manager) Run(ctx context.Context) error {
 			return err
 		}
 		m.stats.Restarts.Add(1)
-		backoff := min(time.Duration(attempt+1)*500*time.Millisecond, 5*time.Second)
-		m.log.Error("rebuilding the transactional session", "err", err, "after", backoff)
+		if m.stats.Commits.Load() > commits {
+			attempt = 0 // the session worked for a while: a new failure
+		}
+		attempt++
+		d := rebuildBackoff.delay(attempt)
+		m.log.Warn("rebuilding the transactional session", "err", err, "attempt", attempt, "after", d)
 		select {
-		case <-time.After(backoff):
+		case <-time.After(d):
 		case <-ctx.Done():
+			m.logStats("final")
 			return nil
 		}
 	}
@@ -102,7 +116,7 @@ func (m *Manager) logStats(msg string) {
 	m.log.Info(msg+" stats",
 		"processed", s.Processed, "accepted", s.Accepted, "rejected", s.Rejected,
 		"duplicates", s.Duplicates, "stale", s.Stale, "malformed", s.Malformed,
-		"commits", s.Commits, "aborts", s.Aborts, "restarts", s.Restarts,
+		"commits", s.Commits, "aborts", s.Aborts, "restarts", s.Restarts, "catalog_restarts", s.CatalogRestarts,
 		"commit_mean", s.MeanCommit, "commit_max", s.MaxCommit, "restored", s.Restored)
 }
 
@@ -110,6 +124,8 @@ func (m *Manager) logStats(msg string) {
 // producers: a fatal error anywhere ends it, and the next one starts from
 // what Kafka has committed.
 func (m *Manager) session(ctx context.Context) error {
+	// Not serving from the session's end until the next one is assigned.
+	defer m.health.left()
 	workers, closeProducers, err := m.startProducers(ctx)
 	if err != nil {
 		return err

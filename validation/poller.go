@@ -55,6 +55,9 @@ func (s *session) pollRecords() ([]polled, error) {
 	var out []polled
 	timeout := 100
 	for len(out) < s.m.cfg.MaxBatchRecords {
+		if err := inject(s.m.cfg.Faults, FaultSite{Point: FaultPoll, Lane: -1}); err != nil {
+			return nil, fmt.Errorf("%w: consumer: %w", errSessionFatal, err)
+		}
 		ev := s.cons.Poll(timeout)
 		if s.pollErr != nil {
 			return nil, s.pollErr

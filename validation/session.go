@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -53,6 +54,14 @@ type partition struct {
 	busy bool
 	// revoking: the group took the partition away; it goes once not busy.
 	revoking bool
+	// lost: the group gave the partition to another member while a job
+	// held it (a lost assignment); the job aborts instead of committing.
+	// Set by the scheduler, read by the job's worker.
+	lost atomic.Bool
+	// aborts counts the partition's transactions aborted in a row; its
+	// next job waits until retryAt (abortBackoff).
+	aborts  int
+	retryAt time.Time
 }
 
 // session is one consumer's lifetime with its pool of transactional
@@ -86,6 +95,8 @@ type session struct {
 	// partitions is how many partitions cart.requests had at the latest
 	// assignment (a rebalance follows when partitions are added).
 	partitions int
+	// joined: the session has had its first (possibly empty) assignment.
+	joined bool
 }
 
 func newSession(m *Manager, cons *kafka.Consumer, workers []*worker) *session {
@@ -130,12 +141,13 @@ func (s *session) loop(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return s.finishJobs()
 		}
-		s.schedule()
+		wake := s.schedule()
 		events := s.events
 		if s.queued >= s.maxQueued {
 			events = nil // backpressure: the poller waits
 		}
 		select {
+		case <-wake:
 		case ev := <-events:
 			if err := s.onEvent(ev); err != nil {
 				return err
@@ -165,23 +177,35 @@ func (s *session) finishJobs() error {
 // schedule hands work to idle workers: each job takes the pending records
 // of partitions no job holds, oldest first, up to the batch caps. A batch is
 // therefore whatever arrived while the previous transactions were in
-// flight: one request alone goes at once.
-func (s *session) schedule() {
+// flight: one request alone goes at once. It returns a timer for the
+// earliest partition still backing off after aborts (nil if none).
+func (s *session) schedule() <-chan time.Time {
+	now := time.Now()
 	for len(s.free) > 0 {
-		j := s.nextJob()
+		j := s.nextJob(now)
 		if j == nil {
-			return
+			break
 		}
 		w := s.free[0]
 		s.free = s.free[1:]
 		w.jobs <- j // an idle worker's channel has room
 	}
+	var next time.Time
+	for _, p := range s.parts {
+		if !p.busy && len(p.pending) > 0 && p.retryAt.After(now) && (next.IsZero() || p.retryAt.Before(next)) {
+			next = p.retryAt
+		}
+	}
+	if next.IsZero() {
+		return nil
+	}
+	return time.After(next.Sub(now))
 }
 
-func (s *session) nextJob() *job {
+func (s *session) nextJob(now time.Time) *job {
 	ready := make([]*partition, 0, len(s.parts))
 	for _, p := range s.parts {
-		if !p.busy && !p.revoking && len(p.pending) > 0 {
+		if !p.busy && !p.revoking && len(p.pending) > 0 && !p.retryAt.After(now) {
 			ready = append(ready, p)
 		}
 	}
@@ -213,20 +237,47 @@ func (s *session) nextJob() *job {
 
 // onResult takes a worker's finished job back: the partitions are free
 // again, an aborted job's records go back to the front of their partitions'
-// queues, and a fatal error ends the session.
+// queues after a backoff, and a fatal error ends the session.
 func (s *session) onResult(r jobResult) error {
 	s.free = append(s.free, r.w)
 	for _, p := range r.job.parts {
 		p.busy = false
 	}
-	if r.err != nil && errors.Is(r.err, errAborted) {
+	switch {
+	case r.err == nil:
+		for _, p := range r.job.parts {
+			p.aborts, p.retryAt = 0, time.Time{}
+		}
+		s.m.health.committed()
+	case errors.Is(r.err, errAborted):
+		s.m.health.failedCommit()
 		s.requeue(r.job)
+		s.backOff(r)
+	default:
+		s.m.health.failedCommit()
 	}
 	s.finishRevocations()
 	if r.err != nil && !errors.Is(r.err, errAborted) {
 		return r.err
 	}
 	return nil
+}
+
+// backOff holds an aborted job's partitions back before their next
+// transaction: whatever made it abort (a coordinator moving, a broker
+// restarting, an input the producer refuses) is given time, and a
+// partition that aborts over and over does not spin.
+func (s *session) backOff(r jobResult) {
+	attempt := 0
+	for _, p := range r.job.parts {
+		attempt = max(attempt, p.aborts+1)
+	}
+	d := abortBackoff.delay(attempt)
+	at := time.Now().Add(d)
+	for _, p := range r.job.parts {
+		p.aborts, p.retryAt = attempt, at
+	}
+	s.m.log.Warn("transaction aborted; backing off", "producer", r.w.id, "partitions", r.job.partitionIDs(), "attempt", attempt, "after", d, "err", r.err)
 }
 
 // requeue puts an aborted job's records back ahead of what was polled after
@@ -257,10 +308,15 @@ func (s *session) onEvent(ev pollEvent) error {
 		for _, p := range ev.assigned.parts {
 			s.parts[p.id] = p
 		}
+		if !s.joined {
+			s.joined = true
+			s.m.health.joined()
+		}
 	case ev.revoked != nil:
 		for _, id := range ev.revoked.parts {
 			if p := s.parts[id]; p != nil {
 				p.revoking = true
+				p.lost.Store(ev.revoked.lost)
 				s.queued -= len(p.pending)
 				p.pending = nil
 			}

@@ -30,13 +30,15 @@ type Stats struct {
 	// ConcurrentRetries counts CONCURRENT_TRANSACTIONS answers librdkafka
 	// retried: a transaction that waited for its predecessor's markers.
 	ConcurrentRetries atomic.Int64
+	// CatalogRestarts counts catalog followers restarted after one died.
+	CatalogRestarts atomic.Int64
 }
 
 // StatsSnapshot is a plain copy of Stats.
 type StatsSnapshot struct {
 	Processed, Accepted, Rejected, Duplicates, Stale, Malformed int64
 	Commits, Aborts, Restarts, Restored                         int64
-	ConcurrentRetries                                           int64
+	ConcurrentRetries, CatalogRestarts                          int64
 	Quarantined, QuarantineRejections, Orders                   int64
 	MeanCommit, MaxCommit                                       time.Duration
 }
@@ -48,6 +50,7 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		Duplicates: s.Duplicates.Load(), Stale: s.Stale.Load(), Malformed: s.Malformed.Load(),
 		Commits: s.Commits.Load(), Aborts: s.Aborts.Load(), Restarts: s.Restarts.Load(), Restored: s.Restored.Load(),
 		ConcurrentRetries: s.ConcurrentRetries.Load(),
+		CatalogRestarts:   s.CatalogRestarts.Load(),
 		Quarantined:       s.Quarantined.Load(), QuarantineRejections: s.QuarantineRejections.Load(), Orders: s.Orders.Load(),
 		MaxCommit: time.Duration(s.MaxCommitNano.Load()),
 	}

@@ -46,6 +46,27 @@ type job struct {
 	partitions int
 }
 
+// partitionIDs are the job's partitions, in order.
+func (j *job) partitionIDs() []int32 {
+	ids := make([]int32, 0, len(j.parts))
+	for id := range j.parts {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// assignmentLost says whether the group gave one of the job's partitions
+// to another member while the job held it.
+func (j *job) assignmentLost() bool {
+	for _, p := range j.parts {
+		if p.lost.Load() {
+			return true
+		}
+	}
+	return false
+}
+
 // jobResult says how a job ended: err is nil when it committed, wraps
 // errAborted when it was aborted (its records are processed again), and
 // wraps errSessionFatal otherwise.
@@ -159,6 +180,9 @@ func (w *worker) transact(j *job, b *batchTxn) error {
 	sent := make(chan error, 1)
 	go func() {
 		sent <- w.retrying("send offsets", func(ctx context.Context) error {
+			if err := w.inject(FaultSendOffsets, j); err != nil {
+				return err
+			}
 			return w.prod.SendOffsetsToTransaction(ctx, b.offsets, meta)
 		})
 	}()
@@ -167,7 +191,7 @@ func (w *worker) transact(j *job, b *batchTxn) error {
 	b.trace.Decided = time.Now()
 	var perr error
 	if cold && derr == nil {
-		perr = w.produceAll(b)
+		perr = w.produceAll(j, b)
 	}
 	// Wait for the offsets whatever happened: no other transactional call
 	// may overlap SendOffsetsToTransaction, the abort included.
@@ -177,11 +201,19 @@ func (w *worker) transact(j *job, b *batchTxn) error {
 		return err
 	}
 	if !cold {
-		if err := w.produceAll(b); err != nil {
+		if err := w.produceAll(j, b); err != nil {
 			return err
 		}
 	}
-	if err := w.retrying("commit", w.prod.CommitTransaction); err != nil {
+	if err := w.retrying("commit", func(ctx context.Context) error {
+		if err := w.inject(FaultCommit, j); err != nil {
+			return err
+		}
+		if j.assignmentLost() {
+			return errAssignmentLost
+		}
+		return w.prod.CommitTransaction(ctx)
+	}); err != nil {
 		return err
 	}
 	// The commit time is what the batch waits on Kafka once decided.
@@ -368,7 +400,12 @@ func (w *worker) writeMalformed(b *batchTxn, j *job, msg *kafka.Message, text st
 	return nil
 }
 
-func (w *worker) produceAll(b *batchTxn) error {
+func (w *worker) produceAll(j *job, b *batchTxn) error {
+	if w.m.cfg.Faults != nil { // spares the hot path retrying's timer
+		if err := w.retrying("produce", func(context.Context) error { return w.inject(FaultProduce, j) }); err != nil {
+			return err
+		}
+	}
 	for _, msg := range b.out {
 		if err := w.produce(msg); err != nil {
 			return err
@@ -400,24 +437,33 @@ func (w *worker) produce(msg *kafka.Message) error {
 	}
 }
 
-// retrying runs a transactional call, repeating it while librdkafka calls
-// the error retriable, until CommitTimeout: an outcome still unknown then is
-// fatal.
+// inject asks Config.Faults for a fault at this step of the job.
+func (w *worker) inject(at FaultPoint, j *job) error {
+	if w.m.cfg.Faults == nil {
+		return nil
+	}
+	return inject(w.m.cfg.Faults, FaultSite{Point: at, Lane: w.id, Partitions: j.partitionIDs()})
+}
+
+// retrying runs a transactional call, repeating it (with backoff) while
+// librdkafka calls the error retriable, until CommitTimeout: an outcome
+// still unknown then is fatal.
 func (w *worker) retrying(what string, call func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), w.m.cfg.CommitTimeout)
 	defer cancel()
-	for {
+	for attempt := 1; ; attempt++ {
 		err := call(ctx)
 		if err == nil {
 			return nil
 		}
 		switch classify(err) {
 		case actRetry:
-			w.m.log.Warn("retrying transactional call", "call", what, "producer", w.id, "err", err)
+			d := retryBackoff.delay(attempt)
+			w.m.log.Warn("retrying transactional call", "call", what, "producer", w.id, "attempt", attempt, "after", d, "err", err)
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("%w: %s: outcome unknown after %s: %w", errSessionFatal, what, w.m.cfg.CommitTimeout, err)
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(d):
 			}
 		case actAbort:
 			return fmt.Errorf("%s: %w", what, err)

@@ -118,16 +118,16 @@ func run(args []string) int {
 	healthDone := make(chan error, 1)
 	hctx, stopHealth := context.WithCancel(context.Background())
 	go func() { healthDone <- hs.Run(hctx, 5*time.Second) }()
+	fctx, stopFollowing := context.WithCancel(context.Background())
+	following := make(chan struct{})
 	go func() {
-		select {
-		case <-m.Ready():
-			hs.Status.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-			log.Info("ready")
-		case <-ctx.Done():
-		}
+		defer close(following)
+		followHealth(fctx, m.Health, func(s healthpb.HealthCheckResponse_ServingStatus) { hs.Status.SetServingStatus("", s) })
 	}()
 
 	runErr := m.Run(ctx)
+	stopFollowing()
+	<-following
 	hs.Status.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	stopHealth()
 	if err := <-healthDone; err != nil {
