@@ -38,7 +38,12 @@ type cartEnv struct {
 
 func newCartEnv(t *testing.T, partitions int) *cartEnv {
 	t.Helper()
-	c := kafkatest.Get(t)
+	return newCartEnvOn(t, kafkatest.Get(t), partitions)
+}
+
+// newCartEnvOn is newCartEnv on a cluster of the test's own.
+func newCartEnvOn(t *testing.T, c *kafkatest.Cluster, partitions int) *cartEnv {
+	t.Helper()
 	set := topics.DefaultSet().WithPrefix(kafkatest.UniqueName(t, ""))
 	c.DeleteOnCleanup(t, set.All()...)
 	if _, err := topics.Ensure(withTimeout(t, time.Minute), c.Admin(t), set, topics.Config{Partitions: partitions}); err != nil {

@@ -19,5 +19,12 @@
 // topics with [Cluster.Topics], deleted on cleanup, so tests never see each
 // other's records and may run in parallel.
 //
+// CARTSTREAM_TEST_KAFKA_NODES=3 (or [StartWith] with Options.Nodes) starts a
+// three-node KRaft cluster from the jars instead, with replication factor 3
+// and min.insync.replicas=2. On a cluster from the jars, [Cluster.KillBroker],
+// [Cluster.StopBroker] and [Cluster.StartBroker] crash, stop and restart one
+// node (the single broker too), so fault tests can move leaders and
+// coordinators; other sources answer [ErrUnsupported].
+//
 // This package is test support: production code never imports it.
 package kafkatest
