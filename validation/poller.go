@@ -102,7 +102,7 @@ func (s *session) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	ctx := s.pollCtx
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
-		a, err := s.assign(e.Partitions)
+		a, err := s.assign(ctx, e.Partitions)
 		if err != nil {
 			s.pollErr = fmt.Errorf("%w: restore assigned partitions: %w", errSessionFatal, err)
 			s.m.log.Error("restore failed", "err", err)

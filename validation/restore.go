@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,18 +19,21 @@ import (
 // pending. Only then is cart.state read, up to its last stable offset, so the
 // snapshots restored and the offsets the consumer resumes from come from the
 // same set of committed transactions.
-func (s *session) assign(parts []kafka.TopicPartition) (*assignment, error) {
+func (s *session) assign(ctx context.Context, parts []kafka.TopicPartition) (*assignment, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	start := time.Now()
 	timeout := s.m.cfg.TransactionTimeout + s.m.cfg.CommitTimeout
 	count, err := s.partitionCount(timeout)
 	if err != nil {
 		return nil, err
 	}
-	committed, err := s.cons.Committed(parts, int(timeout.Milliseconds()))
+	committed, err := committedOffsets(ctx, s.cons, parts, timeout)
 	if err != nil {
-		return nil, fmt.Errorf("committed offsets: %w", err)
+		return nil, err
 	}
-	restored, err := s.restore(parts, timeout)
+	restored, err := s.restore(ctx, parts, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -50,6 +55,27 @@ func (s *session) assign(parts []kafka.TopicPartition) (*assignment, error) {
 	s.m.stats.Restored.Add(int64(total))
 	s.m.log.Info("partitions assigned", "partitions", partitionIDs(parts), "of", count, "carts", total, "took", time.Since(start).Round(time.Millisecond))
 	return &assignment{parts: out, count: count}, nil
+}
+
+// committedOffsets asks for the group's committed offsets of parts in
+// short rounds until timeout, so that a stop (ctx) is not held for the
+// whole timeout while the group coordinator is away (a broker failover).
+func committedOffsets(ctx context.Context, cons *kafka.Consumer, parts []kafka.TopicPartition, timeout time.Duration) ([]kafka.TopicPartition, error) {
+	const round = 2 * time.Second
+	deadline := time.Now().Add(timeout)
+	for {
+		out, err := cons.Committed(parts, int(round.Milliseconds()))
+		var kerr kafka.Error
+		timedOut := errors.As(err, &kerr) && kerr.Code() == kafka.ErrTimedOut
+		switch {
+		case err == nil:
+			return out, nil
+		case !timedOut || time.Now().After(deadline):
+			return nil, fmt.Errorf("committed offsets: %w", err)
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("committed offsets: %w", ctx.Err())
+		}
+	}
 }
 
 // partitionCount is how many partitions cart.requests has: a request must
@@ -75,7 +101,7 @@ func (s *session) partitionCount(timeout time.Duration) (int, error) {
 
 // restore reads the given partitions of cart.state from the beginning to
 // their end (the last stable offset, as a read_committed consumer sees it).
-func (s *session) restore(parts []kafka.TopicPartition, timeout time.Duration) (map[int32]*partitionState, error) {
+func (s *session) restore(ctx context.Context, parts []kafka.TopicPartition, timeout time.Duration) (map[int32]*partitionState, error) {
 	out := make(map[int32]*partitionState, len(parts))
 	for _, tp := range parts {
 		out[tp.Partition] = &partitionState{carts: map[cart.CartID]cart.Snapshot{}}
@@ -106,6 +132,9 @@ func (s *session) restore(parts []kafka.TopicPartition, timeout time.Duration) (
 	records := 0
 	deadline := time.Now().Add(timeout)
 	for len(pending) > 0 {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("restore %s: %w", state, ctx.Err())
+		}
 		ev := cons.Poll(100)
 		switch e := ev.(type) {
 		case *kafka.Message:

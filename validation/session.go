@@ -99,6 +99,10 @@ type session struct {
 	joined bool
 }
 
+// shutdownGrace is how long a stopping manager waits for the transactions
+// in flight to commit.
+const shutdownGrace = 5 * time.Second
+
 func newSession(m *Manager, cons *kafka.Consumer, workers []*worker) *session {
 	s := &session{
 		m: m, cons: cons, parts: map[int32]*partition{}, workers: workers,
@@ -114,6 +118,16 @@ func newSession(m *Manager, cons *kafka.Consumer, workers []*worker) *session {
 // or an error ends the session. It stops the poller and the workers before
 // it returns; the caller closes the consumer and the producers.
 func (s *session) run(ctx context.Context) error {
+	// A stop lets the transactions in flight finish, for shutdownGrace:
+	// past it, their calls give up (the outcome is then unknown, which the
+	// next owner's InitTransactions settles by aborting).
+	wctx, stopWorkers := context.WithCancel(context.Background())
+	defer stopWorkers()
+	unhook := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, stopWorkers) })
+	defer unhook()
+	for _, w := range s.workers {
+		w.stop = wctx
+	}
 	var wg sync.WaitGroup
 	for _, w := range s.workers {
 		wg.Add(1)

@@ -27,6 +27,10 @@ type worker struct {
 	concurrent *atomic.Int64
 	// lastEnd is when this producer's previous transaction ended.
 	lastEnd time.Time
+	// stop ends the transactional calls' waits: shutdownGrace after the
+	// manager is asked to stop (session.run), so a stop during a broker
+	// outage is not held for CommitTimeout. Nil: never.
+	stop context.Context
 }
 
 // markerGrace is how long after a transaction ends its producer counts as
@@ -449,7 +453,11 @@ func (w *worker) inject(at FaultPoint, j *job) error {
 // librdkafka calls the error retriable, until CommitTimeout: an outcome
 // still unknown then is fatal.
 func (w *worker) retrying(what string, call func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), w.m.cfg.CommitTimeout)
+	parent := w.stop
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(parent, w.m.cfg.CommitTimeout)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
 		err := call(ctx)
