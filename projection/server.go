@@ -89,11 +89,11 @@ func (s *Server) GetCartHistory(ctx context.Context, req *cartv1.GetCartHistoryR
 		ctx, cancel = context.WithTimeout(ctx, DefaultHistoryTimeout)
 		defer cancel()
 	}
-	entries, next, err := s.p.History(ctx, cart.CartID(req.GetCartId()), size, req.GetPageToken())
+	pg, err := s.p.History(ctx, cart.CartID(req.GetCartId()), size, req.GetPageToken())
 	if err != nil {
 		return nil, statusOf(err)
 	}
-	return &cartv1.GetCartHistoryResponse{Entries: entries, NextPageToken: next}, nil
+	return &cartv1.GetCartHistoryResponse{Entries: pg.Entries, NextPageToken: pg.NextToken, Truncated: pg.Truncated}, nil
 }
 
 // AwaitOutcome implements gateway.Outcomes: it waits until the cart's
