@@ -29,6 +29,9 @@ var (
 	ErrClosed = fmt.Errorf("%w: shutting down", ErrUnavailable)
 	// ErrCommandNotServed is a command RPC sent to the projection.
 	ErrCommandNotServed = errors.New("projection: commands are served by the cart gateway, not the read side")
+	// ErrSlowWatcher ends a WatchCart stream whose client stopped reading
+	// it; the client reconnects (and reads).
+	ErrSlowWatcher = errors.New("projection: the watch's client stopped reading its stream; reconnect")
 	// ErrFetch is a history record that could not be read back from Kafka.
 	ErrFetch = fmt.Errorf("%w: history records could not be read", ErrUnavailable)
 )
@@ -65,6 +68,8 @@ func statusOf(err error) error {
 		return status.Error(codes.Canceled, msgCanceled)
 	case errors.Is(err, ErrUnavailable):
 		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, ErrSlowWatcher):
+		return status.Error(codes.ResourceExhausted, err.Error())
 	case errors.Is(err, ErrCommandNotServed):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.As(err, &carrier):

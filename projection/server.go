@@ -10,6 +10,7 @@ import (
 	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/internal/gateway"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
+	readsidev1 "github.com/cartstream/cartstream/proto/cartstream/readside/v1"
 )
 
 // DefaultHistoryTimeout bounds GetCartHistory's reads from Kafka in a call
@@ -53,29 +54,6 @@ func (s *Server) GetCart(ctx context.Context, req *cartv1.GetCartRequest) (*cart
 		resp.RequestOutcome = requestOutcomePB(o)
 	}
 	return resp, nil
-}
-
-// WatchCart implements cartv1.CartServiceServer and gateway.Reader: the
-// current cart, then each newer version (intermediate ones may be
-// skipped), ending with OK once a checked-out cart was sent.
-func (s *Server) WatchCart(req *cartv1.WatchCartRequest, stream grpc.ServerStreamingServer[cartv1.WatchCartResponse]) error {
-	id := cart.CartID(req.GetCartId())
-	snap, err := s.p.Cart(id)
-	if err != nil {
-		return statusOf(err)
-	}
-	ctx := stream.Context()
-	for {
-		if err := stream.Send(&cartv1.WatchCartResponse{Cart: cartPB(&snap.Cart)}); err != nil {
-			return err
-		}
-		if snap.Cart.Status == cart.StatusCheckedOut {
-			return nil
-		}
-		if snap, err = s.p.AwaitChange(ctx, id, snap.Cart.Version); err != nil {
-			return statusOf(err)
-		}
-	}
 }
 
 // GetCartHistory implements cartv1.CartServiceServer and gateway.Reader.
@@ -197,11 +175,13 @@ func (c *CatalogServer) GetProduct(_ context.Context, req *cartv1.GetProductRequ
 	return &cartv1.GetProductResponse{Product: productPB(p, c.p.cfg.DefaultMaxQuantityPerLine)}, nil
 }
 
-// Register registers CartService (queries) and CatalogService of p on reg:
-// what a stand-alone projection serves.
+// Register registers CartService (queries), CatalogService and
+// OutcomeService (for gateways) of p on reg: what a stand-alone projection
+// serves.
 func (p *Projection) Register(reg grpc.ServiceRegistrar) {
 	cartv1.RegisterCartServiceServer(reg, NewServer(p))
 	cartv1.RegisterCatalogServiceServer(reg, NewCatalogServer(p))
+	readsidev1.RegisterOutcomeServiceServer(reg, NewOutcomeServer(p))
 }
 
 // RegisterCatalog registers only CatalogService: for a process whose

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cartstream/cartstream/internal/gateway"
+	"github.com/cartstream/cartstream/internal/grpclimits"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/topics"
@@ -146,7 +147,10 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	var reader gateway.Reader
 	var outcomes gateway.Outcomes
 	if c.projectionAddr != "" {
-		conn, err := grpc.NewClient(c.projectionAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		// Keepalive pings notice a projection that vanished without
+		// closing the connection, so waits on it fail instead of hanging.
+		conn, err := grpc.NewClient(c.projectionAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithKeepaliveParams(grpclimits.ClientKeepalive()))
 		if err != nil {
 			return fmt.Errorf("projection client %s: %w", c.projectionAddr, err)
 		}
