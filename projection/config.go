@@ -31,6 +31,24 @@ const (
 	// DefaultMaxInterned bounds the table that shares product names and
 	// rejection messages between carts.
 	DefaultMaxInterned = 1 << 16
+	// DefaultMaxHistoryPerCart bounds each cart's history index: 1024
+	// references of 40 bytes, 40 KiB for a cart that reaches it. A shopper's
+	// cart sees tens of commands; a cart with thousands is a script or an
+	// attack, and must not grow the read side without bound.
+	DefaultMaxHistoryPerCart = 1024
+	// DefaultWaitTimeout bounds a wait for a consistency token (GetCart
+	// with a token, wait_for_outcome) in a call without a deadline. A
+	// command is applied in milliseconds when the write side is healthy;
+	// a wait this long means it is not, and the client is better told.
+	DefaultWaitTimeout = 10 * time.Second
+	// DefaultMaxWatch is how long one WatchCart stream lasts at most; then
+	// it ends OK and the client calls again (its first message brings it up
+	// to date). It bounds what a forgotten watcher holds.
+	DefaultMaxWatch = 30 * time.Minute
+	// DefaultWatchSendTimeout is how long a WatchCart subscriber may leave
+	// a message unread (the stream's flow-control window full) before the
+	// stream is ended RESOURCE_EXHAUSTED.
+	DefaultWatchSendTimeout = 30 * time.Second
 )
 
 // Config configures a Projection. Client and Records are required; the
@@ -62,6 +80,18 @@ type Config struct {
 	// MaxInterned bounds the string-sharing table; default
 	// DefaultMaxInterned. Negative disables it.
 	MaxInterned int
+	// MaxHistoryPerCart bounds the history index of each cart: beyond it
+	// the oldest entries are evicted and GetCartHistory marks its pages
+	// truncated. Default DefaultMaxHistoryPerCart; must be >= 1.
+	MaxHistoryPerCart int
+	// WaitTimeout bounds a wait for a consistency token in a call without
+	// a deadline; default DefaultWaitTimeout.
+	WaitTimeout time.Duration
+	// MaxWatch bounds one WatchCart stream (the client's deadline, if
+	// sooner, ends it first); default DefaultMaxWatch.
+	MaxWatch time.Duration
+	// WatchSendTimeout: see DefaultWatchSendTimeout.
+	WatchSendTimeout time.Duration
 	// Logger; default: discard.
 	Logger *slog.Logger
 }
@@ -81,6 +111,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxInterned == 0 {
 		c.MaxInterned = DefaultMaxInterned
+	}
+	if c.MaxHistoryPerCart == 0 {
+		c.MaxHistoryPerCart = DefaultMaxHistoryPerCart
+	}
+	if c.WaitTimeout == 0 {
+		c.WaitTimeout = DefaultWaitTimeout
+	}
+	if c.MaxWatch == 0 {
+		c.MaxWatch = DefaultMaxWatch
+	}
+	if c.WatchSendTimeout == 0 {
+		c.WatchSendTimeout = DefaultWatchSendTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -111,6 +153,12 @@ func (c Config) Validate() error {
 	}
 	if c.ProgressInterval < 0 || c.StartTimeout < 0 {
 		errs = append(errs, errors.New("progress interval and start timeout must not be negative"))
+	}
+	if c.MaxHistoryPerCart < 1 {
+		errs = append(errs, fmt.Errorf("max history per cart %d: must be >= 1", c.MaxHistoryPerCart))
+	}
+	if c.WaitTimeout < 0 || c.MaxWatch < 0 || c.WatchSendTimeout < 0 {
+		errs = append(errs, errors.New("wait timeout, max watch and watch send timeout must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("projection: %w", err)

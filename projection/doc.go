@@ -18,8 +18,11 @@
 //     same process can delegate to it; the command RPCs answer
 //     FAILED_PRECONDITION (they belong to the gateway).
 //   - [CatalogServer]: cartv1.CatalogService over the catalog table.
+//   - [OutcomeServer]: readsidev1.OutcomeService, wait_for_outcome for a
+//     gateway in another process, answered by Server.AwaitOutcome.
 //   - [Remote]: gateway.Reader and gateway.Outcomes over a gRPC connection
-//     to a separately deployed projection.
+//     to a separately deployed projection; it answers wait_for_outcome
+//     exactly like a Server in the gateway's process.
 //   - [Serve]: a whole projection process (gRPC with health and
 //     reflection, graceful stop), for cmd/cart-projection to wire.
 //
@@ -37,6 +40,12 @@
 //     nothing about X, except once the partition is settled (read to its
 //     end): then a token at or below it that X's snapshot does not cover
 //     cannot belong to X.
+//   - Nothing a client does is unbounded: a token wait without a deadline
+//     ends after Config.WaitTimeout, a watch after Config.MaxWatch, a
+//     watch whose client stops reading after Config.WatchSendTimeout; a
+//     cart's history index keeps at most Config.MaxHistoryPerCart entries
+//     and a history page costs O(page size). The follower never waits for
+//     a reader.
 //   - Every error reaches a client through one mapping (statusOf).
 //   - Logs carry cart ids, SKUs and positions, never customer ids.
 //

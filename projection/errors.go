@@ -34,6 +34,9 @@ var (
 	// it is quarantined, not served from an older snapshot, until an
 	// operator repairs it or a replica that reads it serves it.
 	ErrUnreadable = errors.New("projection: the cart's stored state cannot be read by this replica; an operator must repair it (cartctl replay --verify, --rewrite)")
+	// ErrSlowWatcher ends a WatchCart stream whose client stopped reading
+	// it; the client reconnects (and reads).
+	ErrSlowWatcher = errors.New("projection: the watch's client stopped reading its stream; reconnect")
 	// ErrFetch is a history record that could not be read back from Kafka.
 	ErrFetch = fmt.Errorf("%w: history records could not be read", ErrUnavailable)
 )
@@ -72,6 +75,8 @@ func statusOf(err error) error {
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, ErrUnreadable):
 		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, ErrSlowWatcher):
+		return status.Error(codes.ResourceExhausted, err.Error())
 	case errors.Is(err, ErrCommandNotServed):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.As(err, &carrier):

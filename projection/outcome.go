@@ -26,13 +26,9 @@ func (p *Projection) awaitRecordedOutcome(ctx context.Context, id cart.CartID, r
 		if v.e == nil {
 			return false, nil
 		}
-		for i := len(v.e.hist) - 1; i >= 0; i-- {
-			if v.e.hist[i].request == tok.Offset {
-				ref = v.e.hist[i]
-				return true, nil
-			}
-		}
-		return false, nil
+		var found bool
+		ref, found = v.e.hist.find(tok.Offset)
+		return found, nil
 	})
 	if err != nil {
 		return nil, err

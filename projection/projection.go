@@ -39,6 +39,7 @@ type Projection struct {
 	stateRecords atomic.Int64
 	badRecords   atomic.Int64
 	histRecords  atomic.Int64
+	slowWatches  atomic.Int64
 }
 
 // layout is what Run learns at start: the partition count of the cart
@@ -391,11 +392,12 @@ type Stats struct {
 	StateRecords   int64 // cart.state records read
 	SkippedRecords int64 // undecodable records skipped
 	HistoryRecords int64 // cart.validated and cart.invalid records indexed
+	SlowWatches    int64 // WatchCart streams ended because the client stopped reading
 }
 
 // Stats returns the current counters.
 func (p *Projection) Stats() Stats {
-	return Stats{Carts: p.carts(), StateRecords: p.stateRecords.Load(), SkippedRecords: p.badRecords.Load(), HistoryRecords: p.histRecords.Load()}
+	return Stats{Carts: p.carts(), StateRecords: p.stateRecords.Load(), SkippedRecords: p.badRecords.Load(), HistoryRecords: p.histRecords.Load(), SlowWatches: p.slowWatches.Load()}
 }
 
 // isReady reports whether ch is closed.
@@ -488,10 +490,13 @@ func checkToken(tok Token, part int32, partitions int) error {
 // once its partition has settled past the token is ErrNotFound; a known cart
 // whose snapshot does not cover a token its partition has settled past
 // cannot own that token (INVALID_ARGUMENT).
+// A ctx without a deadline is bounded by Config.WaitTimeout.
 func (p *Projection) AwaitToken(ctx context.Context, id cart.CartID, tok Token) (cart.Snapshot, error) {
 	if err := id.Validate(); err != nil {
 		return cart.Snapshot{}, err
 	}
+	ctx, cancel := p.boundWait(ctx)
+	defer cancel()
 	if err := p.waitReady(ctx, p.ready); err != nil {
 		return cart.Snapshot{}, err
 	}
@@ -525,6 +530,15 @@ func (p *Projection) AwaitToken(ctx context.Context, id cart.CartID, tok Token) 
 // this cart, that means its outcome is in cart.invalid only (a quarantined
 // cart's rejection); AwaitOutcome then looks there.
 var errNotCartsToken = errors.New("projection: the token's command is not in the cart's snapshot")
+
+// boundWait gives a ctx without a deadline the default one: no wait on
+// the read side holds a call forever.
+func (p *Projection) boundWait(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, p.cfg.WaitTimeout)
+}
 
 // AwaitChange waits until the cart's version exceeds after and returns the
 // snapshot; ErrNotFound if the cart is gone.

@@ -13,6 +13,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/cartstream/cartstream/internal/grpclimits"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
 )
 
@@ -21,6 +22,10 @@ const (
 	DefaultAddr            = "127.0.0.1:50052"
 	DefaultMaxRecvMsgSize  = 64 << 10
 	DefaultShutdownTimeout = 15 * time.Second
+	// DefaultMaxConcurrentStreams is per connection, higher than a
+	// gateway's: a projection's clients are gateways, and each relays all
+	// its users' calls and WatchCart streams over one connection.
+	DefaultMaxConcurrentStreams = 16384
 )
 
 // ServeOptions configure Serve.
@@ -33,10 +38,33 @@ type ServeOptions struct {
 	Listener net.Listener
 	// MaxRecvMsgSize caps a request message; default DefaultMaxRecvMsgSize.
 	MaxRecvMsgSize int
+	// Limits are the gRPC server's connection limits; zero fields take
+	// grpclimits' defaults, but MaxConcurrentStreams defaults to
+	// DefaultMaxConcurrentStreams.
+	Limits grpclimits.Limits
 	// ShutdownTimeout bounds the graceful stop.
 	ShutdownTimeout time.Duration
 	// Logger; default: discard.
 	Logger *slog.Logger
+}
+
+func (o ServeOptions) withDefaults() ServeOptions {
+	if o.Addr == "" {
+		o.Addr = DefaultAddr
+	}
+	if o.MaxRecvMsgSize <= 0 {
+		o.MaxRecvMsgSize = DefaultMaxRecvMsgSize
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if o.Limits.MaxConcurrentStreams == 0 {
+		o.Limits.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
 }
 
 // Serve runs p and serves it over gRPC (CartService queries, CatalogService,
@@ -47,19 +75,11 @@ type ServeOptions struct {
 // ShutdownTimeout, then hard. Serve returns nil after a shutdown asked for by
 // ctx.
 func Serve(ctx context.Context, p *Projection, o ServeOptions) error {
-	if o.Addr == "" {
-		o.Addr = DefaultAddr
-	}
-	if o.MaxRecvMsgSize <= 0 {
-		o.MaxRecvMsgSize = DefaultMaxRecvMsgSize
-	}
-	if o.ShutdownTimeout <= 0 {
-		o.ShutdownTimeout = DefaultShutdownTimeout
+	o = o.withDefaults()
+	if err := o.Limits.Validate(); err != nil {
+		return fmt.Errorf("projection: %w", err)
 	}
 	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	lis := o.Listener
 	if lis == nil {
 		var err error
@@ -67,15 +87,7 @@ func Serve(ctx context.Context, p *Projection, o ServeOptions) error {
 			return fmt.Errorf("projection: listen on %s: %w", o.Addr, err)
 		}
 	}
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(o.MaxRecvMsgSize))
-	p.Register(srv)
-	hs := health.NewServer()
-	services := []string{"", cartv1.CartService_ServiceDesc.ServiceName, cartv1.CatalogService_ServiceDesc.ServiceName}
-	for _, s := range services {
-		hs.SetServingStatus(s, healthpb.HealthCheckResponse_NOT_SERVING)
-	}
-	healthpb.RegisterHealthServer(srv, hs)
-	reflection.Register(srv)
+	srv, hs := newGRPCServer(p, o)
 
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
@@ -91,7 +103,7 @@ func Serve(ctx context.Context, p *Projection, o ServeOptions) error {
 	for cause == nil && !runDone && ctx.Err() == nil {
 		select {
 		case <-ready:
-			for _, s := range services {
+			for _, s := range healthServices {
 				hs.SetServingStatus(s, healthpb.HealthCheckResponse_SERVING)
 			}
 			log.Info("projection: health SERVING")
@@ -127,4 +139,23 @@ func Serve(ctx context.Context, p *Projection, o ServeOptions) error {
 	}
 	<-serveErr
 	return cause
+}
+
+// healthServices are the names whose health a projection reports.
+var healthServices = []string{"", cartv1.CartService_ServiceDesc.ServiceName, cartv1.CatalogService_ServiceDesc.ServiceName}
+
+// newGRPCServer is a projection's gRPC server: its
+// services, health NOT_SERVING, reflection, the request size cap and the
+// connection limits.
+func newGRPCServer(p *Projection, o ServeOptions) (*grpc.Server, *health.Server) {
+	o = o.withDefaults()
+	srv := grpc.NewServer(append(o.Limits.ServerOptions(), grpc.MaxRecvMsgSize(o.MaxRecvMsgSize))...)
+	p.Register(srv)
+	hs := health.NewServer()
+	for _, s := range healthServices {
+		hs.SetServingStatus(s, healthpb.HealthCheckResponse_NOT_SERVING)
+	}
+	healthpb.RegisterHealthServer(srv, hs)
+	reflection.Register(srv)
+	return srv, hs
 }

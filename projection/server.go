@@ -11,6 +11,7 @@ import (
 	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/internal/gateway"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
+	readsidev1 "github.com/cartstream/cartstream/proto/cartstream/readside/v1"
 )
 
 // DefaultHistoryTimeout bounds GetCartHistory's reads from Kafka in a call
@@ -56,29 +57,6 @@ func (s *Server) GetCart(ctx context.Context, req *cartv1.GetCartRequest) (*cart
 	return resp, nil
 }
 
-// WatchCart implements cartv1.CartServiceServer and gateway.Reader: the
-// current cart, then each newer version (intermediate ones may be
-// skipped), ending with OK once a checked-out cart was sent.
-func (s *Server) WatchCart(req *cartv1.WatchCartRequest, stream grpc.ServerStreamingServer[cartv1.WatchCartResponse]) error {
-	id := cart.CartID(req.GetCartId())
-	snap, err := s.p.Cart(id)
-	if err != nil {
-		return statusOf(err)
-	}
-	ctx := stream.Context()
-	for {
-		if err := stream.Send(&cartv1.WatchCartResponse{Cart: cartPB(&snap.Cart)}); err != nil {
-			return err
-		}
-		if snap.Cart.Status == cart.StatusCheckedOut {
-			return nil
-		}
-		if snap, err = s.p.AwaitChange(ctx, id, snap.Cart.Version); err != nil {
-			return statusOf(err)
-		}
-	}
-}
-
 // GetCartHistory implements cartv1.CartServiceServer and gateway.Reader.
 func (s *Server) GetCartHistory(ctx context.Context, req *cartv1.GetCartHistoryRequest) (*cartv1.GetCartHistoryResponse, error) {
 	size, err := pageSize(req.GetPageSize())
@@ -90,11 +68,11 @@ func (s *Server) GetCartHistory(ctx context.Context, req *cartv1.GetCartHistoryR
 		ctx, cancel = context.WithTimeout(ctx, DefaultHistoryTimeout)
 		defer cancel()
 	}
-	entries, next, err := s.p.History(ctx, cart.CartID(req.GetCartId()), size, req.GetPageToken())
+	pg, err := s.p.History(ctx, cart.CartID(req.GetCartId()), size, req.GetPageToken())
 	if err != nil {
 		return nil, statusOf(err)
 	}
-	return &cartv1.GetCartHistoryResponse{Entries: entries, NextPageToken: next}, nil
+	return &cartv1.GetCartHistoryResponse{Entries: pg.Entries, NextPageToken: pg.NextToken, Truncated: pg.Truncated}, nil
 }
 
 // AwaitOutcome implements gateway.Outcomes: it waits until the cart's
@@ -203,11 +181,13 @@ func (c *CatalogServer) GetProduct(_ context.Context, req *cartv1.GetProductRequ
 	return &cartv1.GetProductResponse{Product: productPB(p, c.p.cfg.DefaultMaxQuantityPerLine)}, nil
 }
 
-// Register registers CartService (queries) and CatalogService of p on reg:
-// what a stand-alone projection serves.
+// Register registers CartService (queries), CatalogService and
+// OutcomeService (for gateways) of p on reg: what a stand-alone projection
+// serves.
 func (p *Projection) Register(reg grpc.ServiceRegistrar) {
 	cartv1.RegisterCartServiceServer(reg, NewServer(p))
 	cartv1.RegisterCatalogServiceServer(reg, NewCatalogServer(p))
+	readsidev1.RegisterOutcomeServiceServer(reg, NewOutcomeServer(p))
 }
 
 // RegisterCatalog registers only CatalogService: for a process whose

@@ -21,9 +21,9 @@ type entry struct {
 	// when somebody waits, so a cart nobody watches costs no channel.
 	changed chan struct{}
 	waiters int32
-	// hist indexes the cart's records on cart.validated and cart.invalid,
-	// in the order each topic holds them.
-	hist []histRef
+	// hist indexes the cart's most recent records on cart.validated and
+	// cart.invalid, in the order each topic holds them.
+	hist histIndex
 	// bad is set while the cart's latest record in cart.state does not
 	// decode (has is then false): the cart is quarantined, not served from
 	// an older snapshot.
@@ -47,7 +47,11 @@ func (e *entry) notify() {
 	}
 }
 
-func (e *entry) idle() bool { return !e.has && e.bad == nil && e.waiters == 0 && len(e.hist) == 0 }
+// idle: nothing to keep. A cart whose history was all evicted still has
+// an index (it remembers the positions evicted), so it is not idle.
+func (e *entry) idle() bool {
+	return !e.has && e.bad == nil && e.waiters == 0 && e.hist.len() == 0 && !e.hist.truncated()
+}
 
 // shard is the materialized part of one owned partition of cart.state.
 type shard struct {

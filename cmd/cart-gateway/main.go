@@ -25,6 +25,7 @@ import (
 
 	"github.com/cartstream/cartstream/internal/gateway"
 	"github.com/cartstream/cartstream/internal/kafkaconf"
+	"github.com/cartstream/cartstream/internal/grpclimits"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/topics"
@@ -58,6 +59,7 @@ type config struct {
 	partitions      int
 	replication     int
 	maxRecvBytes    int
+	maxStreams      int
 	linger          time.Duration
 	deliveryTimeout time.Duration
 	startTimeout    time.Duration
@@ -87,6 +89,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	e.Int(&c.partitions, "partitions", "CARTSTREAM_PARTITIONS", topics.DefaultPartitions, "partitions of topics created at start (existing topics are kept)")
 	e.Int(&c.replication, "replication-factor", "CARTSTREAM_REPLICATION_FACTOR", -1, "replication factor of topics created at start; -1: the broker's default")
 	e.Int(&c.maxRecvBytes, "grpc-max-recv-bytes", "CARTSTREAM_GRPC_MAX_RECV_BYTES", gateway.DefaultMaxRecvMsgSize, "largest gRPC request accepted, bytes (larger: RESOURCE_EXHAUSTED)")
+	e.Int(&c.maxStreams, "grpc-max-streams", "CARTSTREAM_GRPC_MAX_STREAMS", grpclimits.DefaultMaxConcurrentStreams, "concurrent gRPC streams per client connection (calls beyond it wait)")
 	e.Duration(&c.linger, "linger", "CARTSTREAM_KAFKA_LINGER", 0, "producer linger.ms (0: send at once; librdkafka batches what queues while a request is in flight)")
 	e.Duration(&c.deliveryTimeout, "delivery-timeout", "CARTSTREAM_KAFKA_DELIVERY_TIMEOUT", 30*time.Second, "producer delivery.timeout.ms: how long one record is retried")
 	e.Duration(&c.startTimeout, "start-timeout", "CARTSTREAM_START_TIMEOUT", gateway.DefaultStartTimeout, "bound on topic checks and the first broker contact")
@@ -110,6 +113,9 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	}
 	if err := c.logLevel.UnmarshalText([]byte(level)); err != nil {
 		errs = append(errs, fmt.Errorf("log level %q: want debug, info, warn or error", level))
+	}
+	if c.maxStreams < 1 {
+		errs = append(errs, fmt.Errorf("grpc max streams %d: must be >= 1", c.maxStreams))
 	}
 	if strings.TrimSpace(c.brokers) == "" {
 		errs = append(errs, errors.New("brokers: empty"))
@@ -163,7 +169,10 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	var reader gateway.Reader
 	var outcomes gateway.Outcomes
 	if c.projectionAddr != "" {
-		conn, err := grpc.NewClient(c.projectionAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		// Keepalive pings notice a projection that vanished without
+		// closing the connection, so waits on it fail instead of hanging.
+		conn, err := grpc.NewClient(c.projectionAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithKeepaliveParams(grpclimits.ClientKeepalive()))
 		if err != nil {
 			return fmt.Errorf("projection client %s: %w", c.projectionAddr, err)
 		}
@@ -187,6 +196,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		TopicConfig:     topics.Config{Partitions: c.partitions, ReplicationFactor: c.replication},
 		Encoder:         codec,
 		MaxRecvMsgSize:  c.maxRecvBytes,
+		Limits:          grpclimits.Limits{MaxConcurrentStreams: uint32(c.maxStreams)},
 		StartTimeout:    c.startTimeout,
 		ShutdownTimeout: c.shutdownTimeout,
 		Logger:          log,

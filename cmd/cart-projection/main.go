@@ -20,6 +20,7 @@ import (
 
 	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/internal/kafkaconf"
+	"github.com/cartstream/cartstream/internal/grpclimits"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/topics"
@@ -43,6 +44,11 @@ func run(args []string) int {
 		maxRecv    int
 		startTO    time.Duration
 		shutdownTO time.Duration
+		maxHist    int
+		waitTO     time.Duration
+		maxWatch   time.Duration
+		watchSend  time.Duration
+		maxStreams int
 	)
 	e := &service.EnvFlags{FS: fs}
 	e.String(&addr, "grpc-addr", "CARTSTREAM_PROJECTION_ADDR", projection.DefaultAddr, "gRPC listen address")
@@ -56,6 +62,11 @@ func run(args []string) int {
 	e.Int(&maxRecv, "grpc-max-recv-bytes", "CARTSTREAM_GRPC_MAX_RECV_BYTES", projection.DefaultMaxRecvMsgSize, "largest gRPC request accepted, bytes")
 	e.Duration(&startTO, "start-timeout", "CARTSTREAM_START_TIMEOUT", projection.DefaultStartTimeout, "bound on topic checks and offset queries at start")
 	e.Duration(&shutdownTO, "shutdown-timeout", "CARTSTREAM_SHUTDOWN_TIMEOUT", projection.DefaultShutdownTimeout, "graceful stop bound")
+	e.Int(&maxHist, "max-history-per-cart", "CARTSTREAM_MAX_HISTORY_PER_CART", projection.DefaultMaxHistoryPerCart, "history entries kept in memory per cart; older ones are evicted")
+	e.Duration(&waitTO, "wait-timeout", "CARTSTREAM_WAIT_TIMEOUT", projection.DefaultWaitTimeout, "bound on a consistency-token wait in a call without a deadline")
+	e.Duration(&maxWatch, "max-watch", "CARTSTREAM_MAX_WATCH", projection.DefaultMaxWatch, "longest WatchCart stream; then it ends OK and the client calls again")
+	e.Duration(&watchSend, "watch-send-timeout", "CARTSTREAM_WATCH_SEND_TIMEOUT", projection.DefaultWatchSendTimeout, "how long a WatchCart message may stay unread before the stream ends RESOURCE_EXHAUSTED")
+	e.Int(&maxStreams, "grpc-max-streams", "CARTSTREAM_GRPC_MAX_STREAMS", projection.DefaultMaxConcurrentStreams, "concurrent gRPC streams per connection (a gateway relays all its users over one)")
 	logFlags.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -102,6 +113,10 @@ func run(args []string) int {
 		Records:                   rec,
 		DefaultMaxQuantityPerLine: int32(maxQty),
 		StartTimeout:              startTO,
+		MaxHistoryPerCart:         maxHist,
+		WaitTimeout:               waitTO,
+		MaxWatch:                  maxWatch,
+		WatchSendTimeout:          watchSend,
 		Logger:                    log,
 	})
 	if err != nil {
@@ -113,6 +128,7 @@ func run(args []string) int {
 	log.Info("starting", "brokers", brokers, "addr", addr, "topic_prefix", prefix, "own_partitions", own)
 	err = projection.Serve(ctx, p, projection.ServeOptions{
 		Addr: addr, MaxRecvMsgSize: maxRecv, ShutdownTimeout: shutdownTO, Logger: log,
+		Limits: grpclimits.Limits{MaxConcurrentStreams: uint32(max(maxStreams, 0))},
 	})
 	if err != nil {
 		log.Error("stopped with an error", "err", err)

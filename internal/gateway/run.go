@@ -14,6 +14,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/cartstream/cartstream/internal/grpclimits"
 	"github.com/cartstream/cartstream/internal/topics"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
 )
@@ -56,6 +57,9 @@ type Options struct {
 	// long to finish, then the server stops hard; the producer then gets
 	// as long again to flush.
 	ShutdownTimeout time.Duration
+	// Limits are the gRPC server's connection limits (streams per
+	// connection, keepalive); zero fields take grpclimits' defaults.
+	Limits grpclimits.Limits
 	// Register, if set, registers more services on the gateway's gRPC
 	// server (a one-process binary adds the read side and the catalog).
 	Register func(grpc.ServiceRegistrar)
@@ -100,16 +104,20 @@ func (o Options) Validate() error {
 	if o.StartTimeout < 0 || o.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("gateway: start and shutdown timeouts must not be negative"))
 	}
+	if err := o.Limits.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("gateway: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
 // ServerOptions are the gRPC server options of a gateway: the explicit cap
-// on a request's size (grpc-go answers RESOURCE_EXHAUSTED above it).
-func ServerOptions(maxRecvMsgSize int) []grpc.ServerOption {
+// on a request's size (grpc-go answers RESOURCE_EXHAUSTED above it) and the
+// connection limits (streams per connection, keepalive).
+func ServerOptions(maxRecvMsgSize int, limits grpclimits.Limits) []grpc.ServerOption {
 	if maxRecvMsgSize <= 0 {
 		maxRecvMsgSize = DefaultMaxRecvMsgSize
 	}
-	return []grpc.ServerOption{grpc.MaxRecvMsgSize(maxRecvMsgSize)}
+	return append(limits.ServerOptions(), grpc.MaxRecvMsgSize(maxRecvMsgSize))
 }
 
 // Run is a whole gateway process. It creates absent topics and checks them
@@ -222,7 +230,7 @@ func newGRPCServer(o Options, prod Producer) (*grpc.Server, *health.Server, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	srv := grpc.NewServer(ServerOptions(o.MaxRecvMsgSize)...)
+	srv := grpc.NewServer(ServerOptions(o.MaxRecvMsgSize, o.Limits)...)
 	cartv1.RegisterCartServiceServer(srv, cs)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)

@@ -22,6 +22,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+
+	"github.com/cartstream/cartstream/internal/grpclimits"
 )
 
 // Env returns the environment variable name's value, or def when unset.
@@ -92,13 +94,14 @@ type Health struct {
 }
 
 // ListenHealth listens on addr and registers health and reflection. The
-// overall status starts NOT_SERVING.
+// overall status starts NOT_SERVING. The server has grpclimits' default
+// connection limits, like every cartstream gRPC server.
 func ListenHealth(addr string) (*Health, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(grpclimits.Limits{}.ServerOptions()...)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(srv, hs)

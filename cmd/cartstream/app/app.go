@@ -18,9 +18,11 @@ import (
 
 	"github.com/cartstream/cartstream/internal/devbroker"
 	"github.com/cartstream/cartstream/internal/gateway"
+	"github.com/cartstream/cartstream/internal/grpclimits"
 	"github.com/cartstream/cartstream/internal/httpapi"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/topics"
+	"github.com/cartstream/cartstream/projection"
 	"github.com/cartstream/cartstream/validation"
 	"github.com/cartstream/cartstream/web"
 )
@@ -249,6 +251,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 	}
 
 	// The gateway, with the read side's queries and the catalog.
+	// The HTTP/JSON API reaches the gateway over one loopback connection
+	// that carries every browser's calls and watches: a projection's limit.
+	limits := grpclimits.Limits{MaxConcurrentStreams: projection.DefaultMaxConcurrentStreams}
 	gwCtx, stopGW := context.WithCancel(context.WithoutCancel(ctx))
 	gwPart := a.start(gwCtx, "gateway", func(ctx context.Context) error {
 		return gateway.Run(ctx, gateway.Options{
@@ -260,6 +265,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 			Reader:          rs.Reader(),
 			Outcomes:        rs.Outcomes(),
 			Register:        rs.Register,
+			Limits:          limits,
 			StartTimeout:    cfg.StartTimeout,
 			ShutdownTimeout: cfg.ShutdownTimeout,
 			Logger:          log.With("part", "gateway"),

@@ -52,5 +52,6 @@ func (m *metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 		counter("cartstream_projection_state_records_total", "cart.state records read.", s.StateRecords)
 		counter("cartstream_projection_skipped_records_total", "Undecodable records skipped.", s.SkippedRecords)
 		counter("cartstream_projection_history_records_total", "History records indexed.", s.HistoryRecords)
+		counter("cartstream_projection_slow_watches_total", "WatchCart streams ended because the client stopped reading.", s.SlowWatches)
 	}
 }

@@ -870,6 +870,12 @@ type GetCartHistoryResponse struct {
 	Entries []*HistoryEntry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
 	// Token for the next page; empty when there are no more entries now.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// True when entries that come before this page's first entry (and, for a
+	// page asked for with page_token, after the previous page's last) are no
+	// longer served: the read side keeps a bounded number of each cart's most
+	// recent outcomes and evicts older ones. Those entries are not lost: the
+	// event log (cart.validated, cart.invalid) keeps them.
+	Truncated     bool `protobuf:"varint,3,opt,name=truncated,proto3" json:"truncated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -916,6 +922,13 @@ func (x *GetCartHistoryResponse) GetNextPageToken() string {
 		return x.NextPageToken
 	}
 	return ""
+}
+
+func (x *GetCartHistoryResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
 }
 
 // RecordPosition locates one Kafka record.
@@ -1494,10 +1507,11 @@ const file_cartstream_cart_v1_cart_service_proto_rawDesc = "" +
 	"\acart_id\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06cartId\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"|\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x9a\x01\n" +
 	"\x16GetCartHistoryResponse\x12:\n" +
 	"\aentries\x18\x01 \x03(\v2 .cartstream.cart.v1.HistoryEntryR\aentries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\\\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\\\n" +
 	"\x0eRecordPosition\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +

@@ -100,11 +100,15 @@ type CartServiceClient interface {
 	// several commands commit together, or the client reads slowly,
 	// intermediate versions may be skipped, but the latest state is always
 	// sent. Rejected commands send nothing (the cart did not change). After
-	// the cart is sent as CHECKED_OUT the server ends the stream with OK.
+	// the cart is sent as CHECKED_OUT the server ends the stream with OK. A
+	// stream also ends OK when it reaches the server's maximum watch duration
+	// (30 minutes by default) with a cart that is not checked out: call again.
 	//
 	// Errors: NOT_FOUND if the cart never had a command when the call
 	// starts; UNAVAILABLE when the server shuts down or stops owning the
 	// cart: reconnect, and the first message brings the client up to date.
+	// RESOURCE_EXHAUSTED when the client left a message unread for the
+	// server's send timeout (30 s by default): read the stream, or reconnect.
 	WatchCart(ctx context.Context, in *WatchCartRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchCartResponse], error)
 	// GetCartHistory lists what happened to the cart, oldest first: each
 	// accepted command's event (topic cart.validated) and each rejection
@@ -261,11 +265,15 @@ type CartServiceServer interface {
 	// several commands commit together, or the client reads slowly,
 	// intermediate versions may be skipped, but the latest state is always
 	// sent. Rejected commands send nothing (the cart did not change). After
-	// the cart is sent as CHECKED_OUT the server ends the stream with OK.
+	// the cart is sent as CHECKED_OUT the server ends the stream with OK. A
+	// stream also ends OK when it reaches the server's maximum watch duration
+	// (30 minutes by default) with a cart that is not checked out: call again.
 	//
 	// Errors: NOT_FOUND if the cart never had a command when the call
 	// starts; UNAVAILABLE when the server shuts down or stops owning the
 	// cart: reconnect, and the first message brings the client up to date.
+	// RESOURCE_EXHAUSTED when the client left a message unread for the
+	// server's send timeout (30 s by default): read the stream, or reconnect.
 	WatchCart(*WatchCartRequest, grpc.ServerStreamingServer[WatchCartResponse]) error
 	// GetCartHistory lists what happened to the cart, oldest first: each
 	// accepted command's event (topic cart.validated) and each rejection

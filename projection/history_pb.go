@@ -1,0 +1,79 @@
+package projection
+
+import (
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cartstream/cartstream/cart"
+	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
+)
+
+// The proto mapping of history: one outcome record read back from Kafka
+// becomes one cartv1.HistoryEntry.
+
+// historyEntry maps one outcome record. The command's position comes from
+// the cart's request window while the command is still in it.
+func (p *Projection) historyEntry(m *kafka.Message, pk histPick, snap cart.Snapshot) (*cartv1.HistoryEntry, error) {
+	tp := m.TopicPartition
+	he := &cartv1.HistoryEntry{
+		EventType:      header(m, "event-type"),
+		RecordPosition: &cartv1.RecordPosition{Topic: *tp.Topic, Partition: tp.Partition, Offset: int64(tp.Offset)},
+		RecordTime:     timestampPB(m.Timestamp),
+		CartVersion:    pk.version,
+	}
+	position := func(match func(cart.RequestOutcome) bool, id cart.RequestID) {
+		if o, ok := snap.Lookup(id); ok && match(o) {
+			he.RequestPosition = &cartv1.ConsistencyToken{Partition: tp.Partition, Offset: o.Offset}
+		}
+	}
+	if !pk.ref.rejected() {
+		ev, err := p.cfg.Records.DecodeValidated(m.Value)
+		if err != nil {
+			return nil, err
+		}
+		meta := ev.Meta()
+		he.RequestId, he.RequestTime = string(meta.RequestID), timestampPB(meta.RequestedAt)
+		if he.EventType == "" {
+			he.EventType = ev.EventType().String()
+		}
+		position(func(o cart.RequestOutcome) bool { return o.Accepted && o.CartVersion == meta.Version }, meta.RequestID)
+		switch e := ev.(type) {
+		case cart.AddItemValidatedRequest:
+			he.Detail = &cartv1.HistoryEntry_ItemAdded{ItemAdded: &cartv1.ItemAdded{
+				Sku: string(e.SKU), Name: e.Name, Quantity: e.Quantity, UnitPrice: moneyPB(e.UnitPrice), CustomerId: string(e.CustomerID),
+			}}
+		case cart.RemoveItemValidatedRequest:
+			he.Detail = &cartv1.HistoryEntry_ItemRemoved{ItemRemoved: &cartv1.ItemRemoved{Sku: string(e.SKU)}}
+		case cart.ChangeQuantityValidatedRequest:
+			he.Detail = &cartv1.HistoryEntry_QuantityChanged{QuantityChanged: &cartv1.QuantityChanged{Sku: string(e.SKU), Quantity: e.Quantity}}
+		case cart.CartCheckedOut:
+			he.Detail = &cartv1.HistoryEntry_CheckedOut{CheckedOut: &cartv1.CheckedOut{
+				CustomerId: string(e.CustomerID), Subtotal: moneyPB(e.Subtotal), ItemCount: int32(min(e.ItemCount, 1<<31-1)),
+			}}
+		}
+		return he, nil
+	}
+	inv, err := p.cfg.Records.DecodeInvalid(m.Value)
+	if err != nil {
+		return nil, err
+	}
+	he.RequestId, he.RequestTime = string(inv.RequestID), timestampPB(inv.RequestedAt)
+	if he.EventType == "" {
+		he.EventType = inv.EventType().String()
+	}
+	if inv.RequestID != "" && inv.Rejection.Reason != cart.ReasonDuplicateRequest {
+		position(func(o cart.RequestOutcome) bool {
+			return !o.Accepted && o.Reason == inv.Rejection.Reason && o.Kind == inv.Kind
+		}, inv.RequestID)
+	}
+	he.Detail = &cartv1.HistoryEntry_Rejected{Rejected: rejectionPB(inv.Rejection)}
+	return he, nil
+}
+
+func header(m *kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
