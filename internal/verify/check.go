@@ -53,6 +53,10 @@ func Check(in Input) Report {
 		c.checkCart(c.carts[k])
 	}
 	c.checkMalformed()
+	if in.OrdersRead {
+		c.checkOrders(in.Orders)
+		c.report.Summary.Orders = len(in.Orders)
+	}
 	c.summarize()
 	return c.report
 }

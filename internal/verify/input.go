@@ -13,6 +13,7 @@ type Decoder interface {
 	DecodeValidated(value []byte) (cart.Event, error)
 	DecodeInvalid(value []byte) (cart.InvalidRequest, error)
 	DecodeSnapshot(value []byte) (cart.Snapshot, error)
+	DecodeOrder(value []byte) (cart.OrderPlaced, error)
 }
 
 // Position is where a record sits in its topic.
@@ -61,6 +62,16 @@ type State struct {
 	DecodeErr error
 }
 
+// Order is one record of the orders topic; DecodeErr is set when the value
+// did not decode. Its partition is the orders topic's own (orders are keyed
+// by order id, not co-partitioned with carts).
+type Order struct {
+	Position
+	Key       string
+	Order     cart.OrderPlaced
+	DecodeErr error
+}
+
 // Input is everything Check looks at: the decoded records of the four cart
 // topics. Within a topic the records may come in any order; Check orders
 // them by partition and offset.
@@ -75,6 +86,10 @@ type Input struct {
 	Validated  []Validated
 	Invalid    []Invalid
 	State      []State
+	// Orders are the orders topic's records; OrdersRead says that topic
+	// was read (a topic set without one is verified without order checks).
+	Orders     []Order
+	OrdersRead bool
 	// Warnings are carried into the Report as they are: what the reader
 	// noticed that limits the verdict (e.g. a log truncated by retention).
 	Warnings []string

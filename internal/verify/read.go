@@ -138,6 +138,7 @@ const (
 	roleValidated
 	roleInvalid
 	roleState
+	roleOrders
 )
 
 // partitionRead is the span of one partition to read: [start, end), end
@@ -170,6 +171,11 @@ func Read(ctx context.Context, cfg Config) (Input, error) {
 	cfg = cfg.withDefaults()
 	names := []string{cfg.Topics.Requests, cfg.Topics.Validated, cfg.Topics.Invalid, cfg.Topics.State}
 	in := Input{Topics: cfg.Topics}
+	if cfg.Topics.Orders != "" {
+		// Orders are checked against the checkouts when the set names them.
+		names = append(names, cfg.Topics.Orders)
+		in.OrdersRead = true
+	}
 
 	admin, err := kafka.NewAdminClient(&cfg.Client)
 	if err != nil {
@@ -249,7 +255,7 @@ func partitionCounts(ctx context.Context, admin *kafka.AdminClient, names []stri
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("verify: describe topics: %w", err)
 	}
-	for _, n := range names[1:] {
+	for _, n := range names[1:min(len(names), 4)] { // orders are not co-partitioned
 		if counts[n] != counts[names[0]] {
 			return nil, fmt.Errorf("verify: %w: %s has %d partitions, %s has %d", topics.ErrNotCoPartitioned, n, counts[n], names[0], counts[names[0]])
 		}
@@ -313,7 +319,7 @@ type reader struct {
 	names    []string
 	spans    map[tp]*partitionRead
 	in       *Input
-	read     [4]TopicProgress
+	read     [5]TopicProgress
 	began    time.Time
 	reported time.Time
 }
@@ -467,6 +473,9 @@ func (r *reader) take(cons *kafka.Consumer, m *kafka.Message) error {
 			st.Snapshot, st.DecodeErr = dec.DecodeSnapshot(m.Value)
 		}
 		r.in.State = append(r.in.State, st)
+	case roleOrders:
+		o, err := dec.DecodeOrder(m.Value)
+		r.in.Orders = append(r.in.Orders, Order{Position: pos, Key: key, Order: o, DecodeErr: err})
 	}
 	if off >= s.end-1 {
 		r.finish(cons, k)
@@ -479,6 +488,6 @@ func (r *reader) report(final bool) {
 		return
 	}
 	r.reported = time.Now()
-	p := Progress{Topics: slices.Clone(r.read[:]), Elapsed: time.Since(r.began), Done: final}
+	p := Progress{Topics: slices.Clone(r.read[:len(r.names)]), Elapsed: time.Since(r.began), Done: final}
 	r.cfg.Progress(p)
 }

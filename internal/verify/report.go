@@ -58,6 +58,17 @@ const (
 	KindMalformedCount
 	// KindUndecodable: an outcome or snapshot record that does not decode.
 	KindUndecodable
+	// KindMissingOrder: an accepted checkout (CartCheckedOut) without its
+	// OrderPlaced on the orders topic.
+	KindMissingOrder
+	// KindDuplicateOrder: more than one OrderPlaced with one order id.
+	KindDuplicateOrder
+	// KindOrphanOrder: an OrderPlaced whose order id no accepted checkout
+	// derives (a rejected or aborted checkout's order).
+	KindOrphanOrder
+	// KindOrderMismatch: an OrderPlaced that differs from the order its
+	// checkout places (lines, totals, customer, key).
+	KindOrderMismatch
 	numKinds
 )
 
@@ -78,6 +89,10 @@ var kindNames = []string{
 	"OrphanSnapshot",
 	"MalformedCount",
 	"Undecodable",
+	"MissingOrder",
+	"DuplicateOrder",
+	"OrphanOrder",
+	"OrderMismatch",
 }
 
 // Kinds returns every violation kind, in order.
@@ -169,6 +184,8 @@ type Summary struct {
 	// (a DUPLICATE_REQUEST rejection expected).
 	Reused    int `json:"reused"`
 	Snapshots int `json:"snapshots"`
+	// Orders counts OrderPlaced records read (when the orders topic was).
+	Orders int `json:"orders"`
 	// Violations counts the violations by kind; absent kinds are zero.
 	Violations map[Kind]int `json:"violations"`
 }
@@ -198,6 +215,9 @@ func (r Report) WriteText(w io.Writer, limit int) error {
 	fmt.Fprintf(&b, "exactly-once verification: %s\n", verdict)
 	fmt.Fprintf(&b, "  requests   %d (carts %d, malformed %d, retries %d, reused ids %d)\n", s.Requests, s.Carts, s.Malformed, s.Retries, s.Reused)
 	fmt.Fprintf(&b, "  validated  %d\n  invalid    %d\n  snapshots  %d\n", s.Validated, s.Invalid, s.Snapshots)
+	if s.Orders > 0 {
+		fmt.Fprintf(&b, "  orders     %d\n", s.Orders)
+	}
 	for _, k := range Kinds() {
 		if n := s.Violations[k]; n > 0 {
 			fmt.Fprintf(&b, "  %-17s %d\n", k.String()+":", n)

@@ -183,3 +183,6 @@ func (nopDecoder) DecodeInvalid([]byte) (cart.InvalidRequest, error) {
 func (nopDecoder) DecodeSnapshot([]byte) (cart.Snapshot, error) {
 	return cart.Snapshot{}, errors.New("nop")
 }
+func (nopDecoder) DecodeOrder([]byte) (cart.OrderPlaced, error) {
+	return cart.OrderPlaced{}, errors.New("nop")
+}
