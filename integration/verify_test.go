@@ -160,6 +160,14 @@ func (e *verifyEnv) process(t *testing.T, key string, value []byte) {
 			}
 			e.produceTxn(t, e.set.Validated, p, key, v)
 			e.validated = append(e.validated, writtenRecord{partition: p, key: key, value: v, requestID: ev.Meta().RequestID})
+			if co, ok := ev.(cart.CartCheckedOut); ok {
+				o := cart.OrderOf(co)
+				ov, err := e.rec.EncodeOrder(o)
+				if err != nil {
+					t.Fatalf("encode order: %v", err)
+				}
+				e.produceTxn(t, e.set.Orders, 0, string(o.OrderID), ov)
+			}
 		}
 	case cart.DispositionRejected:
 		e.produceTxn(t, e.set.Invalid, p, key, e.encodeInvalid(t, *out.Invalid))
@@ -212,8 +220,8 @@ func verifyHistory(t *testing.T, c *kafkatest.Cluster, set topics.Set, rec *reco
 		t.Fatalf("verify.Read: %v", err)
 	}
 	t.Logf("read: %s", last)
-	if progressed == 0 || !last.Done || len(last.Topics) != 4 {
-		t.Errorf("final progress %+v after %d reports, want done over 4 topics", last, progressed)
+	if progressed == 0 || !last.Done || len(last.Topics) != 5 || !in.OrdersRead {
+		t.Errorf("final progress %+v after %d reports, want done over 5 topics (orders included)", last, progressed)
 	}
 	for _, tp := range last.Topics {
 		if !tp.Done || tp.Offsets != tp.Total {

@@ -84,6 +84,11 @@ func commandOutcomePB(o cart.RequestOutcome, s *cart.CartState) *cartv1.CommandO
 	if !o.Accepted {
 		out.Rejection = rejectionPB(o.Rejection())
 	}
+	if o.Accepted && o.Kind == cart.KindCheckout && s != nil {
+		// The order id is derived, so the read side names it without
+		// reading the orders topic.
+		out.OrderId = string(cart.OrderIDOf(s.CartID, o.RequestID))
+	}
 	return out
 }
 

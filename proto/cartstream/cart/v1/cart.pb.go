@@ -575,7 +575,11 @@ type CommandOutcome struct {
 	// The cart as the read side held it once the outcome was known. It
 	// includes this command if accepted, and may include later commands on
 	// the same cart: compare cart.version.
-	Cart          *Cart `protobuf:"bytes,3,opt,name=cart,proto3" json:"cart,omitempty"`
+	Cart *Cart `protobuf:"bytes,3,opt,name=cart,proto3" json:"cart,omitempty"`
+	// For an accepted Checkout: the order it handed on (OrderPlaced on the
+	// orders topic). Derived from the cart and the checkout's request id, so
+	// a retried checkout names the same order. Empty otherwise.
+	OrderId       string `protobuf:"bytes,4,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -629,6 +633,13 @@ func (x *CommandOutcome) GetCart() *Cart {
 		return x.Cart
 	}
 	return nil
+}
+
+func (x *CommandOutcome) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
 }
 
 // RequestOutcome is what became of the command a ConsistencyToken points
@@ -727,11 +738,12 @@ const file_cartstream_cart_v1_cart_proto_rawDesc = "" +
 	"customerId\"]\n" +
 	"\tRejection\x126\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x1e.cartstream.cart.v1.ReasonCodeR\x06reason\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\x97\x01\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xb2\x01\n" +
 	"\x0eCommandOutcome\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\bR\baccepted\x12;\n" +
 	"\trejection\x18\x02 \x01(\v2\x1d.cartstream.cart.v1.RejectionR\trejection\x12,\n" +
-	"\x04cart\x18\x03 \x01(\v2\x18.cartstream.cart.v1.CartR\x04cart\"\x88\x01\n" +
+	"\x04cart\x18\x03 \x01(\v2\x18.cartstream.cart.v1.CartR\x04cart\x12\x19\n" +
+	"\border_id\x18\x04 \x01(\tR\aorderId\"\x88\x01\n" +
 	"\x0eRequestOutcome\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1a\n" +
