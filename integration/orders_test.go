@@ -22,7 +22,7 @@ func TestCheckoutPlacesExactlyOneOrder(t *testing.T) {
 		e.add("cart-o1", "o1-a", "SKU-A", 2),
 		e.add("cart-o1", "o1-b", "SKU-B", 1),
 		e.checkout("cart-o1", "o1-co", "cust-1"),
-		e.checkout("cart-o1", "o1-co", "cust-1"), // a retry: no second order
+		e.checkout("cart-o1", "o1-co", "cust-1"),   // a retry: no second order
 		e.checkout("cart-empty", "e-co", "cust-2"), // rejected: EMPTY_CART
 	)
 	e.waitDrained(t, time.Minute)

@@ -24,8 +24,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cartstream/cartstream/internal/gateway"
-	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/grpclimits"
+	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/topics"

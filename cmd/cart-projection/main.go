@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/cartstream/cartstream/cart"
-	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/grpclimits"
+	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/topics"
