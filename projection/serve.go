@@ -2,6 +2,7 @@ package projection
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -44,6 +46,11 @@ type ServeOptions struct {
 	Limits grpclimits.Limits
 	// ShutdownTimeout bounds the graceful stop.
 	ShutdownTimeout time.Duration
+	// TLS, when set, serves over TLS (mutual when it verifies client
+	// certificates: the gateways').
+	TLS *tls.Config
+	// Reflection registers gRPC server reflection.
+	Reflection bool
 	// Logger; default: discard.
 	Logger *slog.Logger
 }
@@ -149,13 +156,19 @@ var healthServices = []string{"", cartv1.CartService_ServiceDesc.ServiceName, ca
 // connection limits.
 func newGRPCServer(p *Projection, o ServeOptions) (*grpc.Server, *health.Server) {
 	o = o.withDefaults()
-	srv := grpc.NewServer(append(o.Limits.ServerOptions(), grpc.MaxRecvMsgSize(o.MaxRecvMsgSize))...)
+	opts := append(o.Limits.ServerOptions(), grpc.MaxRecvMsgSize(o.MaxRecvMsgSize))
+	if o.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
+	}
+	srv := grpc.NewServer(opts...)
 	p.Register(srv)
 	hs := health.NewServer()
 	for _, s := range healthServices {
 		hs.SetServingStatus(s, healthpb.HealthCheckResponse_NOT_SERVING)
 	}
 	healthpb.RegisterHealthServer(srv, hs)
-	reflection.Register(srv)
+	if o.Reflection {
+		reflection.Register(srv)
+	}
 	return srv, hs
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/service"
+	"github.com/cartstream/cartstream/internal/tlsconf"
 	"github.com/cartstream/cartstream/internal/topics"
 	"github.com/cartstream/cartstream/validation"
 )
@@ -33,6 +34,8 @@ func run(args []string) int {
 	host, _ := os.Hostname()
 	fs := flag.NewFlagSet("additem-manager", flag.ContinueOnError)
 	var (
+		healthTLS  tlsconf.Server
+		reflect    bool
 		kafkaFile  string
 		schemaDir  string
 		logFlags   service.LogFlags
@@ -50,6 +53,8 @@ func run(args []string) int {
 	)
 	e := &service.EnvFlags{FS: fs}
 	e.String(&brokers, "brokers", "KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers")
+	tlsconf.ServerFlags(e, &healthTLS)
+	e.Bool(&reflect, "reflection", "CARTSTREAM_REFLECTION", false, "register gRPC server reflection on the health endpoint")
 	e.String(&kafkaFile, kafkaconf.Flag, kafkaconf.Env, "", kafkaconf.Usage)
 	e.String(&prefix, "topic-prefix", "CARTSTREAM_TOPIC_PREFIX", "", "prefix of every topic name")
 	e.Int(&partitions, "partitions", "CARTSTREAM_PARTITIONS", topics.DefaultPartitions, "partitions of topics this service creates")
@@ -108,7 +113,12 @@ func run(args []string) int {
 		log.Error("config", "err", err)
 		return 2
 	}
-	hs, err := service.ListenHealth(healthAddr)
+	tlsCfg, err := healthTLS.Config()
+	if err != nil {
+		log.Error("health endpoint", "err", err)
+		return 2
+	}
+	hs, err := service.ListenHealth(healthAddr, service.HealthOptions{TLS: tlsCfg, Reflection: reflect})
 	if err != nil {
 		log.Error("health endpoint", "err", err)
 		return 1

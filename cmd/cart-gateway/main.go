@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cartstream/cartstream/internal/gateway"
@@ -28,6 +29,7 @@ import (
 	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/service"
+	"github.com/cartstream/cartstream/internal/tlsconf"
 	"github.com/cartstream/cartstream/internal/topics"
 	"github.com/cartstream/cartstream/projection"
 )
@@ -50,6 +52,9 @@ var errUsage = errors.New("usage")
 // config is what the command line and the environment say.
 type config struct {
 	grpcAddr        string
+	tls             tlsconf.Server
+	projectionTLS   tlsconf.Client
+	reflection      bool
 	projectionAddr  string
 	brokers         string
 	brokersExplicit bool
@@ -77,6 +82,9 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	var level string
 	e.String(&c.grpcAddr, "grpc-addr", "CARTSTREAM_GRPC_ADDR", gateway.DefaultAddr, "gRPC listen address")
 	e.String(&c.projectionAddr, "projection-addr", "CARTSTREAM_PROJECTION_ADDR", "", "gRPC address of a cart-projection serving the queries and wait_for_outcome; empty: commands only")
+	tlsconf.ServerFlags(e, &c.tls)
+	tlsconf.ClientFlags(e, &c.projectionTLS, "projection", "PROJECTION", "the projection")
+	e.Bool(&c.reflection, "reflection", "CARTSTREAM_REFLECTION", false, "register gRPC server reflection (grpcurl without proto files)")
 	e.String(&c.brokers, "brokers", "KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
 	e.String(&c.kafkaFile, kafkaconf.Flag, kafkaconf.Env, "", kafkaconf.Usage)
 	e.String(&c.topicPrefix, "topic-prefix", "CARTSTREAM_TOPIC_PREFIX", "", "prefix of every topic name (several deployments on one cluster)")
@@ -171,7 +179,11 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	if c.projectionAddr != "" {
 		// Keepalive pings notice a projection that vanished without
 		// closing the connection, so waits on it fail instead of hanging.
-		conn, err := grpc.NewClient(c.projectionAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		creds, err := clientCreds(c.projectionTLS)
+		if err != nil {
+			return fmt.Errorf("projection client: %w", err)
+		}
+		conn, err := grpc.NewClient(c.projectionAddr, grpc.WithTransportCredentials(creds),
 			grpc.WithKeepaliveParams(grpclimits.ClientKeepalive()))
 		if err != nil {
 			return fmt.Errorf("projection client %s: %w", c.projectionAddr, err)
@@ -182,10 +194,16 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		log.Info("queries and outcomes served by the projection", "addr", c.projectionAddr)
 	}
 
+	srvTLS, err := c.tls.Config()
+	if err != nil {
+		return err
+	}
 	err = gateway.Run(ctx, gateway.Options{
-		Reader:   reader,
-		Outcomes: outcomes,
-		Addr:     c.grpcAddr,
+		TLS:        srvTLS,
+		Reflection: c.reflection,
+		Reader:     reader,
+		Outcomes:   outcomes,
+		Addr:       c.grpcAddr,
 		Kafka: gateway.KafkaConfig{
 			Brokers:         brokers,
 			Extra:           extra,
@@ -209,4 +227,15 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		log.Info("gateway stopped")
 	}
 	return err
+}
+
+// clientCreds are the transport credentials of the gateway's connection to
+// the projection: TLS (with a client certificate for mutual TLS) when
+// configured, plaintext otherwise.
+func clientCreds(c tlsconf.Client) (credentials.TransportCredentials, error) {
+	cfg, err := c.Config()
+	if err != nil || cfg == nil {
+		return insecure.NewCredentials(), err
+	}
+	return credentials.NewTLS(cfg), nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/service"
+	"github.com/cartstream/cartstream/internal/tlsconf"
 	"github.com/cartstream/cartstream/internal/topics"
 	"github.com/cartstream/cartstream/projection"
 )
@@ -32,6 +33,8 @@ func main() { os.Exit(run(os.Args[1:])) }
 func run(args []string) int {
 	fs := flag.NewFlagSet("cart-projection", flag.ContinueOnError)
 	var (
+		srvTLS     tlsconf.Server
+		reflect    bool
 		kafkaFile  string
 		schemaDir  string
 		logFlags   service.LogFlags
@@ -52,6 +55,8 @@ func run(args []string) int {
 	)
 	e := &service.EnvFlags{FS: fs}
 	e.String(&addr, "grpc-addr", "CARTSTREAM_PROJECTION_ADDR", projection.DefaultAddr, "gRPC listen address")
+	tlsconf.ServerFlags(e, &srvTLS)
+	e.Bool(&reflect, "reflection", "CARTSTREAM_REFLECTION", false, "register gRPC server reflection (grpcurl without proto files)")
 	e.String(&brokers, "brokers", "KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers")
 	e.String(&kafkaFile, kafkaconf.Flag, kafkaconf.Env, "", kafkaconf.Usage)
 	e.String(&schemaDir, "schema-dir", "CARTSTREAM_SCHEMA_DIR", "", "directory of newer record schemas (*.avsc) to read, shipped ahead of a rolling upgrade (docs/operations.md)")
@@ -126,7 +131,13 @@ func run(args []string) int {
 	ctx, cancel := service.SignalContext(log)
 	defer cancel()
 	log.Info("starting", "brokers", brokers, "addr", addr, "topic_prefix", prefix, "own_partitions", own)
+	tlsCfg, err := srvTLS.Config()
+	if err != nil {
+		log.Error("tls", "err", err)
+		return 2
+	}
 	err = projection.Serve(ctx, p, projection.ServeOptions{
+		TLS: tlsCfg, Reflection: reflect,
 		Addr: addr, MaxRecvMsgSize: maxRecv, ShutdownTimeout: shutdownTO, Logger: log,
 		Limits: grpclimits.Limits{MaxConcurrentStreams: uint32(max(maxStreams, 0))},
 	})

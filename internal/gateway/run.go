@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -60,6 +62,12 @@ type Options struct {
 	// Limits are the gRPC server's connection limits (streams per
 	// connection, keepalive); zero fields take grpclimits' defaults.
 	Limits grpclimits.Limits
+	// TLS, when set, serves gRPC over TLS (mutual when it verifies client
+	// certificates: internal/tlsconf).
+	TLS *tls.Config
+	// Reflection registers gRPC server reflection (grpcurl without proto
+	// files): on in the development binary, a flag in production.
+	Reflection bool
 	// Register, if set, registers more services on the gateway's gRPC
 	// server (a one-process binary adds the read side and the catalog).
 	Register func(grpc.ServiceRegistrar)
@@ -230,13 +238,19 @@ func newGRPCServer(o Options, prod Producer) (*grpc.Server, *health.Server, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	srv := grpc.NewServer(ServerOptions(o.MaxRecvMsgSize, o.Limits)...)
+	opts := ServerOptions(o.MaxRecvMsgSize, o.Limits)
+	if o.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
+	}
+	srv := grpc.NewServer(opts...)
 	cartv1.RegisterCartServiceServer(srv, cs)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	hs.SetServingStatus(cartv1.CartService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(srv, hs)
-	reflection.Register(srv)
+	if o.Reflection {
+		reflection.Register(srv)
+	}
 	if o.Register != nil {
 		o.Register(srv)
 	}

@@ -12,7 +12,7 @@ import (
 // Regression: the health server of services without a gRPC API allowed
 // unlimited streams per connection.
 func TestHealthServerSetsConnectionLimits(t *testing.T) {
-	h, err := ListenHealth("127.0.0.1:0")
+	h, err := ListenHealth("127.0.0.1:0", HealthOptions{Reflection: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -93,19 +95,34 @@ type Health struct {
 	lis    net.Listener
 }
 
-// ListenHealth listens on addr and registers health and reflection. The
-// overall status starts NOT_SERVING. The server has grpclimits' default
-// connection limits, like every cartstream gRPC server.
-func ListenHealth(addr string) (*Health, error) {
+// HealthOptions configure ListenHealth.
+type HealthOptions struct {
+	// TLS, when set, serves over TLS (mutual when it verifies clients).
+	TLS *tls.Config
+	// Reflection registers gRPC server reflection.
+	Reflection bool
+}
+
+// ListenHealth listens on addr and registers health (and reflection when
+// asked). The overall status starts NOT_SERVING. The server has
+// grpclimits' default connection limits, like every cartstream gRPC
+// server.
+func ListenHealth(addr string, o HealthOptions) (*Health, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	srv := grpc.NewServer(grpclimits.Limits{}.ServerOptions()...)
+	opts := grpclimits.Limits{}.ServerOptions()
+	if o.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
+	}
+	srv := grpc.NewServer(opts...)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(srv, hs)
-	reflection.Register(srv)
+	if o.Reflection {
+		reflection.Register(srv)
+	}
 	return &Health{Server: srv, Status: hs, lis: lis}, nil
 }
 

@@ -257,6 +257,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 	gwCtx, stopGW := context.WithCancel(context.WithoutCancel(ctx))
 	gwPart := a.start(gwCtx, "gateway", func(ctx context.Context) error {
 		return gateway.Run(ctx, gateway.Options{
+			// The development binary keeps reflection on for grpcurl.
+			Reflection:      true,
+			TLS:             a.cfg.TLS,
 			Listener:        a.grpcLis,
 			Kafka:           gateway.KafkaConfig{Brokers: brokers, Extra: a.extra()},
 			Topics:          cfg.Topics,

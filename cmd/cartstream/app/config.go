@@ -1,6 +1,7 @@
 package app
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -30,6 +31,8 @@ type Config struct {
 	// Kafka holds further librdkafka properties of every client (TLS,
 	// SASL: the -kafka-config file), used with Brokers.
 	Kafka kafka.ConfigMap
+	// TLS, when set, serves gRPC and HTTP over TLS (internal/tlsconf).
+	TLS *tls.Config
 	// DevBroker configures the embedded broker; ignored when Brokers is
 	// set.
 	DevBroker DevBrokerConfig
