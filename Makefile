@@ -49,9 +49,14 @@ test-integration: check-go kafka-fetch browser ## integration tests; start a bro
 .PHONY: chaos
 CHAOS_COMMANDS ?= 100000
 CHAOS_KILLS ?= 40
-chaos: check-go kafka-fetch ## the crash test, longer: CHAOS_COMMANDS commands, CHAOS_KILLS SIGKILLs of the manager
+CHAOS_FAULTS ?= 36
+CHAOS_REPORT ?= bin/chaos-report.json
+chaos: check-go kafka-fetch ## the crash test and the chaos test, longer: CHAOS_KILLS manager kills over CHAOS_COMMANDS commands, then CHAOS_FAULTS kills of every service and the broker (report in CHAOS_REPORT)
 	CARTSTREAM_CHAOS_COMMANDS=$(CHAOS_COMMANDS) CARTSTREAM_CHAOS_KILLS=$(CHAOS_KILLS) \
 	  $(GO) test -count=1 -v -timeout 60m -run 'TestCrashedManager' ./integration/
+	@mkdir -p $(dir $(CHAOS_REPORT))
+	CARTSTREAM_CHAOS_FAULTS=$(CHAOS_FAULTS) CARTSTREAM_CHAOS_REPORT=$(abspath $(CHAOS_REPORT)) \
+	  $(GO) test -count=1 -v -timeout 60m -run 'TestChaos' ./integration/
 
 .PHONY: browser
 browser: ## install Debian's chromium for the browser test when missing (as root, with apt-get)
