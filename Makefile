@@ -12,6 +12,8 @@ INTEGRATION_TIMEOUT ?= 15m
 RACE ?= -race
 
 KAFKA_PORT ?= 9092
+# KAFKA_NODES=3: a three-node KRaft cluster (docs/operations.md, "Three-node cluster").
+KAFKA_NODES ?= 1
 
 .PHONY: help
 help: ## list the targets
@@ -67,12 +69,20 @@ kafka-fetch: ## fetch the Apache Kafka broker jars with Maven into the cache (on
 	@if [ -z "$${KAFKA_BROKERS:-}" ]; then bash scripts/kafka/fetch.sh; fi
 
 .PHONY: kafka-up
-kafka-up: ## start a test broker on 127.0.0.1:9092 (KAFKA_PORT) in the background
-	@KAFKA_PORT=$(KAFKA_PORT) bash scripts/kafka/up.sh
+kafka-up: ## start a test broker on 127.0.0.1:9092 (KAFKA_PORT) in the background; KAFKA_NODES=3 for a three-node cluster
+	@KAFKA_PORT=$(KAFKA_PORT) KAFKA_NODES=$(KAFKA_NODES) bash scripts/kafka/up.sh
 
 .PHONY: kafka-down
-kafka-down: ## stop the test broker started by kafka-up and remove its data
+kafka-down: ## stop the test broker (every node) started by kafka-up and remove its data
 	@KAFKA_PORT=$(KAFKA_PORT) bash scripts/kafka/down.sh
+
+.PHONY: kafka-node-kill kafka-node-stop kafka-node-start
+kafka-node-kill: ## SIGKILL node NODE (1..KAFKA_NODES) of the kafka-up cluster
+	@KAFKA_PORT=$(KAFKA_PORT) bash scripts/kafka/node.sh kill $(NODE)
+kafka-node-stop: ## stop node NODE of the kafka-up cluster (SIGTERM: controlled shutdown)
+	@KAFKA_PORT=$(KAFKA_PORT) bash scripts/kafka/node.sh stop $(NODE)
+kafka-node-start: ## restart node NODE of the kafka-up cluster on its ports and data
+	@KAFKA_PORT=$(KAFKA_PORT) bash scripts/kafka/node.sh start $(NODE)
 
 .PHONY: bench
 BENCH_FLAGS ?=

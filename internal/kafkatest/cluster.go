@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,15 +17,26 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
 
-// Cluster is a running broker a test package shares.
+// Cluster is a running broker, or cluster of brokers, a test package shares.
 type Cluster struct {
 	Source  Source
 	brokers string
+	addrs   []string
 	stop    func() error
+	// nodes controls single nodes; nil where the harness did not start the
+	// brokers from the jars (an external cluster, a container).
+	nodes *jarNodes
 }
 
-// Brokers returns the bootstrap addresses, comma-separated.
+// Brokers returns the bootstrap addresses of every node, comma-separated.
 func (c *Cluster) Brokers() string { return c.brokers }
+
+// Addrs returns each node's bootstrap address: Addrs()[i] is node i's.
+func (c *Cluster) Addrs() []string { return append([]string(nil), c.addrs...) }
+
+// Nodes returns the number of brokers: the nodes the harness started, or the
+// addresses KAFKA_BROKERS names.
+func (c *Cluster) Nodes() int { return len(c.addrs) }
 
 // startTimeout bounds fetching (on a cold cache, Maven downloads ~45 MB) and
 // starting the broker.
@@ -69,32 +81,123 @@ func run(m *testing.M) int {
 }
 
 // Start selects a broker source, starts the broker if needed and waits until
-// it answers metadata.
+// it answers metadata. CARTSTREAM_TEST_KAFKA_NODES (read through getenv) asks
+// for a cluster of that many nodes.
 func Start(ctx context.Context, getenv func(string) string, logf func(string, ...any)) (*Cluster, error) {
-	choice, err := Select(ctx, getenv, probeDocker)
+	return StartWith(ctx, Options{Getenv: getenv, Logf: logf})
+}
+
+// Options says which cluster StartWith starts. The zero value is what Start
+// does with the process environment.
+type Options struct {
+	// Nodes is the number of KRaft nodes (each broker + controller) started
+	// from the jars. 0: CARTSTREAM_TEST_KAFKA_NODES, else 1. With 3 or more,
+	// topics get replication factor 3 and min.insync.replicas=2
+	// (scripts/kafka/up.sh).
+	Nodes int
+	// Source forces where the brokers come from, over CARTSTREAM_TEST_KAFKA
+	// and KAFKA_BROKERS; 0 selects as Select does. A test that kills brokers
+	// forces SourceJars: only those can be killed and restarted.
+	Source Source
+	// Getenv reads the environment; nil is os.Getenv.
+	Getenv func(string) string
+	// Logf reports progress; nil writes to stderr.
+	Logf func(format string, args ...any)
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Logf == nil {
+		o.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+	}
+	if o.Nodes == 0 {
+		o.Nodes = 1
+		if v := strings.TrimSpace(o.Getenv(EnvNodes)); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return o, fmt.Errorf("%s=%q: want a node count: %w", EnvNodes, v, err)
+			}
+			o.Nodes = n
+		}
+	}
+	if o.Nodes < 1 || o.Nodes > 9 {
+		return o, fmt.Errorf("%d nodes: want 1 to 9 (scripts/kafka/up.sh numbers nodes with one digit)", o.Nodes)
+	}
+	return o, nil
+}
+
+// StartWith is Start with options: a test that needs its own cluster (three
+// nodes, say) starts it here and stops it on cleanup.
+func StartWith(ctx context.Context, opts Options) (*Cluster, error) {
+	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	logf := opts.Logf
+	var choice Choice
+	if opts.Source == 0 {
+		if choice, err = Select(ctx, opts.Getenv, probeDocker); err != nil {
+			return nil, err
+		}
+	} else {
+		choice = Choice{Source: opts.Source, Reason: "forced by the caller", Brokers: strings.TrimSpace(opts.Getenv(EnvBrokers))}
 	}
 	logf("kafkatest: broker source %s: %s", choice.Source, choice.Reason)
 	c := &Cluster{Source: choice.Source, stop: func() error { return nil }}
 	switch choice.Source {
 	case SourceExternal:
+		if choice.Brokers == "" {
+			return nil, fmt.Errorf("an external cluster needs %s", EnvBrokers)
+		}
 		c.brokers = choice.Brokers
 	case SourceDocker:
+		if opts.Nodes != 1 {
+			return nil, fmt.Errorf("%d docker nodes: %w (use CARTSTREAM_TEST_KAFKA=jars)", opts.Nodes, ErrUnsupported)
+		}
 		c.brokers, c.stop, err = startDocker(ctx, logf)
 	case SourceJars:
-		c.brokers, c.stop, err = startJars(ctx, logf)
+		c.nodes, err = startJars(ctx, opts.Nodes, logf)
+		if err == nil {
+			c.brokers, c.stop = strings.Join(c.nodes.addrs, ","), c.nodes.down
+		}
 	default:
 		err = fmt.Errorf("unknown broker source %v", choice.Source)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("start %s broker: %w", choice.Source, err)
 	}
-	if err := waitMetadata(ctx, c.brokers); err != nil {
+	c.addrs = strings.Split(c.brokers, ",")
+	for i := range c.addrs {
+		c.addrs[i] = strings.TrimSpace(c.addrs[i])
+	}
+	if err := waitMetadata(ctx, c.brokers, c.Nodes()); err != nil {
 		return nil, errors.Join(err, c.Stop())
 	}
 	logf("kafkatest: broker ready at %s", c.brokers)
 	return c, nil
+}
+
+// StartForTest starts a cluster of the test's own (StartWith) and stops it
+// when the test ends. It fails the test if the cluster cannot start.
+func StartForTest(tb testing.TB, opts Options) *Cluster {
+	tb.Helper()
+	if opts.Logf == nil {
+		opts.Logf = tb.Logf
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	c, err := StartWith(ctx, opts)
+	if err != nil {
+		tb.Fatalf("kafkatest: start a cluster: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			tb.Errorf("kafkatest: stop the cluster: %v", err)
+		}
+	})
+	return c
 }
 
 // Stop stops a broker this package started; an external cluster is left as is.
@@ -107,7 +210,9 @@ func (c *Cluster) Stop() error {
 	return stop()
 }
 
-func waitMetadata(ctx context.Context, brokers string) error {
+// waitMetadata waits until the cluster at brokers answers metadata listing
+// at least want brokers: every node of a fresh cluster has registered.
+func waitMetadata(ctx context.Context, brokers string, want int) error {
 	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": brokers})
 	if err != nil {
 		return fmt.Errorf("admin client: %w", err)
@@ -115,7 +220,10 @@ func waitMetadata(ctx context.Context, brokers string) error {
 	defer admin.Close()
 	for {
 		md, err := admin.GetMetadata(nil, false, 2000)
-		if err == nil && len(md.Brokers) > 0 {
+		if err == nil && len(md.Brokers) < want {
+			err = fmt.Errorf("metadata lists %d of %d brokers", len(md.Brokers), want)
+		}
+		if err == nil {
 			return nil
 		}
 		select {
@@ -168,7 +276,9 @@ func (c *Cluster) Admin(tb testing.TB) *kafka.AdminClient {
 	return admin
 }
 
-// TopicSpec describes topics a test wants.
+// TopicSpec describes topics a test wants. Topics take the cluster's default
+// replication factor and min.insync.replicas: 1 and 1 on one node, 3 and 2 on
+// three (scripts/kafka/up.sh).
 type TopicSpec struct {
 	Partitions int               // default 1
 	Config     map[string]string // topic configs, e.g. cleanup.policy=compact
@@ -204,7 +314,7 @@ func (c *Cluster) Topics(tb testing.TB, spec TopicSpec, suffixes ...string) []st
 	specs := make([]kafka.TopicSpecification, len(suffixes))
 	for i, s := range suffixes {
 		names[i] = UniqueName(tb, s)
-		specs[i] = kafka.TopicSpecification{Topic: names[i], NumPartitions: spec.Partitions, ReplicationFactor: 1, Config: spec.Config}
+		specs[i] = kafka.TopicSpecification{Topic: names[i], NumPartitions: spec.Partitions, ReplicationFactor: -1, Config: spec.Config}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -48,56 +48,79 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// startJars runs scripts/kafka/up.sh on free ports in a fresh directory and
-// returns the bootstrap address and a stop function running down.sh.
-func startJars(ctx context.Context, logf func(string, ...any)) (string, func() error, error) {
+// jarNodes is a cluster scripts/kafka/up.sh started from the jars, and the
+// means to act on one node of it through scripts/kafka/node.sh.
+type jarNodes struct {
+	root  string   // module root: the scripts live under it
+	env   []string // the environment up.sh ran with: ports, KAFKA_DIR
+	dir   string   // KAFKA_DIR, removed whole on stop
+	addrs []string // addrs[i] is node i's (node.id i+1) client listener
+}
+
+// startJars runs scripts/kafka/up.sh for nodes nodes on free ports in a fresh
+// directory.
+func startJars(ctx context.Context, nodes int, logf func(string, ...any)) (*jarNodes, error) {
 	root, err := repoRoot()
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	ports, err := freePorts(2)
+	ports, err := freePorts(2 * nodes)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "cartstream-kafkatest-")
 	if err != nil {
-		return "", nil, fmt.Errorf("broker directory: %w", err)
+		return nil, fmt.Errorf("broker directory: %w", err)
 	}
-	env := append(os.Environ(),
-		"KAFKA_PORT="+strconv.Itoa(ports[0]),
-		"KAFKA_CONTROLLER_PORT="+strconv.Itoa(ports[1]),
+	client, controller := make([]string, nodes), make([]string, nodes)
+	for i := range nodes {
+		client[i], controller[i] = strconv.Itoa(ports[2*i]), strconv.Itoa(ports[2*i+1])
+	}
+	j := &jarNodes{root: root, dir: dir}
+	j.env = append(os.Environ(),
+		"KAFKA_NODES="+strconv.Itoa(nodes),
+		"KAFKA_PORT="+client[0],
+		"KAFKA_CONTROLLER_PORT="+controller[0],
+		"KAFKA_PORTS="+strings.Join(client, ","),
+		"KAFKA_CONTROLLER_PORTS="+strings.Join(controller, ","),
 		// The temporary directory itself: down.sh (or the watchdog, if the
 		// test binary dies) removes it whole, leaving nothing in /tmp.
 		"KAFKA_DIR="+dir,
 		"KAFKA_WATCH_PID="+strconv.Itoa(os.Getpid()),
 	)
-	script := func(name string) *exec.Cmd {
-		cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", "kafka", name))
-		cmd.Env = env
-		cmd.Dir = root
-		return cmd
-	}
-	up := script("up.sh")
-	var stderr bytes.Buffer
-	up.Stderr = &stderr
-	out, err := up.Output()
+	out, stderr, err := j.script(ctx, "up.sh")
 	if err != nil {
 		_ = os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("scripts/kafka/up.sh: %w\n%s", err, strings.TrimSpace(stderr.String()))
+		return nil, err
 	}
-	logf("kafkatest: %s", strings.TrimSpace(lastLine(stderr.String())))
-	stop := func() error {
-		down := exec.Command("bash", filepath.Join(root, "scripts", "kafka", "down.sh"))
-		down.Env = env
-		down.Dir = root
-		msg, err := down.CombinedOutput()
-		_ = os.RemoveAll(dir)
-		if err != nil {
-			return fmt.Errorf("scripts/kafka/down.sh: %w\n%s", err, msg)
-		}
-		return nil
+	logf("kafkatest: %s", strings.TrimSpace(lastLine(stderr)))
+	j.addrs = strings.Split(strings.TrimSpace(out), ",")
+	if len(j.addrs) != nodes {
+		return nil, errors.Join(fmt.Errorf("scripts/kafka/up.sh printed %q, want %d addresses", out, nodes), j.down())
 	}
-	return strings.TrimSpace(string(out)), stop, nil
+	return j, nil
+}
+
+// script runs scripts/kafka/<name> with args in the cluster's environment and
+// returns its stdout and stderr; a failure carries the stderr.
+func (j *jarNodes) script(ctx context.Context, name string, args ...string) (string, string, error) {
+	cmd := exec.CommandContext(ctx, "bash", append([]string{filepath.Join(j.root, "scripts", "kafka", name)}, args...)...)
+	cmd.Env = j.env
+	cmd.Dir = j.root
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", stderr.String(), fmt.Errorf("scripts/kafka/%s %s: %w\n%s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), stderr.String(), nil
+}
+
+// down stops every node and removes the directory. It runs without a
+// deadline of its own: down.sh bounds each node's stop (SIGKILL after 30 s).
+func (j *jarNodes) down() error {
+	_, _, err := j.script(context.Background(), "down.sh")
+	_ = os.RemoveAll(j.dir)
+	return err
 }
 
 func lastLine(s string) string {

@@ -43,6 +43,9 @@ type Choice struct {
 const (
 	EnvBrokers = "KAFKA_BROKERS"
 	EnvForce   = "CARTSTREAM_TEST_KAFKA"
+	// EnvNodes asks the harness for a cluster of that many nodes from the
+	// jars (default 1).
+	EnvNodes = "CARTSTREAM_TEST_KAFKA_NODES"
 )
 
 // DockerProbe reports whether a Docker engine answers, within ctx.

@@ -1,44 +1,43 @@
 #!/usr/bin/env bash
-# Starts ONE Apache Kafka node (KRaft, combined broker + controller) in the
-# background with settings fit for tests, and returns once it answers
-# metadata. Prints the bootstrap address on stdout (and nothing else there).
+# Starts an Apache Kafka KRaft cluster of KAFKA_NODES nodes (default 1), each a
+# combined broker + controller, in the background with settings fit for tests,
+# and returns once every node answers metadata. Prints the bootstrap
+# addresses, comma-separated, on stdout (and nothing else there).
+#
+# KAFKA_NODES=1 is the single test broker; KAFKA_NODES=3 a three-voter quorum
+# with replication factor 3 and min.insync.replicas=2 (docs/operations.md,
+# "Three-node cluster"). node.sh stops, kills and restarts one node.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 "$KAFKA_SCRIPTS/fetch.sh" >&2
 
-if pid="$(kafka_pid)"; then
+addrs=""
+voters=""
+for n in $(seq 1 "$KAFKA_NODES"); do
+  addrs="${addrs:+$addrs,}$KAFKA_HOST:$(node_port "$n")"
+  voters="${voters:+$voters,}$n@$KAFKA_HOST:$(node_controller_port "$n")"
+done
+
+if pid="$(load_cluster && kafka_pid)"; then
   say "a broker is already running from $KAFKA_DIR (pid $pid)"
-  printf '%s:%s\n' "$KAFKA_HOST" "$KAFKA_PORT"
+  # The running cluster's addresses, whatever KAFKA_NODES asks for now.
+  cat "$KAFKA_DIR/addr" "$KAFKA_DIR"/node-*/addr 2>/dev/null | paste -sd, -
   exit 0
 fi
 
-for port in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
-  if (exec 3<>"/dev/tcp/$KAFKA_HOST/$port") 2>/dev/null; then
-    die "port $KAFKA_HOST:$port is taken by another process; choose another with KAFKA_PORT (and KAFKA_CONTROLLER_PORT)"
-  fi
+for n in $(seq 1 "$KAFKA_NODES"); do
+  for port in "$(node_port "$n")" "$(node_controller_port "$n")"; do
+    case "$port" in ''|*[!0-9]*) die "node $n has no port (KAFKA_PORTS/KAFKA_CONTROLLER_PORTS list fewer than $KAFKA_NODES)";; esac
+    if (exec 3<>"/dev/tcp/$KAFKA_HOST/$port") 2>/dev/null; then
+      die "port $KAFKA_HOST:$port is taken by another process; choose another with KAFKA_PORT (and KAFKA_CONTROLLER_PORT)"
+    fi
+  done
 done
 
 rm -rf "$KAFKA_DIR"
-mkdir -p "$KAFKA_DIR/data"
-cfg="$KAFKA_DIR/server.properties"
-# Why each setting: docs/operations.md, "The test broker".
-cat >"$cfg" <<PROPS
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-log.dirs=$KAFKA_DIR/data
-
-PROPS
-# KAFKA_BROKER_PROPERTIES picks another settings file: `make bench` uses
-# broker-bench.properties (production's cleaner and segment defaults) so
-# the test settings' constant compaction does not eat the CPU it measures.
-cat "${KAFKA_BROKER_PROPERTIES:-$KAFKA_SCRIPTS/broker.properties}" >>"$cfg"
+mkdir -p "$KAFKA_DIR"
+printf 'KAFKA_NODES=%q\nKAFKA_HEAP_OPTS=%q\n' "$KAFKA_NODES" "$KAFKA_HEAP_OPTS" >"$KAFKA_DIR/cluster.env"
 
 java="$(java_bin)"
 # A KRaft cluster id is 16 random bytes in URL-safe base64; one starting
@@ -47,45 +46,79 @@ cluster_id=-
 while [ "${cluster_id#-}" != "$cluster_id" ]; do
   cluster_id="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
 done
-cp="$KAFKA_CACHE/libs/*"
-log4j=(-Dlog4j2.configurationFile="$KAFKA_SCRIPTS/log4j2.properties" -Dkafka.log.file="$KAFKA_DIR/kafka.log")
 
-"$java" "${log4j[@]}" -cp "$cp" kafka.tools.StorageTool format -t "$cluster_id" -c "$cfg" >"$KAFKA_DIR/format.log" 2>&1 \
-  || { cat "$KAFKA_DIR/format.log" >&2; die "formatting KRaft storage in $KAFKA_DIR/data failed"; }
+for n in $(seq 1 "$KAFKA_NODES"); do
+  dir="$(node_dir "$n")"
+  port="$(node_port "$n")"
+  mkdir -p "$dir/data"
+  cfg="$dir/server.properties"
+  # Why each setting: docs/operations.md, "The test broker".
+  cat >"$cfg" <<PROPS
+process.roles=broker,controller
+node.id=$n
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://$KAFKA_HOST:$port,CONTROLLER://$KAFKA_HOST:$(node_controller_port "$n")
+advertised.listeners=PLAINTEXT://$KAFKA_HOST:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$dir/data
 
-# setsid: the broker outlives this script and the make that ran it, and
-# signals sent to make's process group (Ctrl-C) do not reach it.
-# shellcheck disable=SC2086
-setsid "$java" $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
-  "${log4j[@]}" -cp "$cp" kafka.Kafka "$cfg" >"$KAFKA_DIR/stdout.log" 2>&1 </dev/null &
-echo $! >"$KAFKA_DIR/kafka.pid"
+PROPS
+  # KAFKA_BROKER_PROPERTIES picks another settings file: `make bench` uses
+  # broker-bench.properties (production's cleaner and segment defaults) so
+  # the test settings' constant compaction does not eat the CPU it measures.
+  cat "${KAFKA_BROKER_PROPERTIES:-$KAFKA_SCRIPTS/broker.properties}" >>"$cfg"
+  if [ "$KAFKA_NODES" -gt 1 ]; then
+    # Several nodes: replicate like production, so losing one node loses
+    # nothing and writes go on (acks=all needs 2 of 3 in sync). A later key
+    # in a properties file overrides an earlier one.
+    rf=$((KAFKA_NODES < 3 ? KAFKA_NODES : 3))
+    isr=$((rf > 1 ? rf - 1 : 1))
+    cat >>"$cfg" <<PROPS
 
-# KAFKA_WATCH_PID: the broker belongs to that process (a test binary) and is
+# $KAFKA_NODES nodes (up.sh): replication like production.
+default.replication.factor=$rf
+min.insync.replicas=$isr
+offsets.topic.replication.factor=$rf
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
+PROPS
+  fi
+  printf '%s:%s\n' "$KAFKA_HOST" "$port" >"$dir/addr"
+  "$java" -Dlog4j2.configurationFile="$KAFKA_SCRIPTS/log4j2.properties" -Dkafka.log.file="$dir/kafka.log" \
+    -cp "$KAFKA_CACHE/libs/*" kafka.tools.StorageTool format -t "$cluster_id" -c "$cfg" >"$dir/format.log" 2>&1 \
+    || { cat "$dir/format.log" >&2; die "formatting KRaft storage in $dir/data failed"; }
+done
+
+# All nodes start together: a node's broker waits for a controller quorum,
+# which needs a majority of the voters up.
+for n in $(seq 1 "$KAFKA_NODES"); do
+  launch_node "$n"
+done
+
+# KAFKA_WATCH_PID: the cluster belongs to that process (a test binary) and is
 # stopped when it dies, even by SIGKILL or a test timeout, so no JVM outlives
-# the run that started it.
+# the run that started it. The watchdog follows the cluster's directory, not a
+# pid, so it keeps guarding nodes that a test kills and restarts; it ends when
+# down.sh removes the directory.
 if [ -n "${KAFKA_WATCH_PID:-}" ]; then
-  broker_pid="$(cat "$KAFKA_DIR/kafka.pid")"
   setsid bash -c '
-    while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done
-    if kill -0 "$2" 2>/dev/null; then KAFKA_DIR="$3" KAFKA_PORT="$4" "$5/down.sh"; fi
-  ' watchdog "$KAFKA_WATCH_PID" "$broker_pid" "$KAFKA_DIR" "$KAFKA_PORT" "$KAFKA_SCRIPTS" >/dev/null 2>&1 </dev/null &
+    while kill -0 "$1" 2>/dev/null && [ -f "$2/cluster.env" ]; do sleep 1; done
+    if [ -f "$2/cluster.env" ]; then KAFKA_DIR="$2" KAFKA_PORT="$3" "$4/down.sh"; fi
+  ' watchdog "$KAFKA_WATCH_PID" "$KAFKA_DIR" "$KAFKA_PORT" "$KAFKA_SCRIPTS" >/dev/null 2>&1 </dev/null &
 fi
 
-addr="$KAFKA_HOST:$KAFKA_PORT"
-deadline=$((SECONDS + KAFKA_START_TIMEOUT))
-until grep -q 'Kafka Server started' "$KAFKA_DIR/kafka.log" 2>/dev/null; do
-  if ! kafka_pid >/dev/null; then
-    tail -n 30 "$KAFKA_DIR/stdout.log" "$KAFKA_DIR/kafka.log" >&2 2>/dev/null || true
-    die "the broker exited during start-up (logs in $KAFKA_DIR)"
-  fi
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    tail -n 30 "$KAFKA_DIR/kafka.log" >&2 2>/dev/null || true
-    die "the broker did not start within ${KAFKA_START_TIMEOUT}s (logs in $KAFKA_DIR)"
-  fi
-  sleep 0.2
+for n in $(seq 1 "$KAFKA_NODES"); do
+  wait_node "$n"
 done
-# "started" is the broker's word; a metadata answer is the client's.
-(cd "$KAFKA_SCRIPTS/../.." && go run ./scripts/kafka/ping -brokers "$addr" -timeout "${KAFKA_START_TIMEOUT}s") >&2 \
-  || die "the broker started but does not answer metadata at $addr (logs in $KAFKA_DIR)"
-say "Apache Kafka $KAFKA_VERSION is up at $addr (pid $(cat "$KAFKA_DIR/kafka.pid"), logs in $KAFKA_DIR/kafka.log)"
-printf '%s\n' "$addr"
+ping_nodes "$addrs" "$KAFKA_NODES" \
+  || die "the cluster started but does not answer metadata at $addrs (logs in $KAFKA_DIR)"
+pids=""
+for n in $(seq 1 "$KAFKA_NODES"); do pids="${pids:+$pids }$(node_pid "$n")"; done
+if [ "$KAFKA_NODES" -eq 1 ]; then
+  say "Apache Kafka $KAFKA_VERSION is up at $addrs (pid $pids, logs in $KAFKA_DIR/kafka.log)"
+else
+  say "Apache Kafka $KAFKA_VERSION: $KAFKA_NODES nodes up at $addrs (pids $pids, logs in $KAFKA_DIR/node-*/kafka.log)"
+fi
+printf '%s\n' "$addrs"
