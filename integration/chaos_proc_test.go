@@ -159,9 +159,16 @@ func (s *service) stop(grace time.Duration) error {
 	select {
 	case <-inc.done:
 	case <-time.After(grace):
-		_ = inc.cmd.Process.Signal(syscall.SIGKILL)
-		<-inc.done
-		return fmt.Errorf("%s did not stop within %s of SIGTERM", s.name, grace)
+		// SIGQUIT first: the Go runtime writes every goroutine's stack to
+		// the log, which says where the stop hangs.
+		_ = inc.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-inc.done:
+		case <-time.After(5 * time.Second):
+			_ = inc.cmd.Process.Signal(syscall.SIGKILL)
+			<-inc.done
+		}
+		return fmt.Errorf("%s did not stop within %s of SIGTERM (goroutine dump in %s)", s.name, grace, s.logPath)
 	}
 	if inc.err != nil {
 		return fmt.Errorf("%s exited after SIGTERM: %w", s.name, inc.err)
