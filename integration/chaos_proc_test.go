@@ -176,6 +176,23 @@ func (s *service) stop(grace time.Duration) error {
 	return nil
 }
 
+// dumpStacks makes the running incarnation write every goroutine's stack
+// to its log (SIGQUIT; the Go runtime then exits), to show where a service
+// that does not heal is stuck. The test is failing by then.
+func (s *service) dumpStacks() {
+	inc := s.end()
+	if inc == nil {
+		return
+	}
+	_ = inc.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-inc.done:
+	case <-time.After(5 * time.Second):
+		_ = inc.cmd.Process.Signal(syscall.SIGKILL)
+		<-inc.done
+	}
+}
+
 // close ends supervision and kills whatever still runs.
 func (s *service) close() {
 	s.mu.Lock()

@@ -153,8 +153,9 @@ type healing struct {
 	Fault string    `json:"fault"`
 	Kind  faultKind `json:"kind"`
 	At    time.Time `json:"at"`
-	// Serving: from the kill until the restarted service (every service,
-	// after a broker fault) answered SERVING again.
+	// Serving: from the kill until the restarted service answered SERVING
+	// again (after a broker fault: until the node answered metadata again
+	// and every service answered SERVING).
 	Serving time.Duration `json:"serving_ns"`
 	// Flow: from the kill until a command on every partition, sent after
 	// the kill, came back through a gateway with its outcome.
@@ -182,7 +183,7 @@ type chaosReport struct {
 	ReplayCarts     int             `json:"replay_carts"`
 	StableAfter     time.Duration   `json:"stable_after_ns"`
 	RunTime         time.Duration   `json:"run_ns"`
-	WorstHealByKind map[string]time.Duration
+	WorstHealByKind map[string]time.Duration `json:"worst_heal_by_kind_ns"`
 }
 
 // deployment is the whole backend as OS processes: two managers, two
@@ -480,9 +481,12 @@ func (d *deployment) probeFlow(ctx context.Context, l *ledger, cartID, tag strin
 }
 
 // inject kills the fault's target with SIGKILL and starts it again at once
-// (a supervisor's restart), returning the kill's time and the services
-// whose health tells when it is back.
-func (d *deployment) inject(f fault, brokers brokerFaults) (time.Time, []*service, error) {
+// (a supervisor's restart). It returns the kill's time, the services whose
+// health tells when it is back, and a channel that yields the restart's
+// result: a broker node takes seconds to restart, and meanwhile the probes
+// already measure whether commands flow without it.
+func (d *deployment) inject(f fault, brokers brokerFaults) (time.Time, []*service, <-chan error, error) {
+	restarted := make(chan error, 1)
 	var s *service
 	switch f.kind {
 	case faultManager:
@@ -493,24 +497,29 @@ func (d *deployment) inject(f fault, brokers brokerFaults) (time.Time, []*servic
 		s = d.projection
 	case faultBroker:
 		if err := brokers.KillBroker(f.target); err != nil {
-			return time.Time{}, nil, fmt.Errorf("kill broker %d: %w", f.target, err)
+			return time.Time{}, nil, nil, fmt.Errorf("kill broker %d: %w", f.target, err)
 		}
 		at := time.Now()
-		if err := brokers.StartBroker(f.target); err != nil {
-			return at, nil, fmt.Errorf("restart broker %d: %w", f.target, err)
-		}
-		return at, d.all(), nil
+		go func() {
+			if err := brokers.StartBroker(f.target); err != nil {
+				restarted <- fmt.Errorf("restart broker %d: %w", f.target, err)
+				return
+			}
+			restarted <- nil
+		}()
+		return at, d.all(), restarted, nil
 	default:
-		return time.Time{}, nil, fmt.Errorf("unknown fault %v", f)
+		return time.Time{}, nil, nil, fmt.Errorf("unknown fault %v", f)
 	}
 	s.kill()
 	at := time.Now()
-	return at, []*service{s}, s.start()
+	restarted <- s.start()
+	return at, []*service{s}, restarted, nil
 }
 
 // heal waits until the services answer SERVING and a new command on every
 // partition comes back with its outcome, and measures both from the kill.
-func (d *deployment) heal(ctx context.Context, l *ledger, at time.Time, watch []*service, probes []string, tag string, timeout time.Duration) (serving, flow time.Duration, err error) {
+func (d *deployment) heal(ctx context.Context, l *ledger, at time.Time, watch []*service, restarted <-chan error, probes []string, tag string, timeout time.Duration) (serving, flow time.Duration, err error) {
 	deadline := at.Add(timeout)
 	flows := make([]time.Time, len(probes))
 	errs := make([]error, len(probes))
@@ -522,8 +531,21 @@ func (d *deployment) heal(ctx context.Context, l *ledger, at time.Time, watch []
 			flows[p], errs[p] = d.probeFlow(ctx, l, id, fmt.Sprintf("%s-p%d", tag, p), p, deadline)
 		}()
 	}
+	var restartErr error
+	back := false
 	for serving == 0 {
-		up := true
+		if !back {
+			select {
+			case restartErr = <-restarted:
+				back = true
+			default:
+			}
+		}
+		if restartErr != nil {
+			wg.Wait()
+			return 0, 0, restartErr
+		}
+		up := back
 		for _, s := range watch {
 			up = up && s.serving(ctx)
 		}
@@ -539,7 +561,7 @@ func (d *deployment) heal(ctx context.Context, l *ledger, at time.Time, watch []
 				}
 			}
 			wg.Wait()
-			return 0, 0, fmt.Errorf("not SERVING within %s: %v", timeout, down)
+			return 0, 0, fmt.Errorf("not SERVING within %s (restarted: %v): %v", timeout, back, down)
 		}
 		time.Sleep(50 * time.Millisecond) // polling health with a deadline
 	}
@@ -611,13 +633,16 @@ func TestChaos(t *testing.T) {
 		case <-time.After(cfg.gap/2 + time.Duration(rng.Int64N(int64(cfg.gap/2)))): // the fault schedule
 		case <-ctx.Done():
 		}
-		at, watch, err := d.inject(f, brokers)
+		at, watch, restarted, err := d.inject(f, brokers)
 		if err != nil {
 			t.Fatalf("fault %d (%s): %v", i+1, f, err)
 		}
-		serving, flow, err := d.heal(ctx, &l, at, watch, probes, fmt.Sprintf("probe-f%02d", i+1), cfg.heal)
+		serving, flow, err := d.heal(ctx, &l, at, watch, restarted, probes, fmt.Sprintf("probe-f%02d", i+1), cfg.heal)
 		if err != nil {
-			t.Fatalf("fault %d (%s): %v", i+1, f, err)
+			for _, s := range d.all() {
+				s.dumpStacks()
+			}
+			t.Fatalf("fault %d (%s): %v (goroutine dumps at the end of each service's log in %s)", i+1, f, err, logDir)
 		}
 		h := healing{Fault: f.String(), Kind: f.kind, At: at, Serving: serving, Flow: flow, Healed: max(serving, flow)}
 		report.Faults = append(report.Faults, h)
