@@ -171,18 +171,18 @@ type healing struct {
 
 // chaosReport is the run's report (CARTSTREAM_CHAOS_REPORT).
 type chaosReport struct {
-	Brokers         int             `json:"broker_nodes"`
-	BrokerFaults    bool            `json:"broker_faults"`
-	Faults          []healing       `json:"faults"`
-	Requests        int             `json:"requests"`
-	Acknowledged    int             `json:"acknowledged"`
-	FailedCalls     int             `json:"failed_calls"`
-	UnplannedExits  []unplannedExit `json:"unplanned_exits,omitempty"`
-	StopHangs       []string        `json:"stop_hangs,omitempty"`
-	Verify          verify.Summary  `json:"verify"`
-	ReplayCarts     int             `json:"replay_carts"`
-	StableAfter     time.Duration   `json:"stable_after_ns"`
-	RunTime         time.Duration   `json:"run_ns"`
+	Brokers         int                      `json:"broker_nodes"`
+	BrokerFaults    bool                     `json:"broker_faults"`
+	Faults          []healing                `json:"faults"`
+	Requests        int                      `json:"requests"`
+	Acknowledged    int                      `json:"acknowledged"`
+	FailedCalls     int                      `json:"failed_calls"`
+	UnplannedExits  []unplannedExit          `json:"unplanned_exits,omitempty"`
+	StopHangs       []string                 `json:"stop_hangs,omitempty"`
+	Verify          verify.Summary           `json:"verify"`
+	ReplayCarts     int                      `json:"replay_carts"`
+	StableAfter     time.Duration            `json:"stable_after_ns"`
+	RunTime         time.Duration            `json:"run_ns"`
 	WorstHealByKind map[string]time.Duration `json:"worst_heal_by_kind_ns"`
 }
 
