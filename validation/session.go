@@ -84,6 +84,13 @@ type session struct {
 	// partitions is how many partitions cart.requests had at the latest
 	// assignment (a rebalance follows when partitions are added).
 	partitions int
+	// cooperative is the group's rebalance protocol, known from the
+	// configured assignment strategy. The rebalance callback must not ask
+	// the consumer (GetRebalanceProtocol): called from the callback that
+	// Consumer.Close triggers, rd_kafka_rebalance_protocol can block
+	// forever (librdkafka #4041, confluent-kafka-go #1016); TestChaos saw
+	// a manager stuck there for minutes after broker restarts.
+	cooperative bool
 }
 
 func newSession(m *Manager, cons *kafka.Consumer, workers []*worker) *session {
@@ -94,6 +101,8 @@ func newSession(m *Manager, cons *kafka.Consumer, workers []*worker) *session {
 		events:    make(chan pollEvent),
 		maxQueued: m.cfg.MaxBatchRecords * (len(workers) + 1),
 	}
+	strategy, _ := m.cfg.consumerConfig().Get("partition.assignment.strategy", "")
+	s.cooperative = strategy == "cooperative-sticky"
 	return s
 }
 
