@@ -51,9 +51,18 @@ test-integration: check-go kafka-fetch browser ## integration tests; start a bro
 .PHONY: chaos
 CHAOS_COMMANDS ?= 100000
 CHAOS_KILLS ?= 40
-chaos: check-go kafka-fetch ## the crash test, longer: CHAOS_COMMANDS commands, CHAOS_KILLS SIGKILLs of the manager
+CHAOS_FAULTS ?= 36
+CHAOS_NODES ?= 1 3
+CHAOS_REPORT_DIR ?= bin
+chaos: check-go kafka-fetch ## the crash test and the chaos test, longer: CHAOS_KILLS manager kills over CHAOS_COMMANDS commands, then CHAOS_FAULTS kills of every service and a broker on each cluster size of CHAOS_NODES (reports in CHAOS_REPORT_DIR)
 	CARTSTREAM_CHAOS_COMMANDS=$(CHAOS_COMMANDS) CARTSTREAM_CHAOS_KILLS=$(CHAOS_KILLS) \
 	  $(GO) test -count=1 -v -timeout 60m -run 'TestCrashedManager' ./integration/
+	@mkdir -p $(CHAOS_REPORT_DIR)
+	for n in $(CHAOS_NODES); do \
+	  CARTSTREAM_TEST_KAFKA=jars CARTSTREAM_TEST_KAFKA_NODES=$$n CARTSTREAM_CHAOS_FAULTS=$(CHAOS_FAULTS) \
+	  CARTSTREAM_CHAOS_REPORT=$(abspath $(CHAOS_REPORT_DIR))/chaos-$${n}node.json \
+	    $(GO) test -count=1 -v -timeout 60m -run 'TestChaos' ./integration/ || exit 1; \
+	done
 
 .PHONY: browser
 browser: ## install Debian's chromium for the browser test when missing (as root, with apt-get)

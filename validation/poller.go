@@ -98,10 +98,20 @@ func (s *session) send(ctx context.Context, ev pollEvent) bool {
 // revocation returns only once the scheduler says that no transaction
 // holds the partitions any more.
 func (s *session) rebalance(c *kafka.Consumer, ev kafka.Event) error {
-	cooperative := c.GetRebalanceProtocol() == "COOPERATIVE"
+	cooperative := s.cooperative
 	ctx := s.pollCtx
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
+		if ctx == nil || ctx.Err() != nil {
+			// The session is closing (Consumer.Close delivers the last
+			// rebalances): restoring partitions nobody will process would
+			// only block Close on Committed and cart.state reads (TestChaos
+			// saw a stop hang there after broker restarts).
+			if cooperative {
+				return c.IncrementalAssign(e.Partitions)
+			}
+			return c.Assign(e.Partitions)
+		}
 		a, err := s.assign(ctx, e.Partitions)
 		if err != nil {
 			s.pollErr = fmt.Errorf("%w: restore assigned partitions: %w", errSessionFatal, err)

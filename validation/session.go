@@ -97,6 +97,13 @@ type session struct {
 	partitions int
 	// joined: the session has had its first (possibly empty) assignment.
 	joined bool
+	// cooperative is the group's rebalance protocol, known from the
+	// configured assignment strategy. The rebalance callback must not ask
+	// the consumer (GetRebalanceProtocol): called from the callback that
+	// Consumer.Close triggers, rd_kafka_rebalance_protocol can block
+	// forever (librdkafka #4041, confluent-kafka-go #1016); TestChaos saw
+	// a manager stuck there for minutes after broker restarts.
+	cooperative bool
 }
 
 // shutdownGrace is how long a stopping manager waits for the transactions
@@ -111,6 +118,8 @@ func newSession(m *Manager, cons *kafka.Consumer, workers []*worker) *session {
 		events:    make(chan pollEvent),
 		maxQueued: m.cfg.MaxBatchRecords * (len(workers) + 1),
 	}
+	strategy, _ := m.cfg.consumerConfig().Get("partition.assignment.strategy", "")
+	s.cooperative = strategy == "cooperative-sticky"
 	return s
 }
 
