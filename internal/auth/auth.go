@@ -279,7 +279,7 @@ func problemOf(err error) Problem {
 type fileKeys struct{ set jwk.Set }
 
 func (f fileKeys) keys(context.Context) (jwk.Set, error) { return f.set, nil }
-func (fileKeys) close(context.Context) error               { return nil }
+func (fileKeys) close(context.Context) error             { return nil }
 
 // urlKeys is a JWKS URL in the library's cache, refreshed in the
 // background; a failed refresh keeps the last good set.

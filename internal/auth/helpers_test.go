@@ -38,7 +38,10 @@ func newSigner(tb testing.TB, kid string) signer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for _, k := range []struct{ name string; v any }{{jwk.KeyIDKey, kid}, {jwk.AlgorithmKey, jwa.ES256()}} {
+	for _, k := range []struct {
+		name string
+		v    any
+	}{{jwk.KeyIDKey, kid}, {jwk.AlgorithmKey, jwa.ES256()}} {
 		if err := priv.Set(k.name, k.v); err != nil {
 			tb.Fatal(err)
 		}
