@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/cartstream/cartstream/internal/auth"
 	"github.com/cartstream/cartstream/internal/devbroker"
 	"github.com/cartstream/cartstream/internal/gateway"
 	"github.com/cartstream/cartstream/internal/httpapi"
@@ -129,7 +130,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 	parts := &metrics{}
 	hs, err := httpapi.New(httpapi.Config{
 		Conn: conn, Ready: a.ready, Static: web.Handler(), Metrics: parts,
-		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log,
+		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, DevAuth: cfg.Auth.DevMode,
 	})
 	if err != nil {
 		_ = a.Close()
@@ -249,6 +250,14 @@ func (a *App) Run(ctx context.Context) (err error) {
 	}
 
 	// The gateway, with the read side's queries and the catalog.
+	ac := cfg.Auth
+	ac.Logger = log.With("part", "auth")
+	verifier, err := auth.New(sctx, ac)
+	if err != nil {
+		_ = a.grpcLis.Close()
+		return err
+	}
+	stages = append(stages, func() error { return verifier.Close(context.WithoutCancel(ctx)) })
 	gwCtx, stopGW := context.WithCancel(context.WithoutCancel(ctx))
 	gwPart := a.start(gwCtx, "gateway", func(ctx context.Context) error {
 		return gateway.Run(ctx, gateway.Options{
@@ -260,6 +269,8 @@ func (a *App) Run(ctx context.Context) (err error) {
 			Reader:          rs.Reader(),
 			Outcomes:        rs.Outcomes(),
 			Register:        rs.Register,
+			Auth:            verifier,
+			RateLimits:      cfg.RateLimits,
 			StartTimeout:    cfg.StartTimeout,
 			ShutdownTimeout: cfg.ShutdownTimeout,
 			Logger:          log.With("part", "gateway"),
