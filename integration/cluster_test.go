@@ -254,7 +254,7 @@ func TestClusterBrokerCrashUnderLoad(t *testing.T) {
 	all := slices.Clone(sent)
 	mu.Unlock()
 	e.checkExactlyOnce(t, all)
-	e.checkNoHangingTransaction(t)
+	e.checkNoHangingTransaction(t, time.Minute)
 }
 
 // checkReplication asserts the topics follow the cluster: replication factor
@@ -338,41 +338,6 @@ func (e *cartEnv) waitLeaderMoved(t *testing.T, dead int32) int32 {
 	}
 }
 
-// checkNoHangingTransaction asserts that on every topic the manager writes,
-// each partition's last stable offset reaches its end offset: no
-// transaction was left open by the crash (KIP-890's hanging transaction).
-// Markers of transactions aborted by timeout take up to the abort interval
-// to land, so the check polls.
-func (e *cartEnv) checkNoHangingTransaction(t *testing.T) {
-	t.Helper()
-	admin := e.c.Admin(t)
-	deadline := time.Now().Add(time.Minute)
-	for {
-		var open []string
-		var err error
-		for _, topic := range []string{e.set.Validated, e.set.Invalid, e.set.State} {
-			var stable, end map[int32]int64
-			if stable, err = e.ends(admin, topic); err != nil {
-				break
-			}
-			if end, err = e.highWatermarks(admin, topic); err != nil {
-				break
-			}
-			for p, hw := range end {
-				if stable[p] != hw {
-					open = append(open, fmt.Sprintf("%s[%d] stable %d < end %d", topic, p, stable[p], hw))
-				}
-			}
-		}
-		if err == nil && len(open) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("transactions still open a minute after the load: %v (last error: %v)", open, err)
-		}
-		time.Sleep(200 * time.Millisecond) // polling offsets with a deadline
-	}
-}
 
 // highWatermarks lists the end offsets read_uncommitted sees.
 func (e *cartEnv) highWatermarks(admin *kafka.AdminClient, topic string) (map[int32]int64, error) {

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/cartstream/cartstream/internal/auth"
 	"github.com/cartstream/cartstream/internal/gateway"
 	"github.com/cartstream/cartstream/internal/grpclimits"
 	"github.com/cartstream/cartstream/internal/kafkaconf"
@@ -71,13 +72,15 @@ type config struct {
 	shutdownTimeout time.Duration
 	logFormat       string
 	logLevel        slog.Level
+	callers         service.CallerFlags
 }
 
 func parseConfig(args []string, getenv func(string) string, output io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("cart-gateway", flag.ContinueOnError)
 	fs.SetOutput(output)
-	e := &service.EnvFlags{FS: fs, Lookup: func(k string) (string, bool) { v := getenv(k); return v, v != "" }}
+	lookup := func(k string) (string, bool) { v := getenv(k); return v, v != "" }
+	e := &service.EnvFlags{FS: fs, Lookup: lookup}
 	def := topics.DefaultSet()
 	var level string
 	e.String(&c.grpcAddr, "grpc-addr", "CARTSTREAM_GRPC_ADDR", gateway.DefaultAddr, "gRPC listen address")
@@ -104,6 +107,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	e.Duration(&c.shutdownTimeout, "shutdown-timeout", "CARTSTREAM_SHUTDOWN_TIMEOUT", gateway.DefaultShutdownTimeout, "graceful stop bound, then the producer's flush bound")
 	e.String(&c.logFormat, "log-format", "CARTSTREAM_LOG_FORMAT", "text", "log format: text or json")
 	e.String(&level, "log-level", "CARTSTREAM_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+	c.callers.Register(e, false)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
@@ -112,7 +116,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	}
 	fs.Visit(func(f *flag.Flag) { c.brokersExplicit = c.brokersExplicit || f.Name == "brokers" })
 	c.brokersExplicit = c.brokersExplicit || getenv("KAFKA_BROKERS") != ""
-	errs := []error{e.Err()}
+	errs := []error{e.Err(), c.callers.Finish(fs, lookup)}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
@@ -174,6 +178,14 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		stop() // a second signal kills at once
 	}()
 
+	ac := c.callers.Auth
+	ac.Logger = log
+	verifier, err := auth.New(ctx, ac)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = verifier.Close(context.WithoutCancel(ctx)) }()
+
 	var reader gateway.Reader
 	var outcomes gateway.Outcomes
 	if c.projectionAddr != "" {
@@ -201,6 +213,8 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	err = gateway.Run(ctx, gateway.Options{
 		TLS:        srvTLS,
 		Reflection: c.reflection,
+		Auth:       verifier,
+		RateLimits: c.callers.Rates,
 		Reader:     reader,
 		Outcomes:   outcomes,
 		Addr:       c.grpcAddr,

@@ -14,7 +14,7 @@ import (
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestParseConfigDefaults(t *testing.T) {
-	c, err := parseConfig(nil, env(nil), io.Discard)
+	c, err := parseConfig([]string{"-auth-dev-mode"}, env(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,6 +28,7 @@ func TestParseConfigEnvThenFlags(t *testing.T) {
 	e := env(map[string]string{
 		"CARTSTREAM_GRPC_ADDR": "0.0.0.0:6000", "KAFKA_BROKERS": "k1:9092,k2:9092", "CARTSTREAM_TOPIC_PREFIX": "staging.",
 		"CARTSTREAM_PARTITIONS": "6", "CARTSTREAM_SHUTDOWN_TIMEOUT": "3s", "CARTSTREAM_LOG_FORMAT": "json",
+		"CARTSTREAM_AUTH_DEV_MODE": "true",
 	})
 	c, err := parseConfig([]string{"-partitions", "24", "-log-level", "debug"}, e, io.Discard)
 	if err != nil {
@@ -49,5 +50,29 @@ func TestParseConfigReportsEveryProblem(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("err = %v, missing %q", err, want)
 		}
+	}
+}
+
+// Issue 12: a deployable gateway must be told how to authenticate; it
+// never falls back to development mode silently.
+func TestParseConfigNeedsAnAuthChoice(t *testing.T) {
+	_, err := parseConfig(nil, env(nil), io.Discard)
+	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "-auth-jwks") || !strings.Contains(err.Error(), "-auth-dev-mode") {
+		t.Fatalf("err = %v, want a usage error naming the auth flags", err)
+	}
+	e := env(map[string]string{"CARTSTREAM_AUTH_JWKS": "/etc/cartstream/jwks.json", "CARTSTREAM_AUTH_ISSUER": "https://id.example.test/",
+		"CARTSTREAM_AUTH_AUDIENCE": "cartstream", "CARTSTREAM_RATE_GLOBAL": "500"})
+	c, err := parseConfig([]string{"-rate-customer", "5", "-auth-customer-claim", "cid"}, e, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, r := c.callers.Auth, c.callers.Rates
+	if a.DevMode || a.JWKS != "/etc/cartstream/jwks.json" || a.CustomerClaim != "cid" || a.RolesClaim != "roles" || a.ClockSkew != 30*time.Second ||
+		r.PerCustomer != 5 || r.PerCustomerBurst != 40 || r.Global != 500 {
+		t.Fatalf("callers: %+v", c.callers)
+	}
+	_, err = parseConfig([]string{"-auth-dev-mode", "-auth-jwks", "k.json", "-rate-customer", "-1"}, env(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "choose one") || !strings.Contains(err.Error(), "negative") {
+		t.Fatalf("err = %v, want both problems", err)
 	}
 }

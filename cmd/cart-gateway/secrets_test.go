@@ -31,7 +31,7 @@ func securedConfig(t *testing.T) string {
 // everything written to file descriptor 2 is captured.
 func TestKafkaConfigSecretsNeverLeak(t *testing.T) {
 	if os.Getenv("CARTSTREAM_TEST_CHILD") == "1" {
-		err := run(os.Args[len(os.Args)-10:], func(string) string { return "" }, os.Stderr)
+		err := run(os.Args[len(os.Args)-11:], func(string) string { return "" }, os.Stderr)
 		if err != nil {
 			os.Stderr.WriteString("error: " + err.Error() + "\n")
 			os.Exit(1)
@@ -39,7 +39,7 @@ func TestKafkaConfigSecretsNeverLeak(t *testing.T) {
 		os.Exit(0)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKafkaConfigSecretsNeverLeak$", "--",
-		"-kafka-config", securedConfig(t), "-brokers", "127.0.0.1:1", "-start-timeout", "2s", "-log-level", "debug", "-grpc-addr", "127.0.0.1:0")
+		"-kafka-config", securedConfig(t), "-brokers", "127.0.0.1:1", "-start-timeout", "2s", "-log-level", "debug", "-grpc-addr", "127.0.0.1:0", "-auth-dev-mode")
 	cmd.Env = append(os.Environ(), "CARTSTREAM_TEST_CHILD=1")
 	out, err := cmd.CombinedOutput()
 	if err == nil {
@@ -60,7 +60,7 @@ func TestKafkaConfigRefusesAGuaranteeBreaker(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	err := run([]string{"-kafka-config", p, "-brokers", "127.0.0.1:1"}, func(string) string { return "" }, &stderr)
+	err := run([]string{"-kafka-config", p, "-brokers", "127.0.0.1:1", "-auth-dev-mode"}, func(string) string { return "" }, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "partitioner") {
 		t.Fatalf("err %v, want the refused partitioner", err)
 	}

@@ -45,6 +45,7 @@ type options struct {
 	log         service.LogFlags
 	kafkaFile   string
 	kc          kafkaconf.Config
+	callers     service.CallerFlags
 }
 
 func parse(args []string, lookup func(string) (string, bool), output io.Writer) (options, error) {
@@ -80,13 +81,15 @@ func parse(args []string, lookup func(string) (string, bool), output io.Writer) 
 	e.Duration(&c.ShutdownTimeout, "shutdown-timeout", "CARTSTREAM_SHUTDOWN_TIMEOUT", app.DefaultShutdownTimeout, "bound on each stage of the graceful stop")
 	e.String(&format, "log-format", "CARTSTREAM_LOG_FORMAT", "text", "log format: text or json")
 	e.String(&level, "log-level", "CARTSTREAM_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+	o.callers.Register(e, true)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
 		}
 		return o, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	errs := []error{e.Err()}
+	errs := []error{e.Err(), o.callers.Finish(fs, lookup)}
+	c.Auth, c.RateLimits = o.callers.Auth, o.callers.Rates
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}

@@ -70,3 +70,26 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		}
 	}
 }
+
+// Issue 12: `make run` is development mode unless it is given a JWKS; then
+// it verifies tokens, and asking for both is refused.
+func TestParseAuthDefaultsToDevelopmentMode(t *testing.T) {
+	o, err := parse(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.cfg.Auth.DevMode || o.cfg.RateLimits.PerCustomer != 20 || o.cfg.RateLimits.PerCustomerBurst != 40 {
+		t.Fatalf("auth %+v rates %+v", o.cfg.Auth, o.cfg.RateLimits)
+	}
+	o, err = parse([]string{"-auth-jwks", "jwks.json", "-auth-issuer", "https://id.example.test/", "-auth-audience", "cartstream"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.cfg.Auth.DevMode || o.cfg.Auth.JWKS != "jwks.json" {
+		t.Fatalf("with a JWKS: %+v", o.cfg.Auth)
+	}
+	_, err = parse([]string{"-auth-jwks", "jwks.json"}, env(map[string]string{"CARTSTREAM_AUTH_DEV_MODE": "true"}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "choose one") {
+		t.Fatalf("dev mode and a JWKS: %v", err)
+	}
+}

@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cartstream/cartstream/internal/grpcerr"
+	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/auth"
+	"github.com/cartstream/cartstream/internal/grpcerr"
 )
 
 // Sentinels of the gateway. Callers classify with errors.Is; [statusOf] is
@@ -27,7 +32,21 @@ var (
 	ErrNotServed = errors.New("gateway: not served by this process")
 	// ErrEncode is a command the request encoder could not encode.
 	ErrEncode = errors.New("gateway: cannot encode request")
+	// ErrOverloaded is a command shed because the producer's queue is full
+	// (librdkafka's queue.buffering.max.messages): nothing was recorded,
+	// and waiting a moment lets the queue drain.
+	ErrOverloaded = errors.New("gateway: overloaded: the producer queue is full")
+	// ErrPermissionDenied is a command on a cart of another customer, or
+	// naming another customer than the caller's token.
+	ErrPermissionDenied = errors.New("gateway: permission denied")
+	// ErrCartNotFound is a cart the caller may not see: unknown to the
+	// read side, or another customer's (the two answer alike, so a read
+	// tells nobody whether someone else's cart exists).
+	ErrCartNotFound = errors.New("gateway: cart not found")
 )
+
+// ShedRetryAfter is the retry hint of a command shed for overload.
+const ShedRetryAfter = time.Second
 
 // DeliveryError is a record Kafka did not acknowledge. It matches
 // ErrUnavailable and unwraps to the client's error (a kafka.Error for
@@ -57,6 +76,8 @@ const (
 	msgDeadline    = "deadline exceeded before the server could answer; a command may have been recorded: retry with the same request_id"
 	msgCanceled    = "the call was canceled"
 	msgInternal    = "internal error"
+	msgOverloaded  = "the command was not recorded: the gateway is overloaded; retry after the delay in google.rpc.RetryInfo with the same request_id"
+	msgRateLimited = "too many commands: the %s rate limit is reached; retry after the delay in google.rpc.RetryInfo"
 )
 
 // statusOf is the one mapping from domain and infrastructure errors to gRPC
@@ -71,6 +92,16 @@ func statusOf(err error) error {
 	switch {
 	case cart.IsInvalidArgument(err):
 		return grpcerr.InvalidArgument(err)
+	case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, auth.ErrKeysUnavailable):
+		return auth.StatusOf(err)
+	case errors.Is(err, ErrPermissionDenied):
+		return status.Error(codes.PermissionDenied, err.Error())
+	case errors.Is(err, ErrCartNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.As(err, new(*RateLimitError)):
+		return rateLimited(err)
+	case errors.Is(err, ErrOverloaded):
+		return withRetry(status.New(codes.Unavailable, msgOverloaded), ShedRetryAfter)
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, msgDeadline)
 	case errors.Is(err, context.Canceled):
@@ -85,4 +116,24 @@ func statusOf(err error) error {
 	default:
 		return status.Error(codes.Internal, msgInternal)
 	}
+}
+
+func rateLimited(err error) error {
+	var rl *RateLimitError
+	errors.As(err, &rl)
+	st := status.New(codes.ResourceExhausted, fmt.Sprintf(msgRateLimited, rl.Limit))
+	quota := &errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{
+		Subject: string(rl.Limit), Description: "commands per second",
+	}}}
+	return withRetry(st, rl.RetryAfter, quota)
+}
+
+// withRetry adds a google.rpc.RetryInfo (and more details) to st. A
+// client that honours RetryInfo waits at least that long.
+func withRetry(st *status.Status, after time.Duration, more ...protoadapt.MessageV1) error {
+	details := append([]protoadapt.MessageV1{&errdetails.RetryInfo{RetryDelay: durationpb.New(after)}}, more...)
+	if d, err := st.WithDetails(details...); err == nil {
+		return d.Err()
+	}
+	return st.Err() // only a marshalling bug gets here; the code holds
 }

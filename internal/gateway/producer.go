@@ -19,7 +19,8 @@ import (
 // record's position. A delivery failure is an error matching
 // ErrUnavailable; a ctx that ends first returns ctx.Err() wrapped (the
 // record may still be appended later: the client retries with the same
-// request id and the write side deduplicates).
+// request id and the write side deduplicates). A record refused because
+// the client's queue is full is an error matching ErrOverloaded.
 type Producer interface {
 	Produce(ctx context.Context, rec Record) (Position, error)
 }
@@ -274,8 +275,14 @@ func (kp *KafkaProducer) enqueue(msg *kafka.Message, done chan kafka.Event) erro
 		return ErrClosed
 	}
 	if err := kp.p.Produce(msg, done); err != nil {
-		// Queue full, a fatal state, an unknown topic: all mean "not
-		// recorded, retry later".
+		var ke kafka.Error
+		if errors.As(err, &ke) && ke.Code() == kafka.ErrQueueFull {
+			// Load shedding: the client holds queue.buffering.max.messages
+			// records already; refusing at once beats queueing callers
+			// behind a backlog the broker is not draining.
+			return fmt.Errorf("%w: %w", ErrOverloaded, err)
+		}
+		// A fatal state, an unknown topic: "not recorded, retry later".
 		return &DeliveryError{Topic: *msg.TopicPartition.Topic, Err: err}
 	}
 	return nil

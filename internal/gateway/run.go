@@ -16,6 +16,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/cartstream/cartstream/internal/auth"
 	"github.com/cartstream/cartstream/internal/grpclimits"
 	"github.com/cartstream/cartstream/internal/topics"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
@@ -68,6 +69,13 @@ type Options struct {
 	// Reflection registers gRPC server reflection (grpcurl without proto
 	// files): on in the development binary, a flag in production.
 	Reflection bool
+	// Auth verifies the callers' tokens; nil is development mode (no
+	// token checked, the request names its customer), which Run logs as a
+	// loud warning. The caller owns it (Close). Token mode needs Reader.
+	Auth *auth.Verifier
+	// RateLimits bound the commands accepted; the zero value none (the
+	// binaries default to DefaultCustomerRate per customer).
+	RateLimits RateLimits
 	// Register, if set, registers more services on the gateway's gRPC
 	// server (a one-process binary adds the read side and the catalog).
 	Register func(grpc.ServiceRegistrar)
@@ -96,6 +104,9 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Auth == nil {
+		o.Auth = auth.Dev()
+	}
 	return o
 }
 
@@ -115,6 +126,10 @@ func (o Options) Validate() error {
 	if err := o.Limits.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("gateway: %w", err))
 	}
+	if !o.Auth.DevMode() && o.Reader == nil {
+		errs = append(errs, errors.New("gateway: authentication needs the read side to look up cart owners (cart-gateway: -projection-addr)"))
+	}
+	errs = append(errs, o.RateLimits.Validate())
 	return errors.Join(errs...)
 }
 
@@ -143,6 +158,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	o = o.withDefaults()
 	log := o.Logger
+	logAuth(o)
 
 	prod, err := start(ctx, o)
 	if err != nil {
@@ -234,11 +250,14 @@ func newGRPCServer(o Options, prod Producer) (*grpc.Server, *health.Server, erro
 	cs, err := NewServer(Config{
 		Topic: o.Topics.Requests, Producer: prod, Encoder: o.Encoder,
 		Clock: o.Clock, Logger: o.Logger, Reader: o.Reader, Outcomes: o.Outcomes,
+		Authenticated: !o.Auth.DevMode(), RateLimits: o.RateLimits,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := ServerOptions(o.MaxRecvMsgSize, o.Limits)
+	opts := append(ServerOptions(o.MaxRecvMsgSize, o.Limits),
+		grpc.ChainUnaryInterceptor(o.Auth.UnaryInterceptor()),
+		grpc.ChainStreamInterceptor(o.Auth.StreamInterceptor()))
 	if o.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}
@@ -255,6 +274,26 @@ func newGRPCServer(o Options, prod Producer) (*grpc.Server, *health.Server, erro
 		o.Register(srv)
 	}
 	return srv, hs, nil
+}
+
+// logAuth says how callers are authenticated, loudly when they are not.
+func logAuth(o Options) {
+	if o.Auth.DevMode() {
+		for _, line := range DevModeBanner {
+			o.Logger.Warn(line)
+		}
+	} else {
+		o.Logger.Info("gateway: callers authenticated by bearer token", o.Auth.Describe()...)
+	}
+	o.Logger.Info("gateway: command rate limits", "per_customer", o.RateLimits.PerCustomer, "per_customer_burst", burstOf(o.RateLimits.PerCustomer, o.RateLimits.PerCustomerBurst),
+		"global", o.RateLimits.Global, "global_burst", burstOf(o.RateLimits.Global, o.RateLimits.GlobalBurst), "note", "0 means no limit")
+}
+
+// DevModeBanner is what a gateway without authentication logs at start.
+var DevModeBanner = []string{
+	"gateway: AUTHENTICATION IS OFF: DEVELOPMENT MODE",
+	"gateway: no bearer token is checked: any caller may act as any customer and read any cart",
+	"gateway: never expose this port; for production start with -auth-jwks, -auth-issuer and -auth-audience (docs/security.md)",
 }
 
 // stopGracefully lets calls in flight finish within timeout, then stops

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/auth"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
 )
 
@@ -101,6 +102,15 @@ type Config struct {
 	OutcomeMargin time.Duration
 	// MaxOutcomeWait: see DefaultMaxOutcomeWait.
 	MaxOutcomeWait time.Duration
+	// Authenticated says the callers' tokens are verified (the
+	// internal/auth interceptors put an auth.Caller in every call's
+	// context): commands act for the token's customer, and a cart is
+	// served to its owner only (operators read any). It needs Reader, to
+	// look owners up. False is development mode: the request names its
+	// customer and anyone reads any cart. See access.go.
+	Authenticated bool
+	// RateLimits bound the commands accepted; the zero value none.
+	RateLimits RateLimits
 }
 
 // Validate reports every problem at once.
@@ -121,6 +131,10 @@ func (c Config) Validate() error {
 	if c.MaxOutcomeWait < 0 {
 		errs = append(errs, fmt.Errorf("gateway: max outcome wait %v: must not be negative", c.MaxOutcomeWait))
 	}
+	if c.Authenticated && c.Reader == nil {
+		errs = append(errs, errors.New("gateway: authentication needs the read side to look up cart owners (cart-gateway: -projection-addr)"))
+	}
+	errs = append(errs, c.RateLimits.Validate())
 	return errors.Join(errs...)
 }
 
@@ -147,8 +161,9 @@ func (c Config) withDefaults() Config {
 // calls and is safe for concurrent use.
 type Server struct {
 	cartv1.UnimplementedCartServiceServer
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	limiter *limiter // nil: no rate limits
 }
 
 var _ cartv1.CartServiceServer = (*Server)(nil)
@@ -159,20 +174,24 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Server{cfg: cfg, log: cfg.Logger}, nil
+	return &Server{cfg: cfg, log: cfg.Logger, limiter: newLimiter(cfg.RateLimits)}, nil
 }
 
 // AddItem implements cartv1.CartServiceServer.
 func (s *Server) AddItem(ctx context.Context, req *cartv1.AddItemRequest) (*cartv1.AddItemResponse, error) {
+	who, customer, err := s.commandCaller(ctx, req.GetCustomerId())
+	if err != nil {
+		return nil, statusOf(err)
+	}
 	cmd := cart.AddItem{
 		CartID:      cart.CartID(req.GetCartId()),
 		RequestID:   cart.RequestID(req.GetRequestId()),
-		CustomerID:  cart.CustomerID(req.GetCustomerId()),
+		CustomerID:  customer,
 		RequestedAt: s.now(),
 		SKU:         cart.SKU(req.GetSku()),
 		Quantity:    req.GetQuantity(),
 	}
-	token, outcome, err := s.submit(ctx, cmd, req.GetWaitForOutcome())
+	token, outcome, err := s.submit(ctx, who, cmd, req.GetWaitForOutcome())
 	if err != nil {
 		return nil, statusOf(err)
 	}
@@ -181,13 +200,17 @@ func (s *Server) AddItem(ctx context.Context, req *cartv1.AddItemRequest) (*cart
 
 // RemoveItem implements cartv1.CartServiceServer.
 func (s *Server) RemoveItem(ctx context.Context, req *cartv1.RemoveItemRequest) (*cartv1.RemoveItemResponse, error) {
+	who, err := s.caller(ctx)
+	if err != nil {
+		return nil, statusOf(err)
+	}
 	cmd := cart.RemoveItem{
 		CartID:      cart.CartID(req.GetCartId()),
 		RequestID:   cart.RequestID(req.GetRequestId()),
 		RequestedAt: s.now(),
 		SKU:         cart.SKU(req.GetSku()),
 	}
-	token, outcome, err := s.submit(ctx, cmd, req.GetWaitForOutcome())
+	token, outcome, err := s.submit(ctx, who, cmd, req.GetWaitForOutcome())
 	if err != nil {
 		return nil, statusOf(err)
 	}
@@ -196,6 +219,10 @@ func (s *Server) RemoveItem(ctx context.Context, req *cartv1.RemoveItemRequest) 
 
 // ChangeQuantity implements cartv1.CartServiceServer.
 func (s *Server) ChangeQuantity(ctx context.Context, req *cartv1.ChangeQuantityRequest) (*cartv1.ChangeQuantityResponse, error) {
+	who, err := s.caller(ctx)
+	if err != nil {
+		return nil, statusOf(err)
+	}
 	cmd := cart.ChangeQuantity{
 		CartID:      cart.CartID(req.GetCartId()),
 		RequestID:   cart.RequestID(req.GetRequestId()),
@@ -203,7 +230,7 @@ func (s *Server) ChangeQuantity(ctx context.Context, req *cartv1.ChangeQuantityR
 		SKU:         cart.SKU(req.GetSku()),
 		Quantity:    req.GetQuantity(),
 	}
-	token, outcome, err := s.submit(ctx, cmd, req.GetWaitForOutcome())
+	token, outcome, err := s.submit(ctx, who, cmd, req.GetWaitForOutcome())
 	if err != nil {
 		return nil, statusOf(err)
 	}
@@ -212,13 +239,17 @@ func (s *Server) ChangeQuantity(ctx context.Context, req *cartv1.ChangeQuantityR
 
 // Checkout implements cartv1.CartServiceServer.
 func (s *Server) Checkout(ctx context.Context, req *cartv1.CheckoutRequest) (*cartv1.CheckoutResponse, error) {
+	who, customer, err := s.commandCaller(ctx, req.GetCustomerId())
+	if err != nil {
+		return nil, statusOf(err)
+	}
 	cmd := cart.Checkout{
 		CartID:      cart.CartID(req.GetCartId()),
 		RequestID:   cart.RequestID(req.GetRequestId()),
-		CustomerID:  cart.CustomerID(req.GetCustomerId()),
+		CustomerID:  customer,
 		RequestedAt: s.now(),
 	}
-	token, outcome, err := s.submit(ctx, cmd, req.GetWaitForOutcome())
+	token, outcome, err := s.submit(ctx, who, cmd, req.GetWaitForOutcome())
 	if err != nil {
 		return nil, statusOf(err)
 	}
@@ -226,36 +257,76 @@ func (s *Server) Checkout(ctx context.Context, req *cartv1.CheckoutRequest) (*ca
 }
 
 // GetCart implements cartv1.CartServiceServer by delegating to the Reader.
+// In token mode the cart it answers with must be the caller's (or the
+// caller an operator), else NOT_FOUND.
 func (s *Server) GetCart(ctx context.Context, req *cartv1.GetCartRequest) (*cartv1.GetCartResponse, error) {
 	if s.cfg.Reader == nil {
 		return nil, statusOf(notServed("GetCart"))
 	}
-	resp, err := s.cfg.Reader.GetCart(ctx, req)
+	who, err := s.caller(ctx)
 	if err != nil {
 		return nil, statusOf(err)
+	}
+	resp, err := s.cfg.Reader.GetCart(ctx, req)
+	if err != nil {
+		return nil, statusOf(readErr(who, req.GetCartId(), err))
+	}
+	if !mayRead(who, resp.GetCart()) {
+		return nil, statusOf(cartNotFound(req.GetCartId()))
 	}
 	return resp, nil
 }
 
-// WatchCart implements cartv1.CartServiceServer by delegating to the Reader.
+// WatchCart implements cartv1.CartServiceServer by delegating to the Reader
+// once the caller may read the cart (its owner never changes, so one check
+// covers the stream).
 func (s *Server) WatchCart(req *cartv1.WatchCartRequest, stream grpc.ServerStreamingServer[cartv1.WatchCartResponse]) error {
 	if s.cfg.Reader == nil {
 		return statusOf(notServed("WatchCart"))
 	}
-	return statusOf(s.cfg.Reader.WatchCart(req, stream))
+	if !s.cfg.Authenticated {
+		return statusOf(s.cfg.Reader.WatchCart(req, stream))
+	}
+	ctx := stream.Context()
+	who, err := s.caller(ctx)
+	if err != nil {
+		return statusOf(err)
+	}
+	if err := s.checkRead(ctx, who, req.GetCartId()); err != nil {
+		return statusOf(err)
+	}
+	return statusOf(readErr(who, req.GetCartId(), s.cfg.Reader.WatchCart(req, stream)))
 }
 
 // GetCartHistory implements cartv1.CartServiceServer by delegating to the
-// Reader.
+// Reader once the caller may read the cart.
 func (s *Server) GetCartHistory(ctx context.Context, req *cartv1.GetCartHistoryRequest) (*cartv1.GetCartHistoryResponse, error) {
 	if s.cfg.Reader == nil {
 		return nil, statusOf(notServed("GetCartHistory"))
 	}
-	resp, err := s.cfg.Reader.GetCartHistory(ctx, req)
+	who, err := s.caller(ctx)
 	if err != nil {
 		return nil, statusOf(err)
 	}
+	if err := s.checkRead(ctx, who, req.GetCartId()); err != nil {
+		return nil, statusOf(err)
+	}
+	resp, err := s.cfg.Reader.GetCartHistory(ctx, req)
+	if err != nil {
+		return nil, statusOf(readErr(who, req.GetCartId(), err))
+	}
 	return resp, nil
+}
+
+// commandCaller is the caller of a command that names a customer, and the
+// customer it acts for.
+func (s *Server) commandCaller(ctx context.Context, requested string) (auth.Caller, cart.CustomerID, error) {
+	who, err := s.caller(ctx)
+	if err != nil {
+		return who, "", err
+	}
+	customer, err := s.customer(who, requested)
+	return who, customer, err
 }
 
 // now is the request time: UTC, without a monotonic reading (it travels in
@@ -269,13 +340,23 @@ func notServed(rpc string) error {
 // submit checks cmd, appends it to cart.requests and, if asked and
 // possible, waits for its outcome. Nothing is produced for a command that
 // fails a check.
-func (s *Server) submit(ctx context.Context, cmd cart.Command, wait bool) (*cartv1.ConsistencyToken, *cartv1.CommandOutcome, error) {
+func (s *Server) submit(ctx context.Context, who auth.Caller, cmd cart.Command, wait bool) (*cartv1.ConsistencyToken, *cartv1.CommandOutcome, error) {
 	et := cmd.EventType().String()
+	meta := cmd.Meta()
+	// The limit comes first: a flood of bad or foreign commands costs its
+	// sender budget too, and the owner look-up below is not free.
+	if err := s.limiter.allow(rateKey(who, meta), s.cfg.Clock()); err != nil {
+		s.log.DebugContext(ctx, "command refused: rate limit", "event_type", et, "cart_id", meta.CartID, "error", err)
+		return nil, nil, err
+	}
 	if err := checkCommand(cmd); err != nil {
 		s.log.DebugContext(ctx, "command refused: invalid argument", "event_type", et, "fields", violatedFields(err))
 		return nil, nil, err
 	}
-	meta := cmd.Meta()
+	if err := s.authorizeCommand(ctx, who, cmd); err != nil {
+		s.log.DebugContext(ctx, "command refused: not the caller's cart", "event_type", et, "cart_id", meta.CartID, "error", err)
+		return nil, nil, err
+	}
 	value, err := s.cfg.Encoder.EncodeRequest(cmd)
 	if err != nil {
 		s.log.ErrorContext(ctx, "command not recorded: encode", "event_type", et, "cart_id", meta.CartID, "request_id", meta.RequestID, "error", err)

@@ -6,14 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/cartstream/cartstream/internal/auth"
 
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
 )
@@ -48,6 +54,10 @@ type Config struct {
 	CallTimeout time.Duration
 	// ShutdownTimeout bounds Run's graceful stop.
 	ShutdownTimeout time.Duration
+	// DevAuth says the gRPC side authenticates no caller (development
+	// mode): /healthz says so, so nobody mistakes the process for a
+	// production one.
+	DevAuth bool
 	// Logger; default: discard.
 	Logger *slog.Logger
 }
@@ -99,6 +109,10 @@ func New(cfg Config) (*Server, error) {
 		// The default error body is google.rpc.Status as JSON ({"code",
 		// "message", "details"}) with the HTTP status of docs/api.md.
 		runtime.WithRoutingErrorHandler(runtime.DefaultRoutingErrorHandler),
+		// The Authorization header goes on to gRPC as "authorization"
+		// metadata (grpc-gateway's default); errors get the HTTP headers
+		// their details imply.
+		runtime.WithErrorHandler(errorHandler),
 	)
 	ctx := context.Background() // registration only; calls use the request's ctx
 	if err := cartv1.RegisterCartServiceHandlerClient(ctx, gw, cartv1.NewCartServiceClient(cfg.Conn)); err != nil {
@@ -193,7 +207,44 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		code = http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, map[string]string{"status": resp.GetStatus().String()})
+	body := map[string]string{"status": resp.GetStatus().String()}
+	if s.cfg.DevAuth {
+		body["auth"] = DevAuthNotice
+	}
+	writeJSON(w, code, body)
+}
+
+// DevAuthNotice is what /healthz says of a development-mode process.
+const DevAuthNotice = "DEVELOPMENT MODE: callers are not authenticated; any caller may act as any customer"
+
+// errorHandler is grpc-gateway's default error body plus two headers: the
+// WWW-Authenticate challenge of an UNAUTHENTICATED answer (RFC 6750), and
+// Retry-After from a google.rpc.RetryInfo (rate limits, load shedding).
+func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
+		if v := append(md.HeaderMD.Get(auth.HeaderWWWAuthenticate), md.TrailerMD.Get(auth.HeaderWWWAuthenticate)...); len(v) > 0 {
+			// The default handler puts the status message there; the
+			// server's challenge replaces it as the headers go out.
+			w = &challengeWriter{ResponseWriter: w, challenge: v[0]}
+		}
+	}
+	for _, d := range status.Convert(err).Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok {
+			secs := int64(math.Ceil(ri.GetRetryDelay().AsDuration().Seconds()))
+			w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+		}
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+type challengeWriter struct {
+	http.ResponseWriter
+	challenge string
+}
+
+func (c *challengeWriter) WriteHeader(code int) {
+	c.Header().Set("WWW-Authenticate", c.challenge)
+	c.ResponseWriter.WriteHeader(code)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -61,6 +61,19 @@ func (e *EnvFlags) Bool(p *bool, name, env string, def bool, usage string) {
 	e.FS.BoolVar(p, name, def, usage+" (env "+env+")")
 }
 
+// Float64 registers a floating-point flag.
+func (e *EnvFlags) Float64(p *float64, name, env string, def float64, usage string) {
+	if v, ok := e.lookup(env); ok && v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s=%q: not a number", env, v))
+		} else {
+			def = f
+		}
+	}
+	e.FS.Float64Var(p, name, def, usage+" (env "+env+")")
+}
+
 // Duration registers a duration flag.
 func (e *EnvFlags) Duration(p *time.Duration, name, env string, def time.Duration, usage string) {
 	if v, ok := e.lookup(env); ok && v != "" {

@@ -33,6 +33,25 @@
   const newId = (prefix) => `${prefix}-${uuid().replaceAll("-", "").slice(0, 20)}`;
   const idOK = (s) => typeof s === "string" && /^[A-Za-z0-9._-]{1,64}$/.test(s);
 
+  // ---- who calls ---------------------------------------------------------
+  // Development mode (`make run`): no token; the page names its customer.
+  // Token mode: a bearer token from ?token=… (kept in localStorage, then
+  // dropped from the address bar) or from localStorage "cartstream.token";
+  // the token names the customer, so commands send no customerId.
+  const KEY_TOKEN = "cartstream.token";
+  {
+    const params = new URLSearchParams(location.search);
+    const t = params.get("token");
+    if (t !== null) {
+      if (t) store.setItem(KEY_TOKEN, t); else store.removeItem(KEY_TOKEN);
+      params.delete("token");
+      const q = params.toString();
+      history.replaceState(null, "", location.pathname + (q ? `?${q}` : "") + location.hash);
+    }
+  }
+  const token = store.getItem(KEY_TOKEN) || "";
+  const authHeaders = () => (token ? { Authorization: `Bearer ${token}` } : {});
+
   let cartId = store.getItem(KEY_CART);
   if (!idOK(cartId)) { cartId = newId("cart"); store.setItem(KEY_CART, cartId); }
   let customerId = store.getItem(KEY_CUSTOMER);
@@ -114,7 +133,7 @@
     }
   }
   const call = async (method, path, body) => {
-    const opts = { method, headers: { Accept: "application/json" } };
+    const opts = { method, headers: { Accept: "application/json", ...authHeaders() } };
     if (body !== undefined) {
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(body);
@@ -225,6 +244,10 @@
   };
   const failed = (label, e) => {
     let msg = e.message;
+    if (e instanceof APIError && e.status === 401) {
+      msg = token ? "the token was refused (expired, or for another server): open the page with ?token=<a new one>"
+        : "this server wants a bearer token: open the page with ?token=<your token>";
+    }
     if (e instanceof APIError && e.body && Array.isArray(e.body.details)) {
       const bad = e.body.details.flatMap((d) => d.fieldViolations || []);
       if (bad.length) msg = bad.map((v) => `${v.field}: ${v.description}`).join("; ");
@@ -234,13 +257,14 @@
   };
 
   const addItem = (p, quantity) => command(`Add ${quantity} × ${p.name}`, "POST", `/carts/${enc(cartId)}/items`,
-    { requestId: uuid(), customerId, sku: p.sku, quantity, waitForOutcome: true });
+    { requestId: uuid(), ...who(), sku: p.sku, quantity, waitForOutcome: true });
   const changeQuantity = (sku, quantity) => command(`Set ${nameOf(sku)} to ${quantity}`, "PATCH", `/carts/${enc(cartId)}/items/${enc(sku)}`,
     { requestId: uuid(), quantity, waitForOutcome: true });
   const removeItem = (sku) => command(`Remove ${nameOf(sku)}`, "DELETE",
     `/carts/${enc(cartId)}/items/${enc(sku)}?requestId=${enc(uuid())}&waitForOutcome=true`);
   const checkout = () => command("Check out", "POST", `/carts/${enc(cartId)}:checkout`,
-    { requestId: uuid(), customerId, waitForOutcome: true });
+    { requestId: uuid(), ...who(), waitForOutcome: true });
+  const who = () => (token ? {} : { customerId });
   const nameOf = (sku) => (products.get(sku) || { name: sku }).name;
 
   // ---- live updates: WatchCart as newline-delimited JSON -----------------
@@ -260,8 +284,9 @@
   const watch = async (ctl) => {
     const id = cartId;
     try {
-      const resp = await fetch(`${API}/carts/${enc(id)}:watch`, { signal: ctl.signal, headers: { Accept: "application/json" } });
+      const resp = await fetch(`${API}/carts/${enc(id)}:watch`, { signal: ctl.signal, headers: { Accept: "application/json", ...authHeaders() } });
       if (resp.status === 404) { live("idle", "new cart"); return; } // watched again after the first command
+      if (resp.status === 401) { live("idle", "sign in"); return; }
       if (!resp.ok || !resp.body) throw new Error(`HTTP ${resp.status}`);
       live("live", "live");
       retry = 0;
@@ -302,6 +327,18 @@
       if (e instanceof APIError && e.status === 503) { live("retry", "starting…"); setTimeout(loadCart, 1000); return; }
       failed("Load the cart", e);
     }
+  };
+
+  // /healthz names development mode; the badge says which mode the page is in.
+  const showMode = async () => {
+    const badge = $("[data-testid=auth-mode]");
+    try {
+      const h = await (await fetch("/healthz", { headers: { Accept: "application/json" } })).json();
+      badge.dataset.mode = h.auth ? "development" : (token ? "token" : "no-token");
+      badge.textContent = h.auth ? "development mode: not signed in" : (token ? "signed in with a token" : "no token: add ?token=…");
+      badge.title = h.auth || "";
+      badge.hidden = false;
+    } catch { /* the badge is a hint only */ }
   };
 
   // ---- the catalog -------------------------------------------------------
@@ -382,6 +419,7 @@
   $("#show-inactive").addEventListener("change", applyFilter);
   $("[data-testid=cart-id]").textContent = cartId;
   render(null);
+  showMode();
   loadProducts();
   loadCart();
 })();

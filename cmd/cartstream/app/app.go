@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/cartstream/cartstream/internal/auth"
 	"github.com/cartstream/cartstream/internal/devbroker"
 	"github.com/cartstream/cartstream/internal/gateway"
 	"github.com/cartstream/cartstream/internal/grpclimits"
@@ -131,7 +132,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 	parts := &metrics{}
 	hs, err := httpapi.New(httpapi.Config{
 		Conn: conn, Ready: a.ready, Static: web.Handler(), Metrics: parts,
-		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log,
+		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, DevAuth: cfg.Auth.DevMode,
 	})
 	if err != nil {
 		_ = a.Close()
@@ -254,6 +255,14 @@ func (a *App) Run(ctx context.Context) (err error) {
 	// The HTTP/JSON API reaches the gateway over one loopback connection
 	// that carries every browser's calls and watches: a projection's limit.
 	limits := grpclimits.Limits{MaxConcurrentStreams: projection.DefaultMaxConcurrentStreams}
+	ac := cfg.Auth
+	ac.Logger = log.With("part", "auth")
+	verifier, err := auth.New(sctx, ac)
+	if err != nil {
+		_ = a.grpcLis.Close()
+		return err
+	}
+	stages = append(stages, func() error { return verifier.Close(context.WithoutCancel(ctx)) })
 	gwCtx, stopGW := context.WithCancel(context.WithoutCancel(ctx))
 	gwPart := a.start(gwCtx, "gateway", func(ctx context.Context) error {
 		return gateway.Run(ctx, gateway.Options{
@@ -269,6 +278,8 @@ func (a *App) Run(ctx context.Context) (err error) {
 			Outcomes:        rs.Outcomes(),
 			Register:        rs.Register,
 			Limits:          limits,
+			Auth:            verifier,
+			RateLimits:      cfg.RateLimits,
 			StartTimeout:    cfg.StartTimeout,
 			ShutdownTimeout: cfg.ShutdownTimeout,
 			Logger:          log.With("part", "gateway"),

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/auth"
+	"github.com/cartstream/cartstream/internal/gateway"
 	"github.com/cartstream/cartstream/internal/topics"
 	"github.com/cartstream/cartstream/validation"
 )
@@ -55,6 +57,14 @@ type Config struct {
 	// GroupID is the manager's consumer group; default
 	// validation.DefaultGroupID.
 	GroupID string
+	// Auth says how the gateway authenticates callers. Without a JWKS it
+	// is development mode (the one-process binary is `make run`'s), which
+	// the log, /healthz and the storefront say loudly.
+	Auth auth.Config
+	// RateLimits bound the commands the gateway accepts; the zero value
+	// none (the cartstream binary's flags default to
+	// gateway.DefaultCustomerRate per customer).
+	RateLimits gateway.RateLimits
 	// Limits are the business limits of the manager (and the caps the
 	// catalog reports).
 	Limits cart.Limits
@@ -99,13 +109,16 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Auth.JWKS == "" {
+		c.Auth.DevMode = true
+	}
 	return c
 }
 
 // Validate reports every problem at once (after defaults are applied).
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	errs := []error{c.Topics.Validate(), c.TopicConfig.Validate(), c.Limits.Validate()}
+	errs := []error{c.Topics.Validate(), c.TopicConfig.Validate(), c.Limits.Validate(), c.Auth.Validate(), c.RateLimits.Validate()}
 	if c.DevBroker.Port < 0 || c.DevBroker.Port > 65535 {
 		errs = append(errs, fmt.Errorf("dev broker port %d: want 0..65535", c.DevBroker.Port))
 	}
