@@ -268,7 +268,6 @@ func (a *App) Run(ctx context.Context) (err error) {
 		return gateway.Run(ctx, gateway.Options{
 			// The development binary keeps reflection on for grpcurl.
 			Reflection:      true,
-			TLS:             a.cfg.TLS,
 			Listener:        a.grpcLis,
 			Kafka:           gateway.KafkaConfig{Brokers: brokers, Extra: a.extra()},
 			Topics:          cfg.Topics,

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -33,8 +32,6 @@ type Config struct {
 	// Kafka holds further librdkafka properties of every client (TLS,
 	// SASL: the -kafka-config file), used with Brokers.
 	Kafka kafka.ConfigMap
-	// TLS, when set, serves gRPC and HTTP over TLS (internal/tlsconf).
-	TLS *tls.Config
 	// DevBroker configures the embedded broker; ignored when Brokers is
 	// set.
 	DevBroker DevBrokerConfig
