@@ -33,6 +33,7 @@ import (
 	"github.com/cartstream/cartstream/internal/tlsconf"
 	"github.com/cartstream/cartstream/internal/topics"
 	"github.com/cartstream/cartstream/projection"
+	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
 )
 
 func main() {
@@ -188,6 +189,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 
 	var reader gateway.Reader
 	var outcomes gateway.Outcomes
+	var products gateway.ProductReader
 	if c.projectionAddr != "" {
 		// Keepalive pings notice a projection that vanished without
 		// closing the connection, so waits on it fail instead of hanging.
@@ -203,6 +205,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		defer conn.Close()
 		remote := projection.NewRemote(conn)
 		reader, outcomes = remote, remote
+		products = remoteProducts{cartv1.NewCatalogServiceClient(conn)}
 		log.Info("queries and outcomes served by the projection", "addr", c.projectionAddr)
 	}
 
@@ -217,6 +220,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		RateLimits: c.callers.Rates,
 		Reader:     reader,
 		Outcomes:   outcomes,
+		Products:   products,
 		Addr:       c.grpcAddr,
 		Kafka: gateway.KafkaConfig{
 			Brokers:         brokers,
@@ -252,4 +256,12 @@ func clientCreds(c tlsconf.Client) (credentials.TransportCredentials, error) {
 		return insecure.NewCredentials(), err
 	}
 	return credentials.NewTLS(cfg), nil
+}
+
+// remoteProducts reads the catalog from the projection, for the gateway's
+// CatalogAdminService.PatchProduct.
+type remoteProducts struct{ c cartv1.CatalogServiceClient }
+
+func (r remoteProducts) GetProduct(ctx context.Context, req *cartv1.GetProductRequest) (*cartv1.GetProductResponse, error) {
+	return r.c.GetProduct(ctx, req)
 }

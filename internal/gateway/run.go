@@ -47,6 +47,10 @@ type Options struct {
 	TopicConfig topics.Config
 	// Encoder encodes commands (records.Codec). Required.
 	Encoder RequestEncoder
+	// Products reads the catalog for CatalogAdminService.PatchProduct;
+	// nil answers it UNIMPLEMENTED. CatalogAdminService is served when
+	// Encoder also encodes products (records.Codec does).
+	Products ProductReader
 	// Reader and Outcomes are the read path's parts; nil until it exists.
 	Reader   Reader
 	Outcomes Outcomes
@@ -269,6 +273,10 @@ func newGRPCServer(o Options, prod Producer) (*grpc.Server, *health.Server, erro
 	healthpb.RegisterHealthServer(srv, hs)
 	if o.Reflection {
 		reflection.Register(srv)
+	}
+	if pe, ok := o.Encoder.(ProductEncoder); ok {
+		admin := &CatalogAdmin{Topic: o.Topics.Catalog, Producer: prod, Encoder: pe, Products: o.Products}
+		admin.Register(srv)
 	}
 	if o.Register != nil {
 		o.Register(srv)

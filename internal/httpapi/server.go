@@ -121,6 +121,9 @@ func New(cfg Config) (*Server, error) {
 	if err := cartv1.RegisterCatalogServiceHandlerClient(ctx, gw, cartv1.NewCatalogServiceClient(cfg.Conn)); err != nil {
 		return nil, fmt.Errorf("httpapi: register CatalogService: %w", err)
 	}
+	if err := cartv1.RegisterCatalogAdminServiceHandlerClient(ctx, gw, cartv1.NewCatalogAdminServiceClient(cfg.Conn)); err != nil {
+		return nil, fmt.Errorf("httpapi: register CatalogAdminService: %w", err)
+	}
 	s := &Server{cfg: cfg, health: healthpb.NewHealthClient(cfg.Conn)}
 	s.streams, s.cancelStream = context.WithCancel(context.Background())
 

@@ -275,6 +275,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 			Encoder:         codec,
 			Reader:          rs.Reader(),
 			Outcomes:        rs.Outcomes(),
+			Products:        rs.Products(),
 			Register:        rs.Register,
 			Limits:          limits,
 			Auth:            verifier,

@@ -32,10 +32,11 @@ func newReadSide(client kafka.ConfigMap, cfg Config, codec *records.Codec, log *
 	return &readSide{proj: p, server: projection.NewServer(p), catalog: projection.NewCatalogServer(p)}, nil
 }
 
-func (r *readSide) Run(ctx context.Context) error { return r.proj.Run(ctx) }
-func (r *readSide) Ready() <-chan struct{}        { return r.proj.Ready() }
-func (r *readSide) Reader() gateway.Reader        { return r.server }
-func (r *readSide) Outcomes() gateway.Outcomes    { return r.server }
+func (r *readSide) Run(ctx context.Context) error   { return r.proj.Run(ctx) }
+func (r *readSide) Ready() <-chan struct{}          { return r.proj.Ready() }
+func (r *readSide) Reader() gateway.Reader          { return r.server }
+func (r *readSide) Outcomes() gateway.Outcomes      { return r.server }
+func (r *readSide) Products() gateway.ProductReader { return r.catalog }
 func (r *readSide) Register(reg grpc.ServiceRegistrar) {
 	cartv1.RegisterCatalogServiceServer(reg, r.catalog)
 }
