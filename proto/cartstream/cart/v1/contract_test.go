@@ -24,15 +24,17 @@ type httpRoute struct {
 // wantRoutes pins every RPC's HTTP binding. buf breaking does not look at
 // options, so a changed path would otherwise break browsers silently.
 var wantRoutes = map[protoreflect.FullName]httpRoute{
-	"cartstream.cart.v1.CartService.AddItem":         {"POST", "/v1/carts/{cart_id}/items", "*"},
-	"cartstream.cart.v1.CartService.RemoveItem":      {"DELETE", "/v1/carts/{cart_id}/items/{sku}", ""},
-	"cartstream.cart.v1.CartService.ChangeQuantity":  {"PATCH", "/v1/carts/{cart_id}/items/{sku}", "*"},
-	"cartstream.cart.v1.CartService.Checkout":        {"POST", "/v1/carts/{cart_id}:checkout", "*"},
-	"cartstream.cart.v1.CartService.GetCart":         {"GET", "/v1/carts/{cart_id}", ""},
-	"cartstream.cart.v1.CartService.WatchCart":       {"GET", "/v1/carts/{cart_id}:watch", ""},
-	"cartstream.cart.v1.CartService.GetCartHistory":  {"GET", "/v1/carts/{cart_id}/history", ""},
-	"cartstream.cart.v1.CatalogService.ListProducts": {"GET", "/v1/products", ""},
-	"cartstream.cart.v1.CatalogService.GetProduct":   {"GET", "/v1/products/{sku}", ""},
+	"cartstream.cart.v1.CartService.AddItem":                {"POST", "/v1/carts/{cart_id}/items", "*"},
+	"cartstream.cart.v1.CartService.RemoveItem":             {"DELETE", "/v1/carts/{cart_id}/items/{sku}", ""},
+	"cartstream.cart.v1.CartService.ChangeQuantity":         {"PATCH", "/v1/carts/{cart_id}/items/{sku}", "*"},
+	"cartstream.cart.v1.CartService.Checkout":               {"POST", "/v1/carts/{cart_id}:checkout", "*"},
+	"cartstream.cart.v1.CartService.GetCart":                {"GET", "/v1/carts/{cart_id}", ""},
+	"cartstream.cart.v1.CartService.WatchCart":              {"GET", "/v1/carts/{cart_id}:watch", ""},
+	"cartstream.cart.v1.CartService.GetCartHistory":         {"GET", "/v1/carts/{cart_id}/history", ""},
+	"cartstream.cart.v1.CatalogService.ListProducts":        {"GET", "/v1/products", ""},
+	"cartstream.cart.v1.CatalogService.GetProduct":          {"GET", "/v1/products/{sku}", ""},
+	"cartstream.cart.v1.CatalogAdminService.UpsertProducts": {"PUT", "/v1/admin/products", "*"},
+	"cartstream.cart.v1.CatalogAdminService.PatchProduct":   {"PATCH", "/v1/admin/products/{sku}", "*"},
 }
 
 // commands are the RPCs that append to cart.requests.
