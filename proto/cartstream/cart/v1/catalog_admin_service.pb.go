@@ -22,6 +22,7 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// The products to write.
 type UpsertProductsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The products, each whole: sku, name, unit_price, active,
@@ -68,6 +69,7 @@ func (x *UpsertProductsRequest) GetProducts() []*Product {
 	return nil
 }
 
+// What UpsertProducts wrote.
 type UpsertProductsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How many products were written.
@@ -113,6 +115,7 @@ func (x *UpsertProductsResponse) GetWritten() int32 {
 	return 0
 }
 
+// The fields of one product to change; unset fields stay as they are.
 type PatchProductRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The product to change.
@@ -185,6 +188,7 @@ func (x *PatchProductRequest) GetMaxQuantityPerLine() int32 {
 	return 0
 }
 
+// The product as PatchProduct wrote it.
 type PatchProductResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The product as written.
