@@ -1,0 +1,124 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/cartstream/cartstream/catalog"
+	"github.com/cartstream/cartstream/cmd/cartstream/app"
+	"github.com/cartstream/cartstream/internal/auth"
+	"github.com/cartstream/cartstream/internal/kafkatest"
+	"github.com/cartstream/cartstream/internal/topics"
+	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
+)
+
+// startDevProcess runs the one-process backend in development mode on the
+// real broker and returns a connection to its gRPC API.
+func startDevProcess(t *testing.T) *grpc.ClientConn {
+	t.Helper()
+	c := kafkatest.Get(t)
+	set := topics.DefaultSet().WithPrefix(kafkatest.UniqueName(t, ""))
+	c.DeleteOnCleanup(t, set.All()...)
+	demo, err := catalog.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(app.Config{
+		Brokers: c.Brokers(), Topics: set, TopicConfig: topics.Config{Partitions: 2}, Catalog: demo,
+		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		GroupID: kafkatest.UniqueName(t, "manager"), InstanceID: "catalog-test",
+		Auth: auth.Config{DevMode: true}, ShutdownTimeout: 10 * time.Second, Logger: testLogger(t),
+	})
+	if err != nil {
+		t.Fatalf("app: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("app.Run after shutdown: %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Errorf("app.Run did not return within 60s of shutdown")
+		}
+	})
+	select {
+	case <-a.Ready():
+	case err := <-done:
+		done <- nil
+		t.Fatalf("app.Run ended before ready: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("one-process backend not ready within 2m")
+	}
+	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// Issue 14, item 1: a price changed through the admin API reaches the
+// managers live: the next AddItem is priced anew, and a checkout of a line
+// still at the old price is rejected with PRICE_CHANGED.
+func TestCatalogPriceChangeAppliesLive(t *testing.T) {
+	conn := startDevProcess(t)
+	carts, admin := cartv1.NewCartServiceClient(conn), cartv1.NewCatalogAdminServiceClient(conn)
+	sku := activeSKU(t)
+	n := 0
+	add := func(cartID string) *cartv1.CommandOutcome {
+		t.Helper()
+		n++
+		resp, err := carts.AddItem(withTimeout(t, 10*time.Second), &cartv1.AddItemRequest{
+			CartId: cartID, RequestId: fmt.Sprintf("req-%d", n), CustomerId: "cust-1", Sku: sku, Quantity: 1, WaitForOutcome: true,
+		})
+		if err != nil || resp.GetOutcome() == nil {
+			t.Fatalf("AddItem: %v, %v", resp, err)
+		}
+		return resp.GetOutcome()
+	}
+	priceIn := func(out *cartv1.CommandOutcome) int64 { return out.GetCart().GetLines()[0].GetUnitPrice().GetAmountMinor() }
+	old := priceIn(add("cart-stale"))
+
+	const newPrice = 123_45
+	patched, err := admin.PatchProduct(withTimeout(t, 10*time.Second), &cartv1.PatchProductRequest{
+		Sku: sku, UnitPrice: &cartv1.Money{AmountMinor: newPrice, CurrencyCode: "EUR"},
+	})
+	if err != nil || patched.GetProduct().GetUnitPrice().GetAmountMinor() != newPrice || old == newPrice {
+		t.Fatalf("PatchProduct: %v, %v (old price %d)", patched, err, old)
+	}
+	// The manager follows catalog.products: a new cart is priced anew
+	// once it has read the change.
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; priceIn(add(fmt.Sprintf("cart-probe-%d", i))) != newPrice; i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("the managers never priced an AddItem at the new price")
+		}
+	}
+	co, err := carts.Checkout(withTimeout(t, 10*time.Second), &cartv1.CheckoutRequest{
+		CartId: "cart-stale", RequestId: "co-1", CustomerId: "cust-1", WaitForOutcome: true,
+	})
+	if err != nil || co.GetOutcome().GetAccepted() || co.GetOutcome().GetRejection().GetReason() != cartv1.ReasonCode_REASON_CODE_PRICE_CHANGED {
+		t.Fatalf("checkout of a stale line: %v, %v; want PRICE_CHANGED", co, err)
+	}
+	// Adding to the line shows the customer the new price; then the
+	// checkout goes through and names its order.
+	if p := priceIn(add("cart-stale")); p != newPrice {
+		t.Fatalf("the stale line was re-priced at %d, want %d", p, newPrice)
+	}
+	co, err = carts.Checkout(withTimeout(t, 10*time.Second), &cartv1.CheckoutRequest{
+		CartId: "cart-stale", RequestId: "co-2", CustomerId: "cust-1", WaitForOutcome: true,
+	})
+	if err != nil || !co.GetOutcome().GetAccepted() || co.GetOutcome().GetOrderId() == "" {
+		t.Fatalf("checkout after re-pricing: %v, %v", co, err)
+	}
+}
