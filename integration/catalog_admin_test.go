@@ -3,6 +3,10 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,7 +90,9 @@ func TestCatalogPriceChangeAppliesLive(t *testing.T) {
 		}
 		return resp.GetOutcome()
 	}
-	priceIn := func(out *cartv1.CommandOutcome) int64 { return out.GetCart().GetLines()[0].GetUnitPrice().GetAmountMinor() }
+	priceIn := func(out *cartv1.CommandOutcome) int64 {
+		return out.GetCart().GetLines()[0].GetUnitPrice().GetAmountMinor()
+	}
 	old := priceIn(add("cart-stale"))
 
 	const newPrice = 123_45
@@ -120,5 +126,56 @@ func TestCatalogPriceChangeAppliesLive(t *testing.T) {
 	})
 	if err != nil || !co.GetOutcome().GetAccepted() || co.GetOutcome().GetOrderId() == "" {
 		t.Fatalf("checkout after re-pricing: %v, %v", co, err)
+	}
+}
+
+// Issue 14, item 1: cartctl catalog get|export|import|set against a
+// running backend.
+func TestCartctlCatalog(t *testing.T) {
+	conn := startDevProcess(t)
+	bin := buildCommand(t, "cartctl", t.TempDir())
+	addr := conn.Target()
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"catalog"}, append(args, "--addr", addr, "--admin-addr", addr)...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("cartctl catalog %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	sku := activeSKU(t)
+	file := filepath.Join(t.TempDir(), "catalog.json")
+	if err := os.WriteFile(file, []byte(run("export")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	exported, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	products, err := catalog.Parse(exported)
+	if err != nil || len(products) == 0 {
+		t.Fatalf("export is not a catalog file: %v", err)
+	}
+	if out := run("set", sku, "--price-minor", "777", "--active=false"); !strings.Contains(out, "777") {
+		t.Fatalf("set: %s", out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	// protojson leaves active out when false.
+	for out := run("get", sku, "-o", "json"); strings.Contains(out, `"active"`) || !strings.Contains(out, "777"); out = run("get", sku, "-o", "json") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the read side never showed the change: %s", out)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the read side with a deadline
+	}
+	// Importing the export puts the product back as it was.
+	if out := run("import", file); !strings.Contains(out, fmt.Sprintf("wrote %d products", len(products))) {
+		t.Fatalf("import: %s", out)
+	}
+	for out := run("get", sku, "-o", "json"); strings.Contains(out, "777"); out = run("get", sku, "-o", "json") {
+		if time.Now().After(deadline.Add(30 * time.Second)) {
+			t.Fatalf("the import never reached the read side: %s", out)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the read side with a deadline
 	}
 }

@@ -338,7 +338,6 @@ func (e *cartEnv) waitLeaderMoved(t *testing.T, dead int32) int32 {
 	}
 }
 
-
 // highWatermarks lists the end offsets read_uncommitted sees.
 func (e *cartEnv) highWatermarks(admin *kafka.AdminClient, topic string) (map[int32]int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -60,6 +60,7 @@ func commands() []command {
 	return []command{
 		{"replay", "fold cart.validated into carts: print them, --verify against cart.state, or --rewrite snapshots", runReplay},
 		{"cart", "inspect one cart through the query API: get, history, watch", runCart},
+		{"catalog", "read and change the catalog: get, export, import, set", runCatalog},
 		{"topics", "topic status (offsets, lag, hanging transactions), create, check", runTopics},
 		{"verify", "prove exactly-once processing of the cart topics (the cartverify checks)", runVerify},
 	}
