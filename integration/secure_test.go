@@ -14,8 +14,8 @@ import (
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/topics"
 	"github.com/cartstream/cartstream/projection"
-	"github.com/cartstream/cartstream/validation"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
+	"github.com/cartstream/cartstream/validation"
 )
 
 // TestSecure runs cartstream on the secured broker (SASL_SSL, SCRAM-SHA-512,
