@@ -12,7 +12,9 @@ import (
 	"github.com/cartstream/cartstream/internal/acls"
 	"github.com/cartstream/cartstream/internal/kafkatest"
 	"github.com/cartstream/cartstream/internal/records"
+	"github.com/cartstream/cartstream/internal/replay"
 	"github.com/cartstream/cartstream/internal/topics"
+	"github.com/cartstream/cartstream/internal/verify"
 	"github.com/cartstream/cartstream/projection"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
 	"github.com/cartstream/cartstream/validation"
@@ -31,6 +33,7 @@ func TestSecure(t *testing.T) {
 	e := newSecureEnv(t, c, 2)
 
 	t.Run("Flow", func(t *testing.T) { secureFlow(t, e) })
+	t.Run("OperatorTools", func(t *testing.T) { secureOperatorTools(t, e) })
 	t.Run("GatewayCannotReadStateOrWriteOutcomes", func(t *testing.T) { secureGatewayBoundaries(t, e) })
 	t.Run("ProjectionWritesNothing", func(t *testing.T) { secureProjectionWritesNothing(t, e) })
 	t.Run("ManagerOutsideItsTransactionalIDPrefixFailsAtStart", func(t *testing.T) { secureRogueManager(t, e) })
@@ -135,6 +138,28 @@ func secureFlow(t *testing.T, e *cartEnv) {
 		t.Fatalf("GetCart: want the checked-out cart, got %v, %v", got.GetCart(), err)
 	}
 	t.Logf("whole flow on the secured broker in %s", time.Since(began).Round(time.Millisecond))
+}
+
+// secureOperatorTools: what cartctl does as the operator works on the
+// deployment the flow wrote: topics status with the manager group's lag, a
+// replay fold, and the exactly-once verifier.
+func secureOperatorTools(t *testing.T, e *cartEnv) {
+	cm := e.client(kafkatest.PrincipalOperator)
+	rcfg := replay.Config{Client: cm, Topics: e.set, Decoder: e.rec, Logger: testLogger(t), IdleTimeout: time.Minute, RequestTimeout: 20 * time.Second}
+	rep, err := replay.Status(withTimeout(t, time.Minute), rcfg, replay.StatusOptions{ManagerGroup: e.group, SampleInterval: 100 * time.Millisecond})
+	if err != nil || len(rep.Groups) == 0 {
+		t.Fatalf("topics status as the operator: %v (groups %v)", err, rep.Groups)
+	}
+	if _, err := replay.Fold(withTimeout(t, time.Minute), rcfg, replay.Scope{}); err != nil {
+		t.Fatalf("replay as the operator: %v", err)
+	}
+	in, err := verify.Read(withTimeout(t, time.Minute), verify.Config{Client: cm, Topics: e.set, Decoder: e.rec, IdleTimeout: time.Minute, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("verify as the operator: %v", err)
+	}
+	if r := verify.Check(in); !r.Clean() {
+		t.Errorf("verifier on the secured flow: %d violations: %v", len(r.Violations), r.Violations)
+	}
 }
 
 // secureGatewayBoundaries: the gateway's principal can neither read
