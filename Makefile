@@ -76,6 +76,10 @@ kafka-fetch: ## fetch the Apache Kafka broker jars with Maven into the cache (on
 kafka-up: ## start a test broker on 127.0.0.1:9092 (KAFKA_PORT) in the background; KAFKA_NODES=3 for a three-node cluster
 	@KAFKA_PORT=$(KAFKA_PORT) KAFKA_NODES=$(KAFKA_NODES) bash scripts/kafka/up.sh
 
+.PHONY: kafka-up-secure
+kafka-up-secure: ## the secured test broker on KAFKA_PORT: SASL_SSL + SCRAM, ACLs enforced, one principal per service (docs/security-kafka.md)
+	@KAFKA_PORT=$(KAFKA_PORT) bash scripts/kafka/up-secure.sh
+
 .PHONY: kafka-down
 kafka-down: ## stop the test broker (every node) started by kafka-up and remove its data
 	@KAFKA_PORT=$(KAFKA_PORT) bash scripts/kafka/down.sh

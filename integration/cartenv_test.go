@@ -34,6 +34,19 @@ type cartEnv struct {
 	prodOnce sync.Once
 	prod     *kafka.Producer
 	prodErr  error
+
+	// clientOf, if set, is the client configuration a service connects
+	// with (secure_test.go: each service's own principal); nil: plaintext.
+	clientOf func(service string) kafka.ConfigMap
+}
+
+// client is the configuration service ("gateway", "manager",
+// "projection") connects with.
+func (e *cartEnv) client(service string) kafka.ConfigMap {
+	if e.clientOf != nil {
+		return e.clientOf(service)
+	}
+	return kafka.ConfigMap{"bootstrap.servers": e.c.Brokers()}
 }
 
 func newCartEnv(t *testing.T, partitions int) *cartEnv {
@@ -70,7 +83,7 @@ func testLogger(t *testing.T) *slog.Logger {
 // managerConfig is the manager's configuration for this env; tests adjust it.
 func (e *cartEnv) managerConfig(t *testing.T, instance string) validation.Config {
 	return validation.Config{
-		Client:             kafka.ConfigMap{"bootstrap.servers": e.c.Brokers()},
+		Client:             e.client("manager"),
 		Topics:             e.set,
 		GroupID:            e.group,
 		InstanceID:         instance,

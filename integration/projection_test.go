@@ -43,7 +43,7 @@ type projectionRun struct {
 func (e *cartEnv) startProjection(t *testing.T) *projectionRun {
 	t.Helper()
 	p, err := projection.New(projection.Config{
-		Client:  kafka.ConfigMap{"bootstrap.servers": e.c.Brokers()},
+		Client:  e.client("projection"),
 		Topics:  e.set,
 		Records: e.rec,
 		Logger:  testLogger(t).With("service", "projection"),
@@ -110,6 +110,18 @@ func (r *projectionRun) waitServing(t *testing.T, timeout time.Duration) {
 	}
 }
 
+// withoutBrokers is cm without bootstrap.servers: the gateway takes that
+// apart (KafkaConfig.Brokers).
+func withoutBrokers(cm kafka.ConfigMap) kafka.ConfigMap {
+	out := kafka.ConfigMap{}
+	for k, v := range cm {
+		if k != "bootstrap.servers" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // startGatewayWith runs the gateway on e's topics with the given read path
 // and returns a client of it.
 func (e *cartEnv) startGatewayWith(t *testing.T, reader gateway.Reader, outcomes gateway.Outcomes, register func(grpc.ServiceRegistrar)) cartv1.CartServiceClient {
@@ -122,7 +134,7 @@ func (e *cartEnv) startGatewayWith(t *testing.T, reader gateway.Reader, outcomes
 	done := make(chan error, 1)
 	go func() {
 		done <- gateway.Run(ctx, gateway.Options{
-			Listener: lis, Kafka: gateway.KafkaConfig{Brokers: e.c.Brokers()},
+			Listener: lis, Kafka: gateway.KafkaConfig{Brokers: e.c.Brokers(), Extra: withoutBrokers(e.client("gateway"))},
 			Topics: e.set, Encoder: e.rec, Reader: reader, Outcomes: outcomes, Register: register,
 			ShutdownTimeout: 5 * time.Second, Logger: testLogger(t).With("service", "gateway"),
 		})

@@ -80,6 +80,27 @@ func (e *injectedError) action() txnAction {
 // longer belong to this member, so it aborts instead of committing.
 var errAssignmentLost = errors.New("assignment lost while the transaction was open")
 
+// ErrNotAuthorized ends Run: the broker refused the manager's principal an
+// operation it cannot work without (its transactional.id, a topic, its
+// group). Rebuilding the session would be refused the same way, so the
+// manager stops with the ACL to fix instead of retrying for ever
+// (docs/security-kafka.md lists what it needs).
+var ErrNotAuthorized = errors.New("additem manager: not authorized")
+
+// notAuthorized reports whether err is the broker refusing an ACL.
+func notAuthorized(err error) bool {
+	var ke kafka.Error
+	if !errors.As(err, &ke) {
+		return false
+	}
+	switch ke.Code() {
+	case kafka.ErrTransactionalIDAuthorizationFailed, kafka.ErrTopicAuthorizationFailed,
+		kafka.ErrGroupAuthorizationFailed, kafka.ErrClusterAuthorizationFailed:
+		return true
+	}
+	return false
+}
+
 // errSessionFatal marks an error after which the session must be rebuilt.
 var errSessionFatal = errors.New("transactional session is unusable")
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -198,6 +199,10 @@ func (m *Manager) startProducers(ctx context.Context) ([]*worker, func(), error)
 		closeAll()
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
+		}
+		if slices.ContainsFunc(errs, notAuthorized) {
+			return nil, nil, fmt.Errorf("%w: the principal may not use transactional.id %s (grant TransactionalId Write on the prefix %s-): %w",
+				ErrNotAuthorized, m.cfg.TransactionalID(), m.cfg.GroupID, err)
 		}
 		return nil, nil, fmt.Errorf("%w: %w", errSessionFatal, err)
 	}

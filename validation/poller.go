@@ -74,6 +74,9 @@ func (s *session) pollRecords() ([]polled, error) {
 			out = append(out, polled{msg: e, at: time.Now()})
 			timeout = 0
 		case kafka.Error:
+			if notAuthorized(e) {
+				return nil, fmt.Errorf("%w: consumer of %s in group %s: %w", ErrNotAuthorized, s.m.cfg.Topics.Requests, s.m.cfg.GroupID, e)
+			}
 			if e.IsFatal() {
 				return nil, fmt.Errorf("%w: consumer: %w", errSessionFatal, e)
 			}

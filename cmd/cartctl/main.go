@@ -5,6 +5,7 @@
 //	cartctl cart get|history|watch ID   inspect one cart through the query API
 //	cartctl topics status|create|check  offsets, lag, hanging transactions; topic set-up
 //	cartctl verify          the exactly-once verifier (internal/verify)
+//	cartctl acls print|apply  each service principal's least-privilege ACLs
 //
 // It only wires: flags into internal/replay, internal/verify,
 // internal/topics and the CartService gRPC client. Results go to stdout
@@ -63,6 +64,7 @@ func commands() []command {
 		{"catalog", "read and change the catalog: get, export, import, set", runCatalog},
 		{"topics", "topic status (offsets, lag, hanging transactions), create, check", runTopics},
 		{"verify", "prove exactly-once processing of the cart topics (the cartverify checks)", runVerify},
+		{"acls", "the least-privilege Kafka ACLs of a deployment: print, apply", runACLs},
 	}
 }
 

@@ -26,6 +26,10 @@ type Cluster struct {
 	// nodes controls single nodes; nil where the harness did not start the
 	// brokers from the jars (an external cluster, a container).
 	nodes *jarNodes
+	// admin is the security part of every client configuration the
+	// harness makes (the admin principal's, a super user); empty on a
+	// plaintext cluster.
+	admin kafka.ConfigMap
 }
 
 // Brokers returns the bootstrap addresses of every node, comma-separated.
@@ -99,6 +103,12 @@ type Options struct {
 	// and KAFKA_BROKERS; 0 selects as Select does. A test that kills brokers
 	// forces SourceJars: only those can be killed and restarted.
 	Source Source
+	// Secure starts the secured broker from the jars (scripts/kafka/secure.sh):
+	// SASL_SSL with SCRAM-SHA-512, ACLs enforced, one principal per
+	// service. The harness's own clients (Config, Admin, Topics) connect as
+	// the admin principal; ClientConfig gives a service's. false:
+	// CARTSTREAM_TEST_KAFKA_SECURE=1 asks for it.
+	Secure bool
 	// Getenv reads the environment; nil is os.Getenv.
 	Getenv func(string) string
 	// Logf reports progress; nil writes to stderr.
@@ -122,6 +132,9 @@ func (o Options) withDefaults() (Options, error) {
 			o.Nodes = n
 		}
 	}
+	if !o.Secure {
+		o.Secure = strings.TrimSpace(o.Getenv(EnvSecure)) == "1"
+	}
 	if o.Nodes < 1 || o.Nodes > 9 {
 		return o, fmt.Errorf("%d nodes: want 1 to 9 (scripts/kafka/up.sh numbers nodes with one digit)", o.Nodes)
 	}
@@ -144,6 +157,11 @@ func StartWith(ctx context.Context, opts Options) (*Cluster, error) {
 	} else {
 		choice = Choice{Source: opts.Source, Reason: "forced by the caller", Brokers: strings.TrimSpace(opts.Getenv(EnvBrokers))}
 	}
+	if opts.Secure && choice.Source != SourceJars {
+		// Only the scripts make the certificates, users and files; a
+		// secured external cluster would need its own client files.
+		choice = Choice{Source: SourceJars, Reason: "a secured broker is started from the jars"}
+	}
 	logf("kafkatest: broker source %s: %s", choice.Source, choice.Reason)
 	c := &Cluster{Source: choice.Source, stop: func() error { return nil }}
 	switch choice.Source {
@@ -158,9 +176,14 @@ func StartWith(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		c.brokers, c.stop, err = startDocker(ctx, logf)
 	case SourceJars:
-		c.nodes, err = startJars(ctx, opts.Nodes, logf)
+		c.nodes, err = startJars(ctx, opts.Nodes, opts.Secure, logf)
 		if err == nil {
 			c.brokers, c.stop = strings.Join(c.nodes.addrs, ","), c.nodes.down
+		}
+		if err == nil && opts.Secure {
+			if c.admin, err = c.nodes.clientSecurity("admin"); err != nil {
+				err = errors.Join(err, c.Stop())
+			}
 		}
 	default:
 		err = fmt.Errorf("unknown broker source %v", choice.Source)
@@ -172,7 +195,7 @@ func StartWith(ctx context.Context, opts Options) (*Cluster, error) {
 	for i := range c.addrs {
 		c.addrs[i] = strings.TrimSpace(c.addrs[i])
 	}
-	if err := waitMetadata(ctx, c.brokers, c.Nodes()); err != nil {
+	if err := waitMetadata(ctx, c.Config(nil), c.Nodes()); err != nil {
 		return nil, errors.Join(err, c.Stop())
 	}
 	logf("kafkatest: broker ready at %s", c.brokers)
@@ -212,8 +235,9 @@ func (c *Cluster) Stop() error {
 
 // waitMetadata waits until the cluster at brokers answers metadata listing
 // at least want brokers: every node of a fresh cluster has registered.
-func waitMetadata(ctx context.Context, brokers string, want int) error {
-	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": brokers})
+func waitMetadata(ctx context.Context, cfg *kafka.ConfigMap, want int) error {
+	brokers := (*cfg)["bootstrap.servers"]
+	admin, err := kafka.NewAdminClient(cfg)
 	if err != nil {
 		return fmt.Errorf("admin client: %w", err)
 	}
@@ -246,9 +270,14 @@ func Get(tb testing.TB) *Cluster {
 	return pkgCluster
 }
 
-// Config returns a consumer or admin configuration for this cluster plus extra.
+// Config returns a consumer or admin configuration for this cluster plus
+// extra. On a secured cluster it connects as the admin principal, a super
+// user: a test's own set-up and checks are not what the ACLs restrict.
 func (c *Cluster) Config(extra kafka.ConfigMap) *kafka.ConfigMap {
 	cm := kafka.ConfigMap{"bootstrap.servers": c.brokers}
+	for k, v := range c.admin {
+		cm[k] = v
+	}
 	for k, v := range extra {
 		cm[k] = v
 	}
@@ -268,7 +297,7 @@ func (c *Cluster) ProducerConfig(extra kafka.ConfigMap) *kafka.ConfigMap {
 // Admin returns an admin client closed on cleanup.
 func (c *Cluster) Admin(tb testing.TB) *kafka.AdminClient {
 	tb.Helper()
-	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": c.brokers})
+	admin, err := kafka.NewAdminClient(c.Config(nil))
 	if err != nil {
 		tb.Fatalf("kafkatest: admin client: %v", err)
 	}

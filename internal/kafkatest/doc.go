@@ -26,5 +26,12 @@
 // node (the single broker too), so fault tests can move leaders and
 // coordinators; other sources answer [ErrUnsupported].
 //
+// Options.Secure (or CARTSTREAM_TEST_KAFKA_SECURE=1) starts the secured
+// broker from the jars instead: SASL_SSL with SCRAM-SHA-512 and ACLs
+// enforced (docs/security-kafka.md). The harness's own clients connect as
+// the admin principal; [Cluster.ClientConfig] and [Cluster.PropertiesFile]
+// give each service's principal, which can do only what a test grants it
+// (internal/acls).
+//
 // This package is test support: production code never imports it.
 package kafkatest

@@ -59,7 +59,7 @@ type jarNodes struct {
 
 // startJars runs scripts/kafka/up.sh for nodes nodes on free ports in a fresh
 // directory.
-func startJars(ctx context.Context, nodes int, logf func(string, ...any)) (*jarNodes, error) {
+func startJars(ctx context.Context, nodes int, secure bool, logf func(string, ...any)) (*jarNodes, error) {
 	root, err := repoRoot()
 	if err != nil {
 		return nil, err
@@ -87,6 +87,7 @@ func startJars(ctx context.Context, nodes int, logf func(string, ...any)) (*jarN
 		// test binary dies) removes it whole, leaving nothing in /tmp.
 		"KAFKA_DIR="+dir,
 		"KAFKA_WATCH_PID="+strconv.Itoa(os.Getpid()),
+		"KAFKA_SECURE="+map[bool]string{false: "0", true: "1"}[secure],
 	)
 	out, stderr, err := j.script(ctx, "up.sh")
 	if err != nil {

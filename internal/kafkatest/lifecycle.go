@@ -64,7 +64,7 @@ func (c *Cluster) StartBroker(i int) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), brokerStartTimeout)
 	defer cancel()
-	return waitNode(ctx, c.addrs[i], c.BrokerID(i))
+	return waitNode(ctx, c.Config(kafka.ConfigMap{"bootstrap.servers": c.addrs[i]}), c.BrokerID(i))
 }
 
 // BrokerRunning reports whether node i's process is alive.
@@ -105,10 +105,11 @@ func (c *Cluster) nodeScript(i int, verb string) error {
 // waitNode waits until the node at addr answers metadata that lists broker
 // id. The client is bootstrapped with addr alone, so the first answer comes
 // from that node.
-func waitNode(ctx context.Context, addr string, id int32) error {
+func waitNode(ctx context.Context, cfg *kafka.ConfigMap, id int32) error {
+	addr := (*cfg)["bootstrap.servers"]
 	var last error
 	for {
-		last = askNode(addr, id)
+		last = askNode(cfg, id)
 		if last == nil {
 			return nil
 		}
@@ -120,8 +121,8 @@ func waitNode(ctx context.Context, addr string, id int32) error {
 	}
 }
 
-func askNode(addr string, id int32) error {
-	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": addr})
+func askNode(cfg *kafka.ConfigMap, id int32) error {
+	admin, err := kafka.NewAdminClient(cfg)
 	if err != nil {
 		return fmt.Errorf("admin client: %w", err)
 	}

@@ -58,3 +58,25 @@ func TestLifecycleUnsupported(t *testing.T) {
 		t.Errorf("NodeOf(2) = %d, %v; want node 1 (broker id 2)", i, err)
 	}
 }
+
+func TestOptionsSecure(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts Options
+		env  map[string]string
+		want bool
+	}{
+		{name: "plaintext by default", want: false},
+		{name: "from the environment", env: map[string]string{EnvSecure: "1"}, want: true},
+		{name: "anything but 1 is plaintext", env: map[string]string{EnvSecure: "yes"}, want: false},
+		{name: "the option", opts: Options{Secure: true}, want: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.Getenv = envOf(tt.env)
+			got, err := tt.opts.withDefaults()
+			if err != nil || got.Secure != tt.want {
+				t.Fatalf("withDefaults: Secure = %v, %v; want %v", got.Secure, err, tt.want)
+			}
+		})
+	}
+}

@@ -46,6 +46,8 @@ const (
 	// EnvNodes asks the harness for a cluster of that many nodes from the
 	// jars (default 1).
 	EnvNodes = "CARTSTREAM_TEST_KAFKA_NODES"
+	// EnvSecure=1 asks for the secured broker (Options.Secure).
+	EnvSecure = "CARTSTREAM_TEST_KAFKA_SECURE"
 )
 
 // DockerProbe reports whether a Docker engine answers, within ctx.

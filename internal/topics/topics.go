@@ -155,6 +155,10 @@ var ErrNoLeader = errors.New("partition has no leader")
 // Ensure creates the topics of set that do not exist yet (others are left as
 // they are: several services may race to create them) and then checks them.
 // It returns the partition count of the cart topics.
+//
+// On a secured cluster a service's principal may not create topics (the
+// operator's does: docs/security-kafka.md): a refusal to create is not an
+// error here, and Check then reports a topic that is really missing.
 func Ensure(ctx context.Context, admin Admin, set Set, cfg Config) (int, error) {
 	if err := errors.Join(set.Validate(), cfg.Validate()); err != nil {
 		return 0, fmt.Errorf("ensure topics: %w", err)
@@ -164,7 +168,9 @@ func Ensure(ctx context.Context, admin Admin, set Set, cfg Config) (int, error) 
 		return 0, fmt.Errorf("create topics: %w", err)
 	}
 	for _, r := range res {
-		if c := r.Error.Code(); c != kafka.ErrNoError && c != kafka.ErrTopicAlreadyExists {
+		switch r.Error.Code() {
+		case kafka.ErrNoError, kafka.ErrTopicAlreadyExists, kafka.ErrTopicAuthorizationFailed, kafka.ErrClusterAuthorizationFailed:
+		default:
 			return 0, fmt.Errorf("create topic %s: %w", r.Topic, r.Error)
 		}
 	}

@@ -24,6 +24,9 @@ die() { printf 'cartstream kafka: %s\n' "$*" >&2; exit 1; }
 say() { printf 'cartstream kafka: %s\n' "$*" >&2; }
 
 KAFKA_NODES="${KAFKA_NODES:-1}"
+# KAFKA_SECURE=1: SASL_SSL, SCRAM principals and ACLs (scripts/kafka/secure.sh).
+KAFKA_SECURE="${KAFKA_SECURE:-0}"
+case "$KAFKA_SECURE" in 0|1) ;; *) die "KAFKA_SECURE=$KAFKA_SECURE: want 0 or 1";; esac
 case "$KAFKA_NODES" in [1-9]) ;; *) die "KAFKA_NODES=$KAFKA_NODES: want a node count from 1 to 9";; esac
 # Three JVMs share the machine with the tests: each gets a small heap, enough
 # for the test topics (the dedupe buffer is 16 MiB, segments are small).
@@ -180,6 +183,9 @@ stop_node() {
 
 # ping_nodes waits until the addresses in $1 answer metadata listing at least
 # $2 brokers: "started" is the broker's word, a metadata answer the client's.
+# A secured cluster is asked as its admin principal.
 ping_nodes() {
-  (cd "$KAFKA_SCRIPTS/../.." && go run ./scripts/kafka/ping -brokers "$1" -want "$2" -timeout "${KAFKA_START_TIMEOUT}s") >&2
+  local cfg=()
+  if [ "$KAFKA_SECURE" = 1 ]; then cfg=(-config "$KAFKA_DIR/client-admin.properties"); fi
+  (cd "$KAFKA_SCRIPTS/../.." && go run ./scripts/kafka/ping -brokers "$1" -want "$2" -timeout "${KAFKA_START_TIMEOUT}s" ${cfg[@]+"${cfg[@]}"}) >&2
 }

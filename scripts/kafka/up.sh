@@ -7,8 +7,16 @@
 # KAFKA_NODES=1 is the single test broker; KAFKA_NODES=3 a three-voter quorum
 # with replication factor 3 and min.insync.replicas=2 (docs/operations.md,
 # "Three-node cluster"). node.sh stops, kills and restarts one node.
+#
+# KAFKA_SECURE=1 starts the secured broker instead (scripts/kafka/secure.sh):
+# SASL_SSL with SCRAM-SHA-512, the StandardAuthorizer denying what no ACL
+# allows, one principal per service, and a client properties file per
+# principal in KAFKA_DIR, whose paths it prints on stderr. It creates no
+# ACLs: `make kafka-up-secure` applies the default deployment's with
+# `cartctl acls apply`, and the Go harness applies each test's own.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+. "$KAFKA_SCRIPTS/secure.sh"
 
 "$KAFKA_SCRIPTS/fetch.sh" >&2
 
@@ -37,7 +45,12 @@ done
 
 rm -rf "$KAFKA_DIR"
 mkdir -p "$KAFKA_DIR"
-printf 'KAFKA_NODES=%q\nKAFKA_HEAP_OPTS=%q\n' "$KAFKA_NODES" "$KAFKA_HEAP_OPTS" >"$KAFKA_DIR/cluster.env"
+printf 'KAFKA_NODES=%q\nKAFKA_HEAP_OPTS=%q\nKAFKA_SECURE=%q\n' "$KAFKA_NODES" "$KAFKA_HEAP_OPTS" "$KAFKA_SECURE" >"$KAFKA_DIR/cluster.env"
+scram=()
+if [ "$KAFKA_SECURE" = 1 ]; then
+  secure_init
+  mapfile -t scram < <(secure_scram_args)
+fi
 
 java="$(java_bin)"
 # A KRaft cluster id is 16 random bytes in URL-safe base64; one starting
@@ -57,14 +70,21 @@ for n in $(seq 1 "$KAFKA_NODES"); do
 process.roles=broker,controller
 node.id=$n
 controller.quorum.voters=$voters
+log.dirs=$dir/data
+PROPS
+  if [ "$KAFKA_SECURE" = 1 ]; then
+    chmod 600 "$cfg" # it is about to hold admin's password
+    secure_server_props "$n" >>"$cfg"
+  else
+    cat >>"$cfg" <<PROPS
 listeners=PLAINTEXT://$KAFKA_HOST:$port,CONTROLLER://$KAFKA_HOST:$(node_controller_port "$n")
 advertised.listeners=PLAINTEXT://$KAFKA_HOST:$port
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-log.dirs=$dir/data
-
 PROPS
+  fi
+  echo >>"$cfg"
   # KAFKA_BROKER_PROPERTIES picks another settings file: `make bench` uses
   # broker-bench.properties (production's cleaner and segment defaults) so
   # the test settings' constant compaction does not eat the CPU it measures.
@@ -87,7 +107,7 @@ PROPS
   fi
   printf '%s:%s\n' "$KAFKA_HOST" "$port" >"$dir/addr"
   "$java" -Dlog4j2.configurationFile="$KAFKA_SCRIPTS/log4j2.properties" -Dkafka.log.file="$dir/kafka.log" \
-    -cp "$KAFKA_CACHE/libs/*" kafka.tools.StorageTool format -t "$cluster_id" -c "$cfg" >"$dir/format.log" 2>&1 \
+    -cp "$KAFKA_CACHE/libs/*" kafka.tools.StorageTool format -t "$cluster_id" -c "$cfg" ${scram[@]+"${scram[@]}"} >"$dir/format.log" 2>&1 \
     || { cat "$dir/format.log" >&2; die "formatting KRaft storage in $dir/data failed"; }
 done
 
@@ -112,10 +132,16 @@ fi
 for n in $(seq 1 "$KAFKA_NODES"); do
   wait_node "$n"
 done
+if [ "$KAFKA_SECURE" = 1 ]; then
+  secure_client_files "$addrs"
+fi
 ping_nodes "$addrs" "$KAFKA_NODES" \
   || die "the cluster started but does not answer metadata at $addrs (logs in $KAFKA_DIR)"
 pids=""
 for n in $(seq 1 "$KAFKA_NODES"); do pids="${pids:+$pids }$(node_pid "$n")"; done
+if [ "$KAFKA_SECURE" = 1 ]; then
+  say "secured: SASL_SSL (SCRAM-SHA-512), ACLs enforced; CA certificate $(secure_dir)/tls/ca.crt"
+fi
 if [ "$KAFKA_NODES" -eq 1 ]; then
   say "Apache Kafka $KAFKA_VERSION is up at $addrs (pid $pids, logs in $KAFKA_DIR/kafka.log)"
 else

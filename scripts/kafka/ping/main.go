@@ -7,7 +7,10 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"os"
@@ -16,23 +19,70 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 func main() {
 	brokers := flag.String("brokers", "127.0.0.1:9092", "comma-separated bootstrap addresses")
 	timeout := flag.Duration("timeout", 60*time.Second, "how long to keep trying")
 	want := flag.Int("want", 1, "wait until metadata lists at least this many brokers (a cluster's node count)")
+	config := flag.String("config", "", "client properties file of a secured cluster (SASL_SSL, SCRAM-SHA-512), as up.sh writes it")
 	flag.Parse()
-	if err := ping(strings.Split(*brokers, ","), *want, *timeout); err != nil {
+	opts, err := security(*config)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ping:", err)
+		os.Exit(1)
+	}
+	if err := ping(strings.Split(*brokers, ","), *want, *timeout, opts...); err != nil {
 		fmt.Fprintln(os.Stderr, "ping:", err)
 		os.Exit(1)
 	}
 }
 
-func ping(seeds []string, want int, timeout time.Duration) error {
+// security reads the few librdkafka properties of a secured test broker's
+// client file (scripts/kafka/secure.sh writes it) into franz-go options.
+func security(path string) ([]kgo.Opt, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("client properties: %w", err)
+	}
+	defer f.Close()
+	props := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			props[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("client properties %s: %w", path, err)
+	}
+	if p := props["security.protocol"]; p != "SASL_SSL" || props["sasl.mechanisms"] != "SCRAM-SHA-512" {
+		return nil, fmt.Errorf("client properties %s: ping speaks SASL_SSL with SCRAM-SHA-512 only, the file asks for %q", path, p)
+	}
+	pem, err := os.ReadFile(props["ssl.ca.location"])
+	if err != nil {
+		return nil, fmt.Errorf("CA certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA certificate %s: no PEM certificate in it", props["ssl.ca.location"])
+	}
+	auth := scram.Auth{User: props["sasl.username"], Pass: props["sasl.password"]}
+	return []kgo.Opt{
+		kgo.DialTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}),
+		kgo.SASL(auth.AsSha512Mechanism()),
+	}, nil
+}
+
+func ping(seeds []string, want int, timeout time.Duration, opts ...kgo.Opt) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, opts...)...)
 	if err != nil {
 		return fmt.Errorf("new client: %w", err)
 	}

@@ -1,0 +1,148 @@
+package acls
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cartstream/cartstream/internal/topics"
+)
+
+func deployment() Deployment {
+	return Deployment{Topics: topics.DefaultSet().WithPrefix("shop1."), ManagerGroup: "shop1-manager"}
+}
+
+// allowed reports whether role may do op on the literal resource name, by
+// the rules: a LITERAL rule of that name, or a PREFIXED one it starts with.
+// Write, Read, Delete and Alter imply Describe, as the broker has it.
+func allowed(rules []Rule, role Role, res kafka.ResourceType, name string, op kafka.ACLOperation) bool {
+	for _, r := range rules {
+		if r.Role != role || r.Resource != res {
+			continue
+		}
+		match := r.Name == name || (r.Pattern == kafka.ResourcePatternTypePrefixed && strings.HasPrefix(name, r.Name))
+		implied := op == kafka.ACLOperationDescribe && slices.Contains([]kafka.ACLOperation{
+			kafka.ACLOperationRead, kafka.ACLOperationWrite, kafka.ACLOperationDelete, kafka.ACLOperationAlter}, r.Operation)
+		if match && (r.Operation == op || implied) {
+			return true
+		}
+	}
+	return false
+}
+
+// The boundaries docs/security-kafka.md promises, checked on the list
+// itself (integration/secure_test.go checks them on the broker).
+func TestBoundaries(t *testing.T) {
+	d := deployment()
+	rules := d.Rules()
+	ts := d.Topics
+	write, read := kafka.ACLOperationWrite, kafka.ACLOperationRead
+	topic := kafka.ResourceTopic
+	for _, c := range []struct {
+		role Role
+		name string
+		op   kafka.ACLOperation
+		want bool
+	}{
+		{Gateway, ts.Requests, write, true},
+		{Gateway, ts.State, read, false},
+		{Gateway, ts.Requests, read, false},
+		{Gateway, ts.Validated, write, false},
+		{Manager, ts.Requests, read, true},
+		{Manager, ts.Requests, write, false},
+		{Manager, ts.Catalog, write, false},
+		{Manager, ts.Validated, read, false},
+		{Projection, ts.State, read, true},
+		{Operator, ts.Requests, write, false},
+		{Operator, ts.State, write, true},
+	} {
+		if got := allowed(rules, c.role, topic, c.name, c.op); got != c.want {
+			t.Errorf("%s %s %s: allowed %v, want %v", c.role, c.op, c.name, got, c.want)
+		}
+	}
+	for _, name := range ts.All() {
+		if allowed(rules, Projection, topic, name, write) {
+			t.Errorf("projection may write %s", name)
+		}
+		for _, role := range Roles() {
+			if !allowed(rules, role, topic, name, kafka.ACLOperationDescribe) {
+				t.Errorf("%s cannot describe %s: its start-up check would fail", role, name)
+			}
+		}
+	}
+	if !allowed(rules, Manager, ResourceTransactionalID, "shop1-manager-m1-p3", write) {
+		t.Error("the manager may not use its own transactional ids")
+	}
+	if allowed(rules, Manager, ResourceTransactionalID, "other-manager-m1", write) {
+		t.Error("the manager may use a transactional id outside its prefix")
+	}
+	if !allowed(rules, Manager, kafka.ResourceGroup, "shop1-manager-restore-m1", kafka.ACLOperationDescribe) {
+		t.Error("the manager's restore consumer may not find its coordinator")
+	}
+	for _, r := range rules {
+		if r.Resource == topic && r.Pattern != kafka.ResourcePatternTypeLiteral {
+			t.Errorf("%s: topics are granted by literal name, so no grant reaches another deployment's", r)
+		}
+		if r.Resource == kafka.ResourceBroker {
+			t.Errorf("%s: no cluster-wide grant is needed", r)
+		}
+		if r.Why == "" {
+			t.Errorf("%s: no reason given", r)
+		}
+	}
+}
+
+func TestUsersAndValidate(t *testing.T) {
+	d := deployment()
+	d.Users = map[Role]string{Gateway: "gw-prod"}
+	if got := d.Principal(Gateway); got != "User:gw-prod" {
+		t.Errorf("Principal(gateway) = %q", got)
+	}
+	if got := d.Principal(Manager); got != "User:manager" {
+		t.Errorf("Principal(manager) = %q", got)
+	}
+	for _, b := range d.Bindings(Gateway) {
+		if b.Principal != "User:gw-prod" || b.Host != "*" || b.PermissionType != kafka.ACLPermissionTypeAllow {
+			t.Errorf("gateway binding %+v", b)
+		}
+	}
+	d.Users["cashier"] = "x"
+	d.Users[Manager] = "a b"
+	err := d.Validate()
+	if err == nil || !strings.Contains(err.Error(), "cashier") || !strings.Contains(err.Error(), "a b") {
+		t.Errorf("Validate = %v, want both problems", err)
+	}
+}
+
+type fakeAdmin struct {
+	got  kafka.ACLBindings
+	fail map[int]kafka.ErrorCode
+}
+
+func (f *fakeAdmin) CreateACLs(_ context.Context, b kafka.ACLBindings, _ ...kafka.CreateACLsAdminOption) ([]kafka.CreateACLResult, error) {
+	f.got = b
+	out := make([]kafka.CreateACLResult, len(b))
+	for i := range b {
+		out[i].Error = kafka.NewError(f.fail[i], "", false)
+	}
+	return out, nil
+}
+
+func TestApply(t *testing.T) {
+	d := deployment()
+	a := &fakeAdmin{}
+	if err := Apply(context.Background(), a, d); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if len(a.got) != len(d.Rules()) {
+		t.Fatalf("Apply created %d bindings, want %d", len(a.got), len(d.Rules()))
+	}
+	a.fail = map[int]kafka.ErrorCode{0: kafka.ErrClusterAuthorizationFailed}
+	err := Apply(context.Background(), a, d)
+	if err == nil || !strings.Contains(err.Error(), d.Rules()[0].String()) {
+		t.Fatalf("Apply with a refused binding = %v, want it named", err)
+	}
+}
