@@ -171,8 +171,9 @@ func (d Deployment) Rules() []Rule {
 		topic(r, t.Catalog, kafka.ACLOperationDescribeConfigs, "start-up check: catalog.products is compacted")
 	}
 
-	// Gateway: produces commands, reads nothing.
+	// Gateway: produces commands and catalog changes, reads nothing.
 	topic(Gateway, t.Requests, kafka.ACLOperationWrite, "produces every cart command (idempotent producer: Write on a topic also allows InitProducerId, KIP-679)")
+	topic(Gateway, t.Catalog, kafka.ACLOperationWrite, "CatalogAdminService writes products (operator callers only; the gateway checks the role)")
 	check(Gateway, t.Validated, t.Invalid, t.State, t.Catalog, t.Orders)
 
 	// Manager: consumes requests in its group, writes outcomes in
