@@ -14,9 +14,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jwt"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -24,7 +22,6 @@ import (
 	"github.com/cartstream/cartstream/cmd/cartstream/app"
 	"github.com/cartstream/cartstream/internal/auth"
 	"github.com/cartstream/cartstream/internal/kafkatest"
-	"github.com/cartstream/cartstream/internal/topics"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
 )
 
@@ -106,51 +103,11 @@ func bearerCtx(ctx context.Context, token string) context.Context {
 // broker with token authentication on, and returns a gRPC client of it.
 func startAuthenticatedProcess(t *testing.T, jwksPath string) cartv1.CartServiceClient {
 	t.Helper()
-	c := kafkatest.Get(t)
-	set := topics.DefaultSet().WithPrefix(kafkatest.UniqueName(t, ""))
-	c.DeleteOnCleanup(t, set.All()...)
-	demo, err := catalog.Demo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.New(app.Config{
-		Brokers: c.Brokers(), Topics: set, TopicConfig: topics.Config{Partitions: 2}, Catalog: demo,
-		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		GroupID: kafkatest.UniqueName(t, "manager"), InstanceID: "auth-test",
-		Auth:            auth.Config{JWKS: jwksPath, Issuer: authIssuer, Audience: authAudience},
-		ShutdownTimeout: 10 * time.Second, Logger: testLogger(t),
+	a := startOneProcess(t, func(c *app.Config) {
+		c.InstanceID = "auth-test"
+		c.Auth = auth.Config{JWKS: jwksPath, Issuer: authIssuer, Audience: authAudience}
 	})
-	if err != nil {
-		t.Fatalf("app: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("app.Run after shutdown: %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Errorf("app.Run did not return within 60s of shutdown")
-		}
-	})
-	select {
-	case <-a.Ready():
-	case err := <-done:
-		done <- nil
-		t.Fatalf("app.Run ended before ready: %v", err)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("one-process backend not ready within 2m")
-	}
-	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return cartv1.NewCartServiceClient(conn)
+	return cartv1.NewCartServiceClient(dialOneProcess(t, a))
 }
 
 func activeSKU(t *testing.T) string {

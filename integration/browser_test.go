@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"net/http"
 	"os"
 	"os/exec"
@@ -53,8 +55,9 @@ func artifactsDir(t *testing.T) string {
 }
 
 // startOneProcess runs the `make run` backend (cmd/cartstream/app) against
-// the real broker, on this test's own topics, with the demo catalog.
-func startOneProcess(t *testing.T) *app.App {
+// the real broker, on this test's own topics, with the demo catalog;
+// adjust, when set, changes its configuration first (authentication, ...).
+func startOneProcess(t *testing.T, adjust ...func(*app.Config)) *app.App {
 	t.Helper()
 	c := kafkatest.Get(t)
 	set := topics.DefaultSet().WithPrefix(kafkatest.UniqueName(t, ""))
@@ -63,18 +66,16 @@ func startOneProcess(t *testing.T) *app.App {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(app.Config{
-		Brokers:         c.Brokers(),
-		Topics:          set,
-		TopicConfig:     topics.Config{Partitions: 2},
-		Catalog:         demo,
-		GRPCAddr:        "127.0.0.1:0",
-		HTTPAddr:        "127.0.0.1:0",
-		GroupID:         kafkatest.UniqueName(t, "manager"),
-		InstanceID:      "browser-test",
-		ShutdownTimeout: 10 * time.Second,
-		Logger:          testLogger(t),
-	})
+	cfg := app.Config{
+		Brokers: c.Brokers(), Topics: set, TopicConfig: topics.Config{Partitions: 2}, Catalog: demo,
+		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		GroupID: kafkatest.UniqueName(t, "manager"), InstanceID: "one-process-test",
+		ShutdownTimeout: 10 * time.Second, Logger: testLogger(t),
+	}
+	for _, f := range adjust {
+		f(&cfg)
+	}
+	a, err := app.New(cfg)
 	if err != nil {
 		t.Fatalf("app: %v", err)
 	}
@@ -101,6 +102,17 @@ func startOneProcess(t *testing.T) *app.App {
 		t.Fatal("one-process backend not ready within 2m")
 	}
 	return a
+}
+
+// dialOneProcess is a gRPC connection to a's API, closed when the test ends.
+func dialOneProcess(t *testing.T, a *app.App) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 // TestStorefrontInBrowser drives the storefront page in headless Chromium

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,13 +10,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cartstream/cartstream/catalog"
 	"github.com/cartstream/cartstream/cmd/cartstream/app"
 	"github.com/cartstream/cartstream/internal/auth"
-	"github.com/cartstream/cartstream/internal/kafkatest"
-	"github.com/cartstream/cartstream/internal/topics"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
 )
 
@@ -25,50 +21,8 @@ import (
 // real broker and returns a connection to its gRPC API.
 func startDevProcess(t *testing.T) *grpc.ClientConn {
 	t.Helper()
-	c := kafkatest.Get(t)
-	set := topics.DefaultSet().WithPrefix(kafkatest.UniqueName(t, ""))
-	c.DeleteOnCleanup(t, set.All()...)
-	demo, err := catalog.Demo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.New(app.Config{
-		Brokers: c.Brokers(), Topics: set, TopicConfig: topics.Config{Partitions: 2}, Catalog: demo,
-		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		GroupID: kafkatest.UniqueName(t, "manager"), InstanceID: "catalog-test",
-		Auth: auth.Config{DevMode: true}, ShutdownTimeout: 10 * time.Second, Logger: testLogger(t),
-	})
-	if err != nil {
-		t.Fatalf("app: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("app.Run after shutdown: %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Errorf("app.Run did not return within 60s of shutdown")
-		}
-	})
-	select {
-	case <-a.Ready():
-	case err := <-done:
-		done <- nil
-		t.Fatalf("app.Run ended before ready: %v", err)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("one-process backend not ready within 2m")
-	}
-	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
+	a := startOneProcess(t, func(c *app.Config) { c.Auth = auth.Config{DevMode: true} })
+	return dialOneProcess(t, a)
 }
 
 // Issue 14, item 1: a price changed through the admin API reaches the
