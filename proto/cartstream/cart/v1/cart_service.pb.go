@@ -50,7 +50,9 @@ type AddItemRequest struct {
 	// The customer or storefront session adding the item (identifier rule;
 	// an opaque reference, never an e-mail address). The cart's first AddItem
 	// makes it the cart's owner; later commands from another customer are
-	// rejected with CUSTOMER_MISMATCH.
+	// rejected with CUSTOMER_MISMATCH. Required in development mode; with
+	// bearer tokens it may be empty (the token names the customer) and must
+	// otherwise equal the token's customer (PERMISSION_DENIED).
 	CustomerId string `protobuf:"bytes,4,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	// The product (identifier rule).
 	Sku string `protobuf:"bytes,5,opt,name=sku,proto3" json:"sku,omitempty"`
@@ -469,7 +471,8 @@ type CheckoutRequest struct {
 	// If true, the call waits for the outcome.
 	WaitForOutcome bool `protobuf:"varint,3,opt,name=wait_for_outcome,json=waitForOutcome,proto3" json:"wait_for_outcome,omitempty"`
 	// The customer checking out (identifier rule). Becomes the cart's
-	// customer_id.
+	// customer_id. Required in development mode; with bearer tokens it may
+	// be empty (the token names the customer) and must otherwise equal it.
 	CustomerId    string `protobuf:"bytes,4,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1451,13 +1454,13 @@ var File_cartstream_cart_v1_cart_service_proto protoreflect.FileDescriptor
 
 const file_cartstream_cart_v1_cart_service_proto_rawDesc = "" +
 	"\n" +
-	"%cartstream/cart/v1/cart_service.proto\x12\x12cartstream.cart.v1\x1a\x1dcartstream/cart/v1/cart.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\x01\n" +
+	"%cartstream/cart/v1/cart_service.proto\x12\x12cartstream.cart.v1\x1a\x1dcartstream/cart/v1/cart.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x01\n" +
 	"\x0eAddItemRequest\x12\x1d\n" +
 	"\acart_id\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06cartId\x12#\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\trequestId\x12(\n" +
-	"\x10wait_for_outcome\x18\x03 \x01(\bR\x0ewaitForOutcome\x12%\n" +
-	"\vcustomer_id\x18\x04 \x01(\tB\x04\xe2A\x01\x02R\n" +
+	"\x10wait_for_outcome\x18\x03 \x01(\bR\x0ewaitForOutcome\x12\x1f\n" +
+	"\vcustomer_id\x18\x04 \x01(\tR\n" +
 	"customerId\x12\x16\n" +
 	"\x03sku\x18\x05 \x01(\tB\x04\xe2A\x01\x02R\x03sku\x12 \n" +
 	"\bquantity\x18\x06 \x01(\x05B\x04\xe2A\x01\x02R\bquantity\"\xa2\x01\n" +
@@ -1482,13 +1485,13 @@ const file_cartstream_cart_v1_cart_service_proto_rawDesc = "" +
 	"\bquantity\x18\x05 \x01(\x05B\x04\xe2A\x01\x02R\bquantity\"\xa9\x01\n" +
 	"\x16ChangeQuantityResponse\x12Q\n" +
 	"\x11consistency_token\x18\x01 \x01(\v2$.cartstream.cart.v1.ConsistencyTokenR\x10consistencyToken\x12<\n" +
-	"\aoutcome\x18\x02 \x01(\v2\".cartstream.cart.v1.CommandOutcomeR\aoutcome\"\xa6\x01\n" +
+	"\aoutcome\x18\x02 \x01(\v2\".cartstream.cart.v1.CommandOutcomeR\aoutcome\"\xa0\x01\n" +
 	"\x0fCheckoutRequest\x12\x1d\n" +
 	"\acart_id\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06cartId\x12#\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\trequestId\x12(\n" +
-	"\x10wait_for_outcome\x18\x03 \x01(\bR\x0ewaitForOutcome\x12%\n" +
-	"\vcustomer_id\x18\x04 \x01(\tB\x04\xe2A\x01\x02R\n" +
+	"\x10wait_for_outcome\x18\x03 \x01(\bR\x0ewaitForOutcome\x12\x1f\n" +
+	"\vcustomer_id\x18\x04 \x01(\tR\n" +
 	"customerId\"\xa3\x01\n" +
 	"\x10CheckoutResponse\x12Q\n" +
 	"\x11consistency_token\x18\x01 \x01(\v2$.cartstream.cart.v1.ConsistencyTokenR\x10consistencyToken\x12<\n" +
