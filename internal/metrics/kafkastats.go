@@ -54,6 +54,29 @@ type rdPartition struct {
 	FetchqCnt   int64  `json:"fetchq_cnt"`
 	ConsumerLag int64  `json:"consumer_lag"`
 	FetchState  string `json:"fetch_state"`
+	AppOffset   int64  `json:"app_offset"`
+	HiOffset    int64  `json:"hi_offset"`
+	LsOffset    int64  `json:"ls_offset"`
+}
+
+// lag is the partition's consumer lag, or -1 when unknown. librdkafka's
+// own consumer_lag counts from the offsets this consumer stored or
+// committed; the manager does neither (its offsets commit in the
+// producer's transaction, enable.auto.offset.store=false), so for it
+// the lag is counted from the position the application polled to
+// (app_offset) instead.
+func (p rdPartition) lag() int64 {
+	if p.ConsumerLag >= 0 {
+		return p.ConsumerLag
+	}
+	end := p.LsOffset
+	if end < 0 {
+		end = p.HiOffset
+	}
+	if end < 0 || p.AppOffset < 0 {
+		return -1
+	}
+	return max(end-p.AppOffset, 0)
 }
 
 var (
@@ -67,7 +90,7 @@ var (
 	kafkaWait    = desc("kafka_broker_waitresp_requests", "Requests sent to the broker and awaiting its response.", "client", "broker")
 	kafkaMsgq    = desc("kafka_partition_queued_messages", "Messages queued for the partition by a producer (msgq_cnt + xmit_msgq_cnt).", "client", "topic", "partition")
 	kafkaFetchq  = desc("kafka_partition_fetchq_messages", "Messages fetched for the partition and not yet polled.", "client", "topic", "partition")
-	kafkaLag     = desc("kafka_consumer_lag", "Consumer lag of the partition: its end (last stable offset when read_committed) minus the consumer's offset.", "client", "topic", "partition")
+	kafkaLag     = desc("kafka_consumer_lag", "Consumer lag of the partition: its end (last stable offset when read_committed) minus the consumer's committed, stored or polled offset.", "client", "topic", "partition")
 )
 
 // NewKafkaStats registers the librdkafka statistics collector on reg.
@@ -148,8 +171,8 @@ func collectClient(ch chan<- prometheus.Metric, client string, s rdStats) {
 				continue // known from metadata, not consumed here
 			}
 			gauge(kafkaFetchq, float64(p.FetchqCnt), client, topic, part)
-			if p.ConsumerLag >= 0 { // -1: not known yet
-				gauge(kafkaLag, float64(p.ConsumerLag), client, topic, part)
+			if lag := p.lag(); lag >= 0 { // -1: not known yet
+				gauge(kafkaLag, float64(lag), client, topic, part)
 			}
 		}
 	}

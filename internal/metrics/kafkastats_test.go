@@ -22,7 +22,8 @@ const consumerStats = `{
   "topics": {
     "cart.requests": {"partitions": {
       "0": {"partition": 0, "fetch_state": "active", "fetchq_cnt": 4, "consumer_lag": 12},
-      "1": {"partition": 1, "fetch_state": "active", "fetchq_cnt": 0, "consumer_lag": -1},
+      "1": {"partition": 1, "fetch_state": "active", "fetchq_cnt": 0, "consumer_lag": -1, "app_offset": -1001, "ls_offset": 40, "hi_offset": 42},
+      "3": {"partition": 3, "fetch_state": "active", "fetchq_cnt": 0, "consumer_lag": -1, "app_offset": 35, "ls_offset": 40, "hi_offset": 42},
       "2": {"partition": 2, "fetch_state": "none", "fetchq_cnt": 0, "consumer_lag": -1},
       "-1": {"partition": -1, "fetchq_cnt": 0, "consumer_lag": -1}
     }}
@@ -48,6 +49,8 @@ func TestKafkaStatsExportsLibrdkafkaStatistics(t *testing.T) {
 		want   float64
 	}{
 		{"cartstream_kafka_consumer_lag", []string{"client=manager-consumer", "topic=cart.requests", "partition=0"}, 12},
+		// No offset stored or committed by the consumer: counted from the position polled to.
+		{"cartstream_kafka_consumer_lag", []string{"client=manager-consumer", "partition=3"}, 5},
 		{"cartstream_kafka_partition_fetchq_messages", []string{"client=manager-consumer", "partition=0"}, 4},
 		{"cartstream_kafka_broker_rtt_seconds", []string{"client=manager-consumer", "broker=1", "stat=avg"}, 0.0015},
 		{"cartstream_kafka_broker_rtt_seconds", []string{"client=manager-consumer", "broker=1", "stat=p99"}, 0.004},
