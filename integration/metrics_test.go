@@ -15,6 +15,7 @@ import (
 	"github.com/cartstream/cartstream/internal/metrics"
 	"github.com/cartstream/cartstream/projection"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
+	"github.com/cartstream/cartstream/validation"
 )
 
 // statsInterval is librdkafka's statistics interval in this test: short,
@@ -354,5 +355,38 @@ func checkRuntime(t *testing.T, s scrape) {
 		if len(s.samples(name, nil)) == 0 {
 			t.Errorf("no %s", name)
 		}
+	}
+}
+
+// Aborted transactions are processed again; the counters count each
+// request once, when its transaction finally commits.
+func TestMetricsCountAbortedBatchesOnce(t *testing.T) {
+	e := newCartEnv(t, 1)
+	e.seedCatalog(t, demoProducts()...)
+	set := metrics.ForManager()
+	url := serveMetrics(t, set)
+	plan := newFaultPlan()
+	plan.arm(&faultRule{at: validation.FaultCommit, fault: validation.FaultAbortable, times: 2})
+	m, _ := e.startFaulty(t, "m1", plan, func(c *validation.Config) { c.Observer = set.Manager })
+	set.Manager.Attach(m)
+
+	e.send(t,
+		e.add("abort-cart", "abort-r1", "SKU-A", 1),
+		e.add("abort-cart", "abort-r2", "SKU-B", 1),
+		e.add("abort-cart", "abort-r3", "SKU-NOPE", 1),
+		e.add("abort-cart", "abort-r4", "SKU-C", 1))
+	e.waitDrained(t, time.Minute)
+	if n := plan.count(validation.FaultCommit); n != 2 {
+		t.Fatalf("commit faults struck %d times, want 2", n)
+	}
+	s := eventually(t, "manager", url, []check{
+		expect("cartstream_manager_transactions_aborted_total", nil, eq, 2),
+		expect("cartstream_manager_requests_total", labels{"disposition": "accepted"}, eq, 3),
+		expect("cartstream_manager_requests_total", labels{"disposition": "rejected"}, eq, 1),
+		expect("cartstream_manager_rejections_total", labels{"reason": "UNKNOWN_SKU"}, eq, 1),
+	})
+	batches := s.samples("cartstream_manager_batch_requests", nil)
+	if len(batches) != 1 || batches[0].GetHistogram().GetSampleSum() != 4 {
+		t.Errorf("batch_requests: %v, want a sum of 4 requests (aborted batches not observed)", batches)
 	}
 }
