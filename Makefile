@@ -34,7 +34,21 @@ run: check-go ## the whole backend in one process: embedded development broker u
 	./bin/cartstream
 
 .PHONY: test
-test: vet test-unit test-integration ## vet, unit tests, then integration tests against a real Apache Kafka broker
+test: vet check-rules test-unit test-integration ## vet, alert rules, unit tests, then integration tests against a real Apache Kafka broker
+
+# promtool from Prometheus's own release, built once from the Go module proxy into bin/.
+PROMTOOL_VERSION ?= v0.316.0
+PROMTOOL = bin/promtool-$(PROMTOOL_VERSION)
+
+$(PROMTOOL):
+	@mkdir -p bin
+	GOBIN=$(abspath bin) $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+	mv bin/promtool $@
+
+.PHONY: check-rules
+check-rules: check-go $(PROMTOOL) ## promtool check rules and test rules on deploy/observability/alerts.yml
+	$(PROMTOOL) check rules deploy/observability/alerts.yml
+	cd deploy/observability && $(abspath $(PROMTOOL)) test rules alerts_test.yml
 
 .PHONY: vet
 vet: check-go ## go vet every package

@@ -39,15 +39,20 @@ type projectionRun struct {
 
 // startProjection serves a projection of e's topics (projection.Serve on a
 // loopback port) until the test ends or stop is called. It does not wait
-// for readiness.
-func (e *cartEnv) startProjection(t *testing.T) *projectionRun {
+// for readiness. adjust, if given, changes the configuration first.
+func (e *cartEnv) startProjection(t *testing.T, adjust ...func(*projection.Config, *projection.ServeOptions)) *projectionRun {
 	t.Helper()
-	p, err := projection.New(projection.Config{
+	cfg := projection.Config{
 		Client:  e.client("projection"),
 		Topics:  e.set,
 		Records: e.rec,
 		Logger:  testLogger(t).With("service", "projection"),
-	})
+	}
+	so := projection.ServeOptions{ShutdownTimeout: 5 * time.Second, Logger: testLogger(t)}
+	for _, f := range adjust {
+		f(&cfg, &so)
+	}
+	p, err := projection.New(cfg)
 	if err != nil {
 		t.Fatalf("new projection: %v", err)
 	}
@@ -58,7 +63,8 @@ func (e *cartEnv) startProjection(t *testing.T) *projectionRun {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- projection.Serve(ctx, p, projection.ServeOptions{Listener: lis, ShutdownTimeout: 5 * time.Second, Logger: testLogger(t)})
+		so.Listener = lis
+		done <- projection.Serve(ctx, p, so)
 	}()
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -123,8 +129,8 @@ func withoutBrokers(cm kafka.ConfigMap) kafka.ConfigMap {
 }
 
 // startGatewayWith runs the gateway on e's topics with the given read path
-// and returns a client of it.
-func (e *cartEnv) startGatewayWith(t *testing.T, reader gateway.Reader, outcomes gateway.Outcomes, register func(grpc.ServiceRegistrar)) cartv1.CartServiceClient {
+// and returns a client of it. adjust, if given, changes the options first.
+func (e *cartEnv) startGatewayWith(t *testing.T, reader gateway.Reader, outcomes gateway.Outcomes, register func(grpc.ServiceRegistrar), adjust ...func(*gateway.Options)) cartv1.CartServiceClient {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -132,13 +138,15 @@ func (e *cartEnv) startGatewayWith(t *testing.T, reader gateway.Reader, outcomes
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- gateway.Run(ctx, gateway.Options{
-			Listener: lis, Kafka: gateway.KafkaConfig{Brokers: e.c.Brokers(), Extra: withoutBrokers(e.client("gateway"))},
-			Topics: e.set, Encoder: e.rec, Reader: reader, Outcomes: outcomes, Register: register,
-			ShutdownTimeout: 5 * time.Second, Logger: testLogger(t).With("service", "gateway"),
-		})
-	}()
+	o := gateway.Options{
+		Listener: lis, Kafka: gateway.KafkaConfig{Brokers: e.c.Brokers(), Extra: withoutBrokers(e.client("gateway"))},
+		Topics: e.set, Encoder: e.rec, Reader: reader, Outcomes: outcomes, Register: register,
+		ShutdownTimeout: 5 * time.Second, Logger: testLogger(t).With("service", "gateway"),
+	}
+	for _, f := range adjust {
+		f(&o)
+	}
+	go func() { done <- gateway.Run(ctx, o) }()
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatalf("grpc client: %v", err)

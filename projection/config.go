@@ -27,7 +27,13 @@ type Decoder interface {
 // Defaults of Config.
 const (
 	DefaultProgressInterval = time.Second
-	DefaultStartTimeout     = time.Minute
+	// DefaultOffsetProbeInterval: staleness and hanging transactions are
+	// alerted on over minutes; a query every few seconds is plenty.
+	DefaultOffsetProbeInterval = 5 * time.Second
+	// DefaultKafkaStatsInterval is modest: librdkafka builds the whole
+	// statistics document each time.
+	DefaultKafkaStatsInterval = 15 * time.Second
+	DefaultStartTimeout       = time.Minute
 	// DefaultMaxInterned bounds the table that shares product names and
 	// rejection messages between carts.
 	DefaultMaxInterned = 1 << 16
@@ -92,11 +98,32 @@ type Config struct {
 	MaxWatch time.Duration
 	// WatchSendTimeout: see DefaultWatchSendTimeout.
 	WatchSendTimeout time.Duration
+	// OffsetProbeInterval spaces the queries of cart.state's high
+	// watermark and last stable offset behind Stats' staleness and open
+	// transaction figures; default DefaultOffsetProbeInterval. Negative:
+	// never.
+	OffsetProbeInterval time.Duration
+	// KafkaStats, if set, receives librdkafka's statistics (its JSON) of
+	// the state ("state") and history ("history") consumers every
+	// KafkaStatsInterval, from their poll loops; it must not block.
+	KafkaStats func(client, json string)
+	// KafkaStatsInterval is statistics.interval.ms; default
+	// DefaultKafkaStatsInterval when KafkaStats is set.
+	KafkaStatsInterval time.Duration
+	// TokenWaited, if set, hears how long each AwaitToken took and how it
+	// ended (nil: the snapshot covered the token). It must not block.
+	TokenWaited func(d time.Duration, err error)
 	// Logger; default: discard.
 	Logger *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
+	if c.OffsetProbeInterval == 0 {
+		c.OffsetProbeInterval = DefaultOffsetProbeInterval
+	}
+	if c.KafkaStats != nil && c.KafkaStatsInterval == 0 {
+		c.KafkaStatsInterval = DefaultKafkaStatsInterval
+	}
 	if c.Topics == (topics.Set{}) {
 		c.Topics = topics.DefaultSet()
 	}
@@ -156,6 +183,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxHistoryPerCart < 1 {
 		errs = append(errs, fmt.Errorf("max history per cart %d: must be >= 1", c.MaxHistoryPerCart))
+	}
+	if c.KafkaStatsInterval < 0 {
+		errs = append(errs, errors.New("kafka statistics interval must not be negative"))
 	}
 	if c.WaitTimeout < 0 || c.MaxWatch < 0 || c.WatchSendTimeout < 0 {
 		errs = append(errs, errors.New("wait timeout, max watch and watch send timeout must not be negative"))

@@ -40,6 +40,7 @@ type Projection struct {
 	badRecords   atomic.Int64
 	histRecords  atomic.Int64
 	slowWatches  atomic.Int64
+	watches      atomic.Int64 // WatchCart streams open
 }
 
 // layout is what Run learns at start: the partition count of the cart
@@ -136,6 +137,7 @@ func (p *Projection) Run(ctx context.Context) error {
 		return err
 	}
 	run("catalog", catalogTable.Run)
+	run("offset probe", func(ctx context.Context) error { return p.probeOffsets(ctx, lay) })
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -192,6 +194,9 @@ func (p *Projection) start(ctx context.Context) (*layout, map[tpKey]int64, map[t
 	for _, o := range stateEnds {
 		total += o
 	}
+	for _, part := range owned {
+		lay.shards[part].offsets.init(stateEnds[tpKey{p.cfg.Topics.State, part}])
+	}
 	p.log.Info("projection: rebuilding", "topic", p.cfg.Topics.State, "partitions", n, "owned", len(owned), "end_offsets_total", total)
 	return lay, stateEnds, histEnds, nil
 }
@@ -204,13 +209,20 @@ type tpKey struct {
 // lastStable returns each partition's last stable offset (ListOffsets with
 // isolation read_committed): what a read_committed reader reaches.
 func lastStable(ctx context.Context, admin *kafka.AdminClient, names []string, parts []int32) (map[tpKey]int64, error) {
+	return listOffsets(ctx, admin, names, parts, kafka.IsolationLevelReadCommitted)
+}
+
+// listOffsets returns each partition's end offset as a reader of the given
+// isolation level sees it: the last stable offset (read_committed) or the
+// high watermark (read_uncommitted).
+func listOffsets(ctx context.Context, admin *kafka.AdminClient, names []string, parts []int32, iso kafka.IsolationLevel) (map[tpKey]int64, error) {
 	req := map[kafka.TopicPartition]kafka.OffsetSpec{}
 	for _, t := range names {
 		for _, part := range parts {
 			req[kafka.TopicPartition{Topic: &t, Partition: part}] = kafka.LatestOffsetSpec
 		}
 	}
-	res, err := admin.ListOffsets(ctx, req, kafka.SetAdminIsolationLevel(kafka.IsolationLevelReadCommitted))
+	res, err := admin.ListOffsets(ctx, req, kafka.SetAdminIsolationLevel(iso))
 	if err != nil {
 		return nil, fmt.Errorf("projection: list offsets: %w", err)
 	}
@@ -235,6 +247,8 @@ type follower struct {
 	handle   func(sh *shard, m *kafka.Message)
 	eof      func(sh *shard)
 	caughtUp func()
+	// progress: log the rebuild's progress and keep the shards' applied
+	// offsets (the cart.state follower).
 	progress bool
 }
 
@@ -242,7 +256,11 @@ type follower struct {
 // them until ctx ends. It calls caughtUp once every partition reached its
 // end offset (or its end, as partition EOF says).
 func (p *Projection) follow(ctx context.Context, f follower) error {
-	cons, err := kafka.NewConsumer(p.cfg.consumerConfig(f.group))
+	conf := p.cfg.consumerConfig(f.group)
+	if p.cfg.KafkaStats != nil {
+		(*conf)["statistics.interval.ms"] = int(p.cfg.KafkaStatsInterval.Milliseconds())
+	}
+	cons, err := kafka.NewConsumer(conf)
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)
 	}
@@ -281,6 +299,9 @@ func (p *Projection) follow(ctx context.Context, f follower) error {
 	var records int64
 	for ctx.Err() == nil {
 		ev := cons.Poll(100)
+		if ev == nil && f.progress {
+			trackApplied(cons, f.lay, assign) // idle: every record polled is applied
+		}
 		switch e := ev.(type) {
 		case *kafka.Message:
 			tp := e.TopicPartition
@@ -293,6 +314,9 @@ func (p *Projection) follow(ctx context.Context, f follower) error {
 			}
 			records++
 			f.handle(sh, e)
+			if f.progress {
+				sh.offsets.applied.Store(int64(tp.Offset) + 1)
+			}
 			k := tpKey{*tp.Topic, tp.Partition}
 			pos[k] = int64(tp.Offset) + 1
 			if pending[k] && pos[k] >= f.ends[k] {
@@ -314,6 +338,10 @@ func (p *Projection) follow(ctx context.Context, f follower) error {
 				return fmt.Errorf("consumer: %w", e)
 			}
 			p.log.Warn("projection: consumer error", "follower", f.name, "err", e)
+		case *kafka.Stats:
+			if p.cfg.KafkaStats != nil {
+				p.cfg.KafkaStats(f.group, e.String())
+			}
 		}
 		if f.progress && !caughtUp && time.Since(lastLog) >= p.cfg.ProgressInterval {
 			lastLog = time.Now()
@@ -393,11 +421,29 @@ type Stats struct {
 	SkippedRecords int64 // undecodable records skipped
 	HistoryRecords int64 // cart.validated and cart.invalid records indexed
 	SlowWatches    int64 // WatchCart streams ended because the client stopped reading
+	Watches        int64 // WatchCart streams open now
+	Ready          bool  // Ready is closed: queries are served
+	HistoryReady   bool  // HistoryReady is closed
+	// Partitions are the owned cart.state partitions' offsets, in
+	// partition order (empty until Run has taken the end offsets).
+	Partitions []PartitionStats
 }
 
 // Stats returns the current counters.
 func (p *Projection) Stats() Stats {
-	return Stats{Carts: p.carts(), StateRecords: p.stateRecords.Load(), SkippedRecords: p.badRecords.Load(), HistoryRecords: p.histRecords.Load(), SlowWatches: p.slowWatches.Load()}
+	s := Stats{
+		Carts: p.carts(), StateRecords: p.stateRecords.Load(), SkippedRecords: p.badRecords.Load(),
+		HistoryRecords: p.histRecords.Load(), SlowWatches: p.slowWatches.Load(), Watches: p.watches.Load(),
+		Ready: isReady(p.ready), HistoryReady: isReady(p.histReady),
+	}
+	if lay := p.layout.Load(); lay != nil {
+		for _, sh := range lay.shards {
+			if sh != nil {
+				s.Partitions = append(s.Partitions, sh.partitionStats())
+			}
+		}
+	}
+	return s
 }
 
 // isReady reports whether ch is closed.
@@ -491,7 +537,14 @@ func checkToken(tok Token, part int32, partitions int) error {
 // whose snapshot does not cover a token its partition has settled past
 // cannot own that token (INVALID_ARGUMENT).
 // A ctx without a deadline is bounded by Config.WaitTimeout.
-func (p *Projection) AwaitToken(ctx context.Context, id cart.CartID, tok Token) (cart.Snapshot, error) {
+func (p *Projection) AwaitToken(ctx context.Context, id cart.CartID, tok Token) (snap cart.Snapshot, err error) {
+	if f := p.cfg.TokenWaited; f != nil {
+		defer func(began time.Time) { f(time.Since(began), err) }(time.Now())
+	}
+	return p.awaitToken(ctx, id, tok)
+}
+
+func (p *Projection) awaitToken(ctx context.Context, id cart.CartID, tok Token) (cart.Snapshot, error) {
 	if err := id.Validate(); err != nil {
 		return cart.Snapshot{}, err
 	}

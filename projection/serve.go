@@ -51,6 +51,9 @@ type ServeOptions struct {
 	TLS *tls.Config
 	// Reflection registers gRPC server reflection.
 	Reflection bool
+	// ServerOptions are added to the server's (interceptors that observe
+	// it, for example).
+	ServerOptions []grpc.ServerOption
 	// Logger; default: discard.
 	Logger *slog.Logger
 }
@@ -157,6 +160,7 @@ var healthServices = []string{"", cartv1.CartService_ServiceDesc.ServiceName, ca
 func newGRPCServer(p *Projection, o ServeOptions) (*grpc.Server, *health.Server) {
 	o = o.withDefaults()
 	opts := append(o.Limits.ServerOptions(), grpc.MaxRecvMsgSize(o.MaxRecvMsgSize))
+	opts = append(opts, o.ServerOptions...)
 	if o.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}

@@ -68,6 +68,8 @@ type shard struct {
 	settled int64
 	// settledCh is closed and replaced when settled grows.
 	settledCh chan struct{}
+	// offsets are the partition's offsets behind Stats.
+	offsets partOffsets
 }
 
 func newShard(partition int32) *shard {

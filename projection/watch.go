@@ -31,6 +31,8 @@ func (s *Server) WatchCart(req *cartv1.WatchCartRequest, stream grpc.ServerStrea
 	}
 	ctx, cancel := context.WithTimeout(stream.Context(), s.p.cfg.MaxWatch)
 	defer cancel()
+	s.p.watches.Add(1)
+	defer s.p.watches.Add(-1)
 	out := startWatchSender(stream, s.p.cfg.WatchSendTimeout)
 	defer out.stop()
 	for {

@@ -38,6 +38,9 @@ const (
 	DefaultSessionTimeout     = 6 * time.Second
 	DefaultCommitTimeout      = 30 * time.Second
 	DefaultStatsInterval      = 10 * time.Second
+	// DefaultKafkaStatsInterval is modest: librdkafka builds the whole
+	// statistics document (every broker, topic and partition) each time.
+	DefaultKafkaStatsInterval = 15 * time.Second
 	DefaultUnhealthyAfter     = 3
 )
 
@@ -83,8 +86,17 @@ type Config struct {
 	Now           func() time.Time
 	Logger        *slog.Logger
 	StatsInterval time.Duration
-	// Observer, if set, hears each transaction's timeline.
+	// Observer, if set, hears each transaction's timeline (and each
+	// restore, if it is also a RestoreObserver).
 	Observer Observer
+	// KafkaStats, if set, receives librdkafka's statistics (its JSON) of
+	// the manager's consumer ("consumer") and transactional producers
+	// ("producer-0", ...) every KafkaStatsInterval. It is called from the
+	// clients' event goroutines and must not block.
+	KafkaStats func(client, json string)
+	// KafkaStatsInterval is statistics.interval.ms; default
+	// DefaultKafkaStatsInterval when KafkaStats is set.
+	KafkaStatsInterval time.Duration
 	// UnhealthyAfter is how many transactions in a row may fail to commit
 	// (aborted or fatal) before Health says NOT serving.
 	UnhealthyAfter int
@@ -117,6 +129,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StatsInterval == 0 {
 		c.StatsInterval = DefaultStatsInterval
+	}
+	if c.KafkaStats != nil && c.KafkaStatsInterval == 0 {
+		c.KafkaStatsInterval = DefaultKafkaStatsInterval
 	}
 	if c.UnhealthyAfter == 0 {
 		c.UnhealthyAfter = DefaultUnhealthyAfter
@@ -154,7 +169,7 @@ func (c Config) Validate() error {
 	if c.Producers < 0 || c.Producers > MaxProducers {
 		errs = append(errs, fmt.Errorf("producers %d: want 1 to %d", c.Producers, MaxProducers))
 	}
-	if c.TransactionTimeout < 0 || c.SessionTimeout < 0 || c.CommitTimeout < 0 || c.StatsInterval < 0 {
+	if c.TransactionTimeout < 0 || c.SessionTimeout < 0 || c.CommitTimeout < 0 || c.StatsInterval < 0 || c.KafkaStatsInterval < 0 {
 		errs = append(errs, errors.New("timeouts must not be negative"))
 	}
 	if err := c.Limits.Validate(); err != nil {
@@ -192,6 +207,16 @@ func (c Config) clientConfig(extra kafka.ConfigMap) *kafka.ConfigMap {
 	return &cm
 }
 
+// withStats turns librdkafka's statistics on in cm when someone listens.
+// Only the clients whose events the manager serves get it (consumer and
+// producers), not the restore or catalog readers.
+func (c Config) withStats(cm *kafka.ConfigMap) *kafka.ConfigMap {
+	if c.KafkaStats != nil {
+		(*cm)["statistics.interval.ms"] = int(c.KafkaStatsInterval.Milliseconds())
+	}
+	return cm
+}
+
 func (c Config) producerConfig(k int) *kafka.ConfigMap {
 	cm := c.clientConfig(producerLogProps)
 	maps.Copy(*cm, kafka.ConfigMap{
@@ -224,11 +249,11 @@ func (c Config) producerConfig(k int) *kafka.ConfigMap {
 	if d, ok := c.Client["debug"].(string); ok && d != "" {
 		(*cm)["debug"] = d + ",eos" // keep what the operator asked for
 	}
-	return cm
+	return c.withStats(cm)
 }
 
 func (c Config) consumerConfig() *kafka.ConfigMap {
-	return c.clientConfig(kafka.ConfigMap{
+	return c.withStats(c.clientConfig(kafka.ConfigMap{
 		"group.id":                      c.GroupID,
 		"group.instance.id":             c.InstanceID,
 		"isolation.level":               "read_committed",
@@ -242,5 +267,5 @@ func (c Config) consumerConfig() *kafka.ConfigMap {
 		// (fetch.min.bytes=1), so a long wait costs no latency and spares
 		// the broker an empty fetch every few ms (docs/benchmarks.md).
 		"fetch.wait.max.ms": 500,
-	})
+	}))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,6 +128,7 @@ func (m *Manager) logStats(msg string) {
 func (m *Manager) session(ctx context.Context) error {
 	// Not serving from the session's end until the next one is assigned.
 	defer m.health.left()
+	defer m.stats.OwnedPartitions.Store(0)
 	workers, closeProducers, err := m.startProducers(ctx)
 	if err != nil {
 		return err
@@ -176,7 +178,7 @@ func (m *Manager) startProducers(ctx context.Context) ([]*worker, func(), error)
 		}
 		events, logs := make(chan struct{}), make(chan struct{})
 		concurrent := &atomic.Int64{}
-		go serveProducerEvents(prod, m.log, &m.oversized, events)
+		go serveProducerEvents(prod, m.log, &m.oversized, m.producerStats(k), events)
 		go serveProducerLogs(prod.Logs(), m.log, logs, concurrent, &m.stats.ConcurrentRetries)
 		stops = append(stops, func() { prod.Close(); <-events; <-logs })
 		workers = append(workers, &worker{id: k, m: m, prod: prod, jobs: make(chan *job, 1), concurrent: concurrent})
@@ -215,7 +217,7 @@ func (m *Manager) startProducers(ctx context.Context) ([]*worker, func(), error)
 // commit of its transaction and the loop aborts it; one that refused an
 // outcome as too large is remembered, so that the request's next attempt
 // writes a minimal MALFORMED instead of failing the same way for ever.
-func serveProducerEvents(p *kafka.Producer, log *slog.Logger, big *oversized, done chan<- struct{}) {
+func serveProducerEvents(p *kafka.Producer, log *slog.Logger, big *oversized, stats func(string), done chan<- struct{}) {
 	defer close(done)
 	for ev := range p.Events() {
 		switch e := ev.(type) {
@@ -226,6 +228,21 @@ func serveProducerEvents(p *kafka.Producer, log *slog.Logger, big *oversized, do
 			}
 		case kafka.Error:
 			log.Warn("producer error", "err", e, "fatal", e.IsFatal())
+		case *kafka.Stats:
+			if stats != nil {
+				stats(e.String())
+			}
 		}
 	}
+}
+
+// producerStats routes producer k's librdkafka statistics to
+// Config.KafkaStats; nil when nobody listens.
+func (m *Manager) producerStats(k int) func(string) {
+	f := m.cfg.KafkaStats
+	if f == nil {
+		return nil
+	}
+	name := "producer-" + strconv.Itoa(k)
+	return func(json string) { f(name, json) }
 }

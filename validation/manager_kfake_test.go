@@ -96,6 +96,13 @@ func TestManagerOnEmbeddedBroker(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // polling the manager's counters with a deadline
 	}
+	// The metrics' committed rejections by reason, and the partitions held.
+	if n := m.Stats().RejectedBy(cart.ReasonUnknownSKU); n != 1 {
+		t.Errorf("rejections UNKNOWN_SKU = %d, want 1", n)
+	}
+	if n := m.Stats().OwnedPartitions.Load(); n != 2 {
+		t.Errorf("owned partitions = %d, want 2", n)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)

@@ -21,6 +21,21 @@ type Observer interface {
 	TransactionEnded(TxnTrace)
 }
 
+// RestoreObserver is an optional extension of Observer: an Observer that
+// also implements it hears each assignment's restore from cart.state, from
+// the poller goroutine (inside the rebalance callback), so it must not
+// block either.
+type RestoreObserver interface {
+	PartitionsRestored(RestoreTrace)
+}
+
+// RestoreTrace is one assignment's restore.
+type RestoreTrace struct {
+	Partitions int           // partitions assigned
+	Carts      int           // snapshots restored
+	Took       time.Duration // committed offsets, partition count and cart.state read
+}
+
 // TxnOutcome is how a transaction ended.
 type TxnOutcome uint8
 

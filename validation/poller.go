@@ -81,6 +81,10 @@ func (s *session) pollRecords() ([]polled, error) {
 				return nil, fmt.Errorf("%w: consumer: %w", errSessionFatal, e)
 			}
 			s.m.log.Warn("consumer error", "err", e)
+		case *kafka.Stats:
+			if f := s.m.cfg.KafkaStats; f != nil {
+				f("consumer", e.String())
+			}
 		}
 	}
 	return out, nil

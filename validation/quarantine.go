@@ -72,8 +72,7 @@ func (w *worker) rejectQuarantined(b *batchTxn, msg *kafka.Message, cmd cart.Com
 	if err != nil {
 		return fmt.Errorf("%w: encode rejection of quarantined cart %s: %w", errSessionFatal, meta.CartID, err)
 	}
-	b.tally.processed++
-	b.tally.rejected++
+	b.tally.reject(cart.ReasonInvalidState)
 	b.tally.quarantined++
 	w.m.log.Warn("request of a quarantined cart rejected", "cart_id", meta.CartID, "request_id", meta.RequestID,
 		"partition", tp.Partition, "offset", tp.Offset, "state_offset", q.stateOffset, "cause", q.cause)

@@ -53,6 +53,9 @@ func (s *session) assign(ctx context.Context, parts []kafka.TopicPartition) (*as
 		total += len(ps.carts)
 	}
 	s.m.stats.Restored.Add(int64(total))
+	if ro, ok := s.m.cfg.Observer.(RestoreObserver); ok {
+		ro.PartitionsRestored(RestoreTrace{Partitions: len(parts), Carts: total, Took: time.Since(start)})
+	}
 	s.m.log.Info("partitions assigned", "partitions", partitionIDs(parts), "of", count, "carts", total, "took", time.Since(start).Round(time.Millisecond))
 	return &assignment{parts: out, count: count}, nil
 }

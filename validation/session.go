@@ -183,6 +183,7 @@ func (s *session) loop(ctx context.Context) error {
 			s.m.logStats("periodic")
 		case <-ctx.Done():
 		}
+		s.m.stats.OwnedPartitions.Store(int64(len(s.parts)))
 	}
 }
 

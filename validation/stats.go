@@ -3,7 +3,13 @@ package validation
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/cartstream/cartstream/cart"
 )
+
+// reasonSlots bounds the reason codes counted one by one; cart.Reason is a
+// uint8 and the domain has far fewer, so any valid reason fits.
+const reasonSlots = 32
 
 // Stats are the manager's counters since start, safe to read at any time.
 type Stats struct {
@@ -32,6 +38,20 @@ type Stats struct {
 	ConcurrentRetries atomic.Int64
 	// CatalogRestarts counts catalog followers restarted after one died.
 	CatalogRestarts atomic.Int64
+	// OwnedPartitions is how many cart.requests partitions the current
+	// session holds (0 between sessions).
+	OwnedPartitions atomic.Int64
+	// rejectedBy counts committed rejections by reason (RejectedBy).
+	rejectedBy [reasonSlots]atomic.Int64
+}
+
+// RejectedBy returns the committed rejections of reason r (they are also
+// counted in Rejected).
+func (s *Stats) RejectedBy(r cart.Reason) int64 {
+	if int(r) >= reasonSlots {
+		return 0
+	}
+	return s.rejectedBy[r].Load()
 }
 
 // StatsSnapshot is a plain copy of Stats.

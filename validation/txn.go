@@ -98,6 +98,16 @@ type tally struct {
 	processed, accepted, rejected, duplicates, stale, malformed int64
 	quarantined                                                 int64 // rejections of quarantined carts (also in rejected)
 	orders                                                      int64 // OrderPlaced records
+	rejectedBy                                                  [reasonSlots]int64
+}
+
+// reject counts one rejection of reason r.
+func (t *tally) reject(r cart.Reason) {
+	t.processed++
+	t.rejected++
+	if int(r) < reasonSlots {
+		t.rejectedBy[r]++
+	}
 }
 
 // batchTxn is one job's transaction in the making: the records to write and
@@ -240,6 +250,11 @@ func (w *worker) commitState(j *job, b *batchTxn) {
 	st.Malformed.Add(t.malformed)
 	st.QuarantineRejections.Add(t.quarantined)
 	st.Orders.Add(t.orders)
+	for r, n := range t.rejectedBy {
+		if n > 0 {
+			st.rejectedBy[r].Add(n)
+		}
+	}
 }
 
 // decide runs every record of the job through the domain and encodes the
@@ -329,8 +344,7 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 			}
 		}
 	case cart.DispositionRejected:
-		t.processed++
-		t.rejected++
+		t.reject(out.Invalid.Rejection.Reason)
 		value, err := cfg.Records.EncodeInvalid(*out.Invalid)
 		if err != nil {
 			return "", nil, fmt.Errorf("%w: encode rejection of cart %s: %w", errSessionFatal, id, err)

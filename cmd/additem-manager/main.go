@@ -19,6 +19,7 @@ import (
 
 	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/internal/kafkaconf"
+	"github.com/cartstream/cartstream/internal/metrics"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/tlsconf"
@@ -50,6 +51,7 @@ func run(args []string) int {
 		txTimeout  time.Duration
 		sessTO     time.Duration
 		maxLines   int
+		mf         service.MetricsFlags
 	)
 	e := &service.EnvFlags{FS: fs}
 	e.String(&brokers, "brokers", "KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers")
@@ -67,11 +69,12 @@ func run(args []string) int {
 	e.Duration(&sessTO, "session-timeout", "CARTSTREAM_SESSION_TIMEOUT", validation.DefaultSessionTimeout, "consumer group session timeout")
 	e.String(&schemaDir, "schema-dir", "CARTSTREAM_SCHEMA_DIR", "", "directory of newer record schemas (*.avsc) to read, shipped ahead of a rolling upgrade (docs/operations.md)")
 	e.Int(&maxLines, "max-lines", "CARTSTREAM_MAX_LINES", cart.DefaultMaxLines, "distinct lines a cart may hold")
+	mf.Register(e, ":9102")
 	logFlags.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := e.Err(); err != nil {
+	if err := errors.Join(e.Err(), mf.Validate()); err != nil {
 		fmt.Fprintln(os.Stderr, "additem-manager:", err)
 		return 2
 	}
@@ -104,14 +107,28 @@ func run(args []string) int {
 		log.Error("records codec", "err", err)
 		return 1
 	}
-	m, err := validation.New(validation.Config{
+	obs := metrics.ForManager()
+	cfg := validation.Config{
 		Client: client, Topics: set, GroupID: group, InstanceID: instance,
 		MaxBatchRecords: maxBatch, Producers: producers, TransactionTimeout: txTimeout, SessionTimeout: sessTO,
 		Limits: cart.Limits{MaxLines: maxLines}, Records: rec, Logger: log,
-	})
+		Observer: obs.Manager,
+	}
+	if mf.KafkaStatsInterval > 0 {
+		cfg.KafkaStats, cfg.KafkaStatsInterval = obs.Kafka.Func("manager-"), mf.KafkaStatsInterval
+	}
+	m, err := validation.New(cfg)
 	if err != nil {
 		log.Error("config", "err", err)
 		return 2
+	}
+	obs.Manager.Attach(m)
+	mctx, stopMetrics := context.WithCancel(ctx)
+	defer stopMetrics()
+	metricsDone, err := metrics.Serve(mctx, mf.Addr, obs.Handler(), log)
+	if err != nil {
+		log.Error("metrics endpoint", "err", err)
+		return 1
 	}
 	tlsCfg, err := healthTLS.Config()
 	if err != nil {
@@ -142,6 +159,10 @@ func run(args []string) int {
 	stopHealth()
 	if err := <-healthDone; err != nil {
 		log.Warn("health endpoint", "err", err)
+	}
+	stopMetrics()
+	if err := <-metricsDone; err != nil {
+		log.Warn("metrics endpoint", "err", err)
 	}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		log.Error("stopped", "err", runErr)

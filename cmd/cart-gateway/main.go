@@ -28,6 +28,7 @@ import (
 	"github.com/cartstream/cartstream/internal/gateway"
 	"github.com/cartstream/cartstream/internal/grpclimits"
 	"github.com/cartstream/cartstream/internal/kafkaconf"
+	"github.com/cartstream/cartstream/internal/metrics"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/tlsconf"
@@ -74,6 +75,7 @@ type config struct {
 	logFormat       string
 	logLevel        slog.Level
 	callers         service.CallerFlags
+	metrics         service.MetricsFlags
 }
 
 func parseConfig(args []string, getenv func(string) string, output io.Writer) (config, error) {
@@ -109,6 +111,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	e.String(&c.logFormat, "log-format", "CARTSTREAM_LOG_FORMAT", "text", "log format: text or json")
 	e.String(&level, "log-level", "CARTSTREAM_LOG_LEVEL", "info", "log level: debug, info, warn or error")
 	c.callers.Register(e, false)
+	c.metrics.Register(e, "127.0.0.1:9101")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
@@ -117,7 +120,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	}
 	fs.Visit(func(f *flag.Flag) { c.brokersExplicit = c.brokersExplicit || f.Name == "brokers" })
 	c.brokersExplicit = c.brokersExplicit || getenv("KAFKA_BROKERS") != ""
-	errs := []error{e.Err(), c.callers.Finish(fs, lookup)}
+	errs := []error{e.Err(), c.callers.Finish(fs, lookup), c.metrics.Validate()}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
@@ -213,6 +216,23 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	obs := metrics.ForGateway()
+	kafkaStats := func(doc string) { obs.Kafka.Observe("gateway-producer", doc) }
+	if c.metrics.KafkaStatsInterval <= 0 {
+		kafkaStats = nil
+	}
+	mctx, stopMetrics := context.WithCancel(ctx)
+	metricsDone, err := metrics.Serve(mctx, c.metrics.Addr, obs.Handler(), log)
+	if err != nil {
+		stopMetrics()
+		return err
+	}
+	defer func() {
+		stopMetrics()
+		if err := <-metricsDone; err != nil {
+			log.Warn("metrics endpoint", "err", err)
+		}
+	}()
 	err = gateway.Run(ctx, gateway.Options{
 		TLS:        srvTLS,
 		Reflection: c.reflection,
@@ -227,7 +247,10 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 			Extra:           extra,
 			Linger:          c.linger,
 			DeliveryTimeout: c.deliveryTimeout,
+			Stats:           kafkaStats,
+			StatsInterval:   c.metrics.KafkaStatsInterval,
 		},
+		Instrument:      obs.Gateway.Instrument(obs.GRPC),
 		Topics:          c.topics,
 		TopicConfig:     topics.Config{Partitions: c.partitions, ReplicationFactor: c.replication},
 		Encoder:         codec,

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/internal/grpclimits"
 	"github.com/cartstream/cartstream/internal/kafkaconf"
+	"github.com/cartstream/cartstream/internal/metrics"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/tlsconf"
@@ -52,6 +54,7 @@ func run(args []string) int {
 		maxWatch   time.Duration
 		watchSend  time.Duration
 		maxStreams int
+		mf         service.MetricsFlags
 	)
 	e := &service.EnvFlags{FS: fs}
 	e.String(&addr, "grpc-addr", "CARTSTREAM_PROJECTION_ADDR", projection.DefaultAddr, "gRPC listen address")
@@ -72,6 +75,7 @@ func run(args []string) int {
 	e.Duration(&maxWatch, "max-watch", "CARTSTREAM_MAX_WATCH", projection.DefaultMaxWatch, "longest WatchCart stream; then it ends OK and the client calls again")
 	e.Duration(&watchSend, "watch-send-timeout", "CARTSTREAM_WATCH_SEND_TIMEOUT", projection.DefaultWatchSendTimeout, "how long a WatchCart message may stay unread before the stream ends RESOURCE_EXHAUSTED")
 	e.Int(&maxStreams, "grpc-max-streams", "CARTSTREAM_GRPC_MAX_STREAMS", projection.DefaultMaxConcurrentStreams, "concurrent gRPC streams per connection (a gateway relays all its users over one)")
+	mf.Register(e, ":9103")
 	logFlags.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -79,7 +83,7 @@ func run(args []string) int {
 		}
 		return 2
 	}
-	if err := e.Err(); err != nil {
+	if err := errors.Join(e.Err(), mf.Validate()); err != nil {
 		fmt.Fprintln(os.Stderr, "cart-projection:", err)
 		return 2
 	}
@@ -110,7 +114,8 @@ func run(args []string) int {
 		log.Error("records codec", "err", err)
 		return 1
 	}
-	p, err := projection.New(projection.Config{
+	obs := metrics.ForProjection()
+	cfg := projection.Config{
 		Client:                    client,
 		Topics:                    topics.DefaultSet().WithPrefix(prefix),
 		TopicConfig:               topics.Config{Partitions: partitions},
@@ -122,14 +127,33 @@ func run(args []string) int {
 		WaitTimeout:               waitTO,
 		MaxWatch:                  maxWatch,
 		WatchSendTimeout:          watchSend,
+		TokenWaited:               obs.Projection.TokenWaited,
 		Logger:                    log,
-	})
+	}
+	if mf.KafkaStatsInterval > 0 {
+		cfg.KafkaStats, cfg.KafkaStatsInterval = obs.Kafka.Func("projection-"), mf.KafkaStatsInterval
+	}
+	p, err := projection.New(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cart-projection:", err)
 		return 2
 	}
+	obs.Projection.Attach(p)
 	ctx, cancel := service.SignalContext(log)
 	defer cancel()
+	mctx, stopMetrics := context.WithCancel(ctx)
+	metricsDone, err := metrics.Serve(mctx, mf.Addr, obs.Handler(), log)
+	if err != nil {
+		stopMetrics()
+		log.Error("metrics endpoint", "err", err)
+		return 1
+	}
+	defer func() {
+		stopMetrics()
+		if err := <-metricsDone; err != nil {
+			log.Warn("metrics endpoint", "err", err)
+		}
+	}()
 	log.Info("starting", "brokers", brokers, "addr", addr, "topic_prefix", prefix, "own_partitions", own)
 	tlsCfg, err := srvTLS.Config()
 	if err != nil {
@@ -139,7 +163,8 @@ func run(args []string) int {
 	err = projection.Serve(ctx, p, projection.ServeOptions{
 		TLS: tlsCfg, Reflection: reflect,
 		Addr: addr, MaxRecvMsgSize: maxRecv, ShutdownTimeout: shutdownTO, Logger: log,
-		Limits: grpclimits.Limits{MaxConcurrentStreams: uint32(max(maxStreams, 0))},
+		Limits:        grpclimits.Limits{MaxConcurrentStreams: uint32(max(maxStreams, 0))},
+		ServerOptions: obs.GRPC.ServerOptions(),
 	})
 	if err != nil {
 		log.Error("stopped with an error", "err", err)

@@ -64,7 +64,16 @@ type KafkaConfig struct {
 	Extra kafka.ConfigMap
 	// Logger receives the client's errors; default: discard.
 	Logger *slog.Logger
+	// Stats, if set, receives librdkafka's statistics (its JSON) every
+	// StatsInterval (default DefaultStatsInterval), from the producer's
+	// event goroutine; it must not block.
+	Stats         func(json string)
+	StatsInterval time.Duration
 }
+
+// DefaultStatsInterval is modest: librdkafka builds the whole statistics
+// document each time.
+const DefaultStatsInterval = 15 * time.Second
 
 // fixedProducerProps are what the gateway's guarantees rest on: no
 // duplicates or reordering on retry, a record acknowledged by every in-sync
@@ -86,6 +95,9 @@ func (c KafkaConfig) withDefaults() KafkaConfig {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Stats != nil && c.StatsInterval == 0 {
+		c.StatsInterval = DefaultStatsInterval
+	}
 	return c
 }
 
@@ -97,6 +109,9 @@ func (c KafkaConfig) Validate() error {
 	}
 	if c.Linger < 0 {
 		errs = append(errs, fmt.Errorf("kafka: linger %v: must not be negative", c.Linger))
+	}
+	if c.StatsInterval < 0 {
+		errs = append(errs, fmt.Errorf("kafka: statistics interval %v: must not be negative", c.StatsInterval))
 	}
 	if c.DeliveryTimeout < 0 {
 		errs = append(errs, fmt.Errorf("kafka: delivery timeout %v: must not be negative", c.DeliveryTimeout))
@@ -129,6 +144,9 @@ func (c KafkaConfig) configMap() *kafka.ConfigMap {
 	// uses a delivery channel per call and never the produce channel.
 	cm["go.events.channel.size"] = 10000
 	cm["go.produce.channel.size"] = 1
+	if c.Stats != nil {
+		cm["statistics.interval.ms"] = int(c.StatsInterval.Milliseconds())
+	}
 	return &cm
 }
 
@@ -137,8 +155,9 @@ func (c KafkaConfig) configMap() *kafka.ConfigMap {
 // Events channel (errors, and the fatal error an idempotent producer may
 // raise) in a goroutine it owns until Close.
 type KafkaProducer struct {
-	p   *kafka.Producer
-	log *slog.Logger
+	p     *kafka.Producer
+	log   *slog.Logger
+	stats func(string) // Config.Stats
 
 	mu     sync.RWMutex // held for reading while enqueuing; for writing by Close
 	closed bool
@@ -162,7 +181,7 @@ func NewKafkaProducer(cfg KafkaConfig) (*KafkaProducer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: new producer: %w", err)
 	}
-	kp := &KafkaProducer{p: p, log: cfg.Logger, fatal: make(chan struct{}), eventsDone: make(chan struct{}), logsDone: make(chan struct{})}
+	kp := &KafkaProducer{p: p, log: cfg.Logger, stats: cfg.Stats, fatal: make(chan struct{}), eventsDone: make(chan struct{}), logsDone: make(chan struct{})}
 	go kp.serveEvents()
 	go kp.serveLogs()
 	return kp, nil
@@ -208,6 +227,10 @@ func (kp *KafkaProducer) serveEvents() {
 			// Every Produce passes its own delivery channel; a report here
 			// would be a bug, never a lost answer.
 			kp.log.Error("kafka producer: delivery report without a waiting call", "topic_partition", e.TopicPartition.String())
+		case *kafka.Stats:
+			if kp.stats != nil {
+				kp.stats(e.String())
+			}
 		default:
 			kp.log.Debug("kafka producer: event", "event", ev.String())
 		}

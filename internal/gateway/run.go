@@ -83,6 +83,9 @@ type Options struct {
 	// Register, if set, registers more services on the gateway's gRPC
 	// server (a one-process binary adds the read side and the catalog).
 	Register func(grpc.ServiceRegistrar)
+	// Instrument, if set, observes the server and the producer (metrics):
+	// the process decides how, the gateway only offers the seams.
+	Instrument Instrument
 	// Logger; default: discard.
 	Logger *slog.Logger
 	// Clock for RequestedAt; default time.Now.
@@ -250,7 +253,34 @@ func start(ctx context.Context, o Options) (*KafkaProducer, error) {
 	return prod, nil
 }
 
-func newGRPCServer(o Options, prod Producer) (*grpc.Server, *health.Server, error) {
+// Instrument are the seams a process observes a gateway through. Every
+// field is optional.
+type Instrument struct {
+	// Unary and Stream run first in the server's interceptor chains, so
+	// they see every call, including those authentication refuses.
+	Unary  grpc.UnaryServerInterceptor
+	Stream grpc.StreamServerInterceptor
+	// Producer wraps the producer the services write through.
+	Producer func(Producer) Producer
+}
+
+func (in Instrument) interceptors(o Options) []grpc.ServerOption {
+	unary := []grpc.UnaryServerInterceptor{o.Auth.UnaryInterceptor()}
+	stream := []grpc.StreamServerInterceptor{o.Auth.StreamInterceptor()}
+	if in.Unary != nil {
+		unary = append([]grpc.UnaryServerInterceptor{in.Unary}, unary...)
+	}
+	if in.Stream != nil {
+		stream = append([]grpc.StreamServerInterceptor{in.Stream}, stream...)
+	}
+	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...)}
+}
+
+func newGRPCServer(o Options, kp Producer) (*grpc.Server, *health.Server, error) {
+	prod := kp
+	if o.Instrument.Producer != nil {
+		prod = o.Instrument.Producer(kp)
+	}
 	cs, err := NewServer(Config{
 		Topic: o.Topics.Requests, Producer: prod, Encoder: o.Encoder,
 		Clock: o.Clock, Logger: o.Logger, Reader: o.Reader, Outcomes: o.Outcomes,
@@ -259,9 +289,7 @@ func newGRPCServer(o Options, prod Producer) (*grpc.Server, *health.Server, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := append(ServerOptions(o.MaxRecvMsgSize, o.Limits),
-		grpc.ChainUnaryInterceptor(o.Auth.UnaryInterceptor()),
-		grpc.ChainStreamInterceptor(o.Auth.StreamInterceptor()))
+	opts := append(ServerOptions(o.MaxRecvMsgSize, o.Limits), o.Instrument.interceptors(o)...)
 	if o.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/cartstream/cartstream/internal/gateway"
 	"github.com/cartstream/cartstream/internal/grpclimits"
 	"github.com/cartstream/cartstream/internal/httpapi"
+	"github.com/cartstream/cartstream/internal/metrics"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/topics"
 	"github.com/cartstream/cartstream/projection"
@@ -129,9 +130,10 @@ func (a *App) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("cartstream: loopback gRPC client: %w", err)
 	}
 	defer conn.Close()
-	parts := &metrics{}
+	// One registry for every part: the same names as the separate services.
+	obs := metrics.ForAll()
 	hs, err := httpapi.New(httpapi.Config{
-		Conn: conn, Ready: a.ready, Static: web.Handler(), Metrics: parts,
+		Conn: conn, Ready: a.ready, Static: web.Handler(), Metrics: obs.Handler(),
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, DevAuth: cfg.Auth.DevMode,
 	})
 	if err != nil {
@@ -203,20 +205,25 @@ func (a *App) Run(ctx context.Context) (err error) {
 	}
 
 	// The write side and the read side.
-	mgr, err := validation.New(validation.Config{
+	mgrCfg := validation.Config{
 		Client: client, Topics: cfg.Topics, GroupID: cfg.GroupID, InstanceID: cfg.InstanceID,
-		Limits: cfg.Limits, Records: codec, Logger: log.With("part", "manager"),
-	})
+		Limits: cfg.Limits, Records: codec, Logger: log.With("part", "manager"), Observer: obs.Manager,
+	}
+	if cfg.KafkaStatsInterval > 0 {
+		mgrCfg.KafkaStats, mgrCfg.KafkaStatsInterval = obs.Kafka.Func("manager-"), cfg.KafkaStatsInterval
+	}
+	mgr, err := validation.New(mgrCfg)
 	if err != nil {
 		_ = a.grpcLis.Close()
 		return err
 	}
-	rs, err := newReadSide(client, cfg, codec, log.With("part", "projection"))
+	rs, err := newReadSide(client, cfg, codec, obs, log.With("part", "projection"))
 	if err != nil {
 		_ = a.grpcLis.Close()
 		return err
 	}
-	parts.set(mgr, rs)
+	obs.Manager.Attach(mgr)
+	obs.Projection.Attach(rs.proj)
 	svcCtx, stopSvc := context.WithCancel(context.WithoutCancel(ctx))
 	mgrPart := a.start(svcCtx, "manager", mgr.Run)
 	rsPart := a.start(svcCtx, "projection", rs.Run)
@@ -269,7 +276,8 @@ func (a *App) Run(ctx context.Context) (err error) {
 			// The development binary keeps reflection on for grpcurl.
 			Reflection:      true,
 			Listener:        a.grpcLis,
-			Kafka:           gateway.KafkaConfig{Brokers: brokers, Extra: a.extra()},
+			Kafka:           a.gatewayKafka(brokers, obs),
+			Instrument:      obs.Gateway.Instrument(obs.GRPC),
 			Topics:          cfg.Topics,
 			TopicConfig:     cfg.TopicConfig,
 			Encoder:         codec,
@@ -329,6 +337,17 @@ func (a *App) clientConfig(brokers string) kafka.ConfigMap {
 }
 
 // clientDefaults are librdkafka settings of every client of the process:
+// gatewayKafka is the gateway producer's configuration, its librdkafka
+// statistics going to obs when they are on.
+func (a *App) gatewayKafka(brokers string, obs *metrics.Set) gateway.KafkaConfig {
+	kc := gateway.KafkaConfig{Brokers: brokers, Extra: a.extra()}
+	if a.cfg.KafkaStatsInterval > 0 {
+		kc.Stats = func(doc string) { obs.Kafka.Observe("gateway-producer", doc) }
+		kc.StatsInterval = a.cfg.KafkaStatsInterval
+	}
+	return kc
+}
+
 // no KIP-714 metrics push (it only adds log lines here).
 var clientDefaults = kafka.ConfigMap{"enable.metrics.push": false}
 

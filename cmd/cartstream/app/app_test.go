@@ -210,6 +210,21 @@ func TestOneProcessOnEmbeddedBroker(t *testing.T) {
 		t.Fatalf("quantity 0: HTTP %d %+v", code, bad)
 	}
 
+	// /metrics: the registry of the separate services, with the outcomes
+	// just committed (the waits above returned once they had committed).
+	metricsPage := get(t, r.base+"/metrics")
+	for _, want := range []string{
+		`cartstream_manager_requests_total{disposition="accepted"} 1`,
+		`cartstream_manager_rejections_total{reason="CURRENCY_MISMATCH"} 1`,
+		`cartstream_projection_ready 1`,
+		`cartstream_grpc_server_handled_total{code="InvalidArgument",method="AddItem",service="cartstream.cart.v1.CartService"} 1`,
+		`go_goroutines `,
+	} {
+		if !strings.Contains(metricsPage, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
 	// The page is served.
 	resp, err := http.Get(r.base + "/")
 	if err != nil {
@@ -310,4 +325,19 @@ func TestCartsSurviveRestart(t *testing.T) {
 	if len(products.Products) != len(demo) {
 		t.Fatalf("%d products after restart, want %d", len(products.Products), len(demo))
 	}
+}
+
+// get returns the body of a GET that must answer 200.
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return string(body)
 }

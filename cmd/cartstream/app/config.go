@@ -69,6 +69,9 @@ type Config struct {
 	// stage of the stop.
 	StartTimeout    time.Duration
 	ShutdownTimeout time.Duration
+	// KafkaStatsInterval is librdkafka's statistics.interval.ms for the
+	// cartstream_kafka_* metrics; 0: statistics off.
+	KafkaStatsInterval time.Duration
 	// Logger; default: discard.
 	Logger *slog.Logger
 }
@@ -124,8 +127,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("catalog: %s: %w", p.SKU, err))
 		}
 	}
-	if c.StartTimeout < 0 || c.ShutdownTimeout < 0 {
-		errs = append(errs, errors.New("start and shutdown timeouts must not be negative"))
+	if c.StartTimeout < 0 || c.ShutdownTimeout < 0 || c.KafkaStatsInterval < 0 {
+		errs = append(errs, errors.New("start and shutdown timeouts and the kafka stats interval must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cartstream: %w", err)

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cartstream/cartstream/internal/gateway"
+	"github.com/cartstream/cartstream/internal/metrics"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/projection"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
@@ -20,12 +21,17 @@ type readSide struct {
 	catalog *projection.CatalogServer
 }
 
-func newReadSide(client kafka.ConfigMap, cfg Config, codec *records.Codec, log *slog.Logger) (*readSide, error) {
-	p, err := projection.New(projection.Config{
+func newReadSide(client kafka.ConfigMap, cfg Config, codec *records.Codec, obs *metrics.Set, log *slog.Logger) (*readSide, error) {
+	pc := projection.Config{
 		Client: client, Topics: cfg.Topics, TopicConfig: cfg.TopicConfig, Records: codec,
 		DefaultMaxQuantityPerLine: cfg.Limits.WithDefaults().MaxQuantityPerLine,
 		StartTimeout:              cfg.StartTimeout, Logger: log,
-	})
+		TokenWaited: obs.Projection.TokenWaited,
+	}
+	if cfg.KafkaStatsInterval > 0 {
+		pc.KafkaStats, pc.KafkaStatsInterval = obs.Kafka.Func("projection-"), cfg.KafkaStatsInterval
+	}
+	p, err := projection.New(pc)
 	if err != nil {
 		return nil, err
 	}
