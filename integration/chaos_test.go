@@ -208,7 +208,10 @@ func startDeployment(t *testing.T, e *cartEnv, logDir string) *deployment {
 	proj := buildCommand(t, "cart-projection", bins)
 	addrs := freeAddrs(t, 5)
 	prefix := e.set.Requests[:len(e.set.Requests)-len("cart.requests")]
-	common := []string{"-brokers", e.c.Brokers(), "-topic-prefix", prefix, "-partitions", strconv.Itoa(e.partitions), "-log-format", "json", "-log-level", "info"}
+	// Several replicas of a service share this machine: each takes a free
+	// metrics port instead of its service's default.
+	common := []string{"-brokers", e.c.Brokers(), "-topic-prefix", prefix, "-partitions", strconv.Itoa(e.partitions), "-log-format", "json", "-log-level", "info",
+		"-metrics-addr", "127.0.0.1:0"}
 	d := &deployment{e: e}
 	for i := range 2 {
 		d.managers = append(d.managers, newService(t, fmt.Sprintf("manager-%d", i+1), mgr, addrs[i], logDir, append(slices.Clone(common),

@@ -58,7 +58,7 @@ func (e *cartEnv) managerProcess(t *testing.T, bin, instance string) *managerPro
 	prefix := e.set.Requests[:len(e.set.Requests)-len("cart.requests")]
 	return &managerProcess{t: t, bin: bin, logs: os.Stderr, args: []string{
 		"-brokers", e.c.Brokers(), "-topic-prefix", prefix, "-partitions", strconv.Itoa(e.partitions),
-		"-group", e.group, "-instance-id", instance, "-health-addr", "127.0.0.1:0",
+		"-group", e.group, "-instance-id", instance, "-health-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0",
 		"-transaction-timeout", "10s", "-session-timeout", "6s", "-log-format", "json", "-log-level", "warn",
 	}}
 }

@@ -111,7 +111,7 @@ func (e *env) openReadFixture(ctx context.Context) (*readFixture, error) {
 	}
 	args := []string{
 		"-brokers", e.brokers, "-" + kafkaconf.Flag, e.cfg.KafkaConfig, "-topic-prefix", topicPrefix(set), "-partitions", strconv.Itoa(e.cfg.Partitions),
-		"-grpc-addr", "127.0.0.1:0", "-log-format", "json",
+		"-grpc-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0", "-log-format", "json",
 	}
 	if fx.proc, err = newManagerProc(fx.bin, fx.dir, args, []string{"GODEBUG=gctrace=1"}); err != nil {
 		return nil, err

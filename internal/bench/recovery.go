@@ -137,7 +137,7 @@ func (e *env) managerArgs(set topics.Set, group, instance string) []string {
 	prefix := set.Requests[:len(set.Requests)-len(topics.DefaultSet().Requests)]
 	return []string{
 		"-brokers", e.brokers, "-" + kafkaconf.Flag, e.cfg.KafkaConfig, "-topic-prefix", prefix, "-partitions", fmt.Sprint(e.cfg.Partitions),
-		"-group", group, "-instance-id", instance, "-health-addr", "127.0.0.1:0",
+		"-group", group, "-instance-id", instance, "-health-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0",
 		"-transaction-timeout", "10s", "-session-timeout", "6s", "-log-format", "json",
 	}
 }
