@@ -52,6 +52,8 @@ func run(args []string) int {
 		maxWatch   time.Duration
 		watchSend  time.Duration
 		maxStreams int
+		cpDir      string
+		cpInterval time.Duration
 	)
 	e := &service.EnvFlags{FS: fs}
 	e.String(&addr, "grpc-addr", "CARTSTREAM_PROJECTION_ADDR", projection.DefaultAddr, "gRPC listen address")
@@ -72,6 +74,8 @@ func run(args []string) int {
 	e.Duration(&maxWatch, "max-watch", "CARTSTREAM_MAX_WATCH", projection.DefaultMaxWatch, "longest WatchCart stream; then it ends OK and the client calls again")
 	e.Duration(&watchSend, "watch-send-timeout", "CARTSTREAM_WATCH_SEND_TIMEOUT", projection.DefaultWatchSendTimeout, "how long a WatchCart message may stay unread before the stream ends RESOURCE_EXHAUSTED")
 	e.Int(&maxStreams, "grpc-max-streams", "CARTSTREAM_GRPC_MAX_STREAMS", projection.DefaultMaxConcurrentStreams, "concurrent gRPC streams per connection (a gateway relays all its users over one)")
+	e.String(&cpDir, "checkpoint-dir", "CARTSTREAM_CHECKPOINT_DIR", "", "directory of this replica's local checkpoint of cart.state, for a warm restart (a cache: deleting it costs only time); empty: none")
+	e.Duration(&cpInterval, "checkpoint-interval", "CARTSTREAM_CHECKPOINT_INTERVAL", projection.DefaultCheckpointInterval, "how often the checkpoint is written (and at shutdown)")
 	logFlags.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -122,6 +126,8 @@ func run(args []string) int {
 		WaitTimeout:               waitTO,
 		MaxWatch:                  maxWatch,
 		WatchSendTimeout:          watchSend,
+		CheckpointDir:             cpDir,
+		CheckpointInterval:        cpInterval,
 		Logger:                    log,
 	})
 	if err != nil {
@@ -130,7 +136,7 @@ func run(args []string) int {
 	}
 	ctx, cancel := service.SignalContext(log)
 	defer cancel()
-	log.Info("starting", "brokers", brokers, "addr", addr, "topic_prefix", prefix, "own_partitions", own)
+	log.Info("starting", "brokers", brokers, "addr", addr, "topic_prefix", prefix, "own_partitions", own, "checkpoint_dir", cpDir)
 	tlsCfg, err := srvTLS.Config()
 	if err != nil {
 		log.Error("tls", "err", err)
