@@ -42,12 +42,23 @@ type projectionRun struct {
 // for readiness.
 func (e *cartEnv) startProjection(t *testing.T) *projectionRun {
 	t.Helper()
-	p, err := projection.New(projection.Config{
+	return e.startProjectionWith(t, nil)
+}
+
+// startProjectionWith is startProjection with the configuration adjusted
+// by adjust (when not nil).
+func (e *cartEnv) startProjectionWith(t *testing.T, adjust func(*projection.Config)) *projectionRun {
+	t.Helper()
+	cfg := projection.Config{
 		Client:  e.client("projection"),
 		Topics:  e.set,
 		Records: e.rec,
 		Logger:  testLogger(t).With("service", "projection"),
-	})
+	}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	p, err := projection.New(cfg)
 	if err != nil {
 		t.Fatalf("new projection: %v", err)
 	}

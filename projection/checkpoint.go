@@ -135,6 +135,9 @@ func (c *checkpointer) flush(why string) {
 		"took", time.Since(began).Round(time.Millisecond), "file_bytes", c.store.size())
 }
 
+// errNoCheckpoint: the checkpoint is empty (new, deleted, or replaced).
+var errNoCheckpoint = errors.New("no checkpoint yet")
+
 // restoreParams is what restore checks a checkpoint against.
 type restoreParams struct {
 	want     checkpointIdentity
@@ -195,8 +198,13 @@ func (p *Projection) restore(ctx context.Context, admin *kafka.AdminClient, lay 
 	}
 	began := time.Now()
 	restored, err := p.load(store, lay, rp, start)
-	if err != nil {
+	switch {
+	case errors.Is(err, errNoCheckpoint):
+		p.log.Info("projection: no checkpoint yet; rebuilding from cart.state", "dir", p.cfg.CheckpointDir)
+	case err != nil:
 		p.log.Warn("projection: checkpoint discarded; rebuilding from cart.state", "dir", p.cfg.CheckpointDir, "reason", err)
+	}
+	if err != nil {
 		for _, part := range owned {
 			lay.shards[part] = newShard(part)
 			start[part] = rp.earliest[part]
@@ -258,7 +266,7 @@ func (p *Projection) load(store *checkpointStore, lay *layout, rp restoreParams,
 	case err != nil:
 		return 0, err
 	case !ok:
-		return 0, errors.New("no checkpoint yet")
+		return 0, errNoCheckpoint
 	}
 	if why := mismatch(h, rp); why != "" {
 		return 0, errors.New(why)
