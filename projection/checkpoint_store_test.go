@@ -234,12 +234,10 @@ func TestCheckpointTruncatedFileIsReplaced(t *testing.T) {
 	if err := s.close(); err != nil {
 		t.Fatal(err)
 	}
+	// bbolt preallocates past its data: cut into the data itself, keeping
+	// the meta pages and a few more.
 	path := filepath.Join(dir, checkpointFile)
-	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(path, st.Size()/2); err != nil {
+	if err := os.Truncate(path, 4*int64(os.Getpagesize())); err != nil {
 		t.Fatal(err)
 	}
 	s = openTestCheckpoint(t, dir)
