@@ -211,8 +211,10 @@ func (p *Projection) restore(ctx context.Context, admin *kafka.AdminClient, lay 
 		}
 		restored = 0
 		if err := store.reset(rp.want); err != nil {
+			// A cache that cannot be written is no reason to stop serving.
 			_ = store.close()
-			return nil, nil, fmt.Errorf("projection: %w", err)
+			p.log.Error("projection: checkpoint unusable; running without one", "dir", p.cfg.CheckpointDir, "err", err)
+			return start, nil, nil
 		}
 	}
 	if restored > 0 {
