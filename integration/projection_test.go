@@ -37,6 +37,16 @@ type projectionRun struct {
 	stop    func()
 }
 
+// startProjectionWith is startProjection with only the projection's
+// configuration adjusted (when adjust is not nil).
+func (e *cartEnv) startProjectionWith(t *testing.T, adjust func(*projection.Config)) *projectionRun {
+	t.Helper()
+	if adjust == nil {
+		return e.startProjection(t)
+	}
+	return e.startProjection(t, func(c *projection.Config, _ *projection.ServeOptions) { adjust(c) })
+}
+
 // startProjection serves a projection of e's topics (projection.Serve on a
 // loopback port) until the test ends or stop is called. It does not wait
 // for readiness. adjust, if given, changes the configuration first.

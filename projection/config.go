@@ -55,6 +55,17 @@ const (
 	// a message unread (the stream's flow-control window full) before the
 	// stream is ended RESOURCE_EXHAUSTED.
 	DefaultWatchSendTimeout = 30 * time.Second
+	// DefaultCheckpointInterval spaces checkpoint batches: a crash costs
+	// at most this much of cart.state to read again.
+	DefaultCheckpointInterval = 30 * time.Second
+	// DefaultCheckpointMaxBatchBytes writes a batch early when its keys
+	// and values reach it, bounding what a cold rebuild holds for its
+	// first checkpoint.
+	DefaultCheckpointMaxBatchBytes = 64 << 20
+	// DefaultCheckpointMaxAge is half of Kafka's default
+	// delete.retention.ms (24 h): a checkpoint older than the topic's
+	// delete.retention.ms may have missed a tombstone the cleaner removed.
+	DefaultCheckpointMaxAge = 12 * time.Hour
 )
 
 // Config configures a Projection. Client and Records are required; the
@@ -113,6 +124,18 @@ type Config struct {
 	// TokenWaited, if set, hears how long each AwaitToken took and how it
 	// ended (nil: the snapshot covered the token). It must not block.
 	TokenWaited func(d time.Duration, err error)
+	// CheckpointDir, when set, holds this replica's checkpoint of
+	// cart.state (a cache, docs/read-path.md "Warm restart"); empty: none,
+	// every start rebuilds from the topic. One replica per directory.
+	CheckpointDir string
+	// CheckpointInterval: see DefaultCheckpointInterval.
+	CheckpointInterval time.Duration
+	// CheckpointMaxBatchBytes: see DefaultCheckpointMaxBatchBytes.
+	CheckpointMaxBatchBytes int
+	// CheckpointMaxAge: a checkpoint older than this, with records after
+	// it, is discarded; keep it below cart.state's delete.retention.ms.
+	// Default DefaultCheckpointMaxAge.
+	CheckpointMaxAge time.Duration
 	// Logger; default: discard.
 	Logger *slog.Logger
 }
@@ -150,6 +173,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WatchSendTimeout == 0 {
 		c.WatchSendTimeout = DefaultWatchSendTimeout
+	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if c.CheckpointMaxBatchBytes == 0 {
+		c.CheckpointMaxBatchBytes = DefaultCheckpointMaxBatchBytes
+	}
+	if c.CheckpointMaxAge == 0 {
+		c.CheckpointMaxAge = DefaultCheckpointMaxAge
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -189,6 +221,9 @@ func (c Config) Validate() error {
 	}
 	if c.WaitTimeout < 0 || c.MaxWatch < 0 || c.WatchSendTimeout < 0 {
 		errs = append(errs, errors.New("wait timeout, max watch and watch send timeout must not be negative"))
+	}
+	if c.CheckpointInterval < 0 || c.CheckpointMaxBatchBytes < 0 || c.CheckpointMaxAge < 0 {
+		errs = append(errs, errors.New("checkpoint interval, max batch bytes and max age must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("projection: %w", err)

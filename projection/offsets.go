@@ -77,11 +77,11 @@ func (p *Projection) probeOnce(ctx context.Context, admin *kafka.AdminClient, la
 	ctx, cancel := context.WithTimeout(ctx, max(p.cfg.OffsetProbeInterval, time.Second))
 	defer cancel()
 	state := []string{p.cfg.Topics.State}
-	stable, err := listOffsets(ctx, admin, state, owned, kafka.IsolationLevelReadCommitted)
+	stable, err := listOffsets(ctx, admin, state, owned, kafka.LatestOffsetSpec, kafka.IsolationLevelReadCommitted)
 	if err != nil {
 		return err
 	}
-	high, err := listOffsets(ctx, admin, state, owned, kafka.IsolationLevelReadUncommitted)
+	high, err := listOffsets(ctx, admin, state, owned, kafka.LatestOffsetSpec, kafka.IsolationLevelReadUncommitted)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,8 @@ type Projection struct {
 
 	catalog *catalogStore
 	fetch   *fetcher
+	// cp keeps the local checkpoint; nil without Config.CheckpointDir.
+	cp *checkpointer
 
 	// Counters for progress logs and tests.
 	stateRecords atomic.Int64
@@ -41,6 +43,7 @@ type Projection struct {
 	histRecords  atomic.Int64
 	slowWatches  atomic.Int64
 	watches      atomic.Int64 // WatchCart streams open
+	restored     atomic.Int64
 }
 
 // layout is what Run learns at start: the partition count of the cart
@@ -90,11 +93,18 @@ func (p *Projection) Run(ctx context.Context) error {
 	defer p.closeOnce.Do(func() { close(p.closed) })
 	defer p.fetch.close()
 
-	lay, stateEnds, histEnds, err := p.start(ctx)
+	lay, st, err := p.start(ctx)
 	if err != nil {
 		return err
 	}
 	p.layout.Store(lay)
+	catalogTable, err := p.catalog.table(p.cfg, p.log)
+	if err != nil {
+		if p.cp != nil {
+			_ = p.cp.store.close()
+		}
+		return err
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -118,26 +128,25 @@ func (p *Projection) Run(ctx context.Context) error {
 	stateDone := make(chan struct{})
 	run("cart state", func(ctx context.Context) error {
 		return p.follow(ctx, follower{
-			name: "cart state", topics: []string{p.cfg.Topics.State}, lay: lay, ends: stateEnds,
+			name: "cart state", topics: []string{p.cfg.Topics.State}, lay: lay, ends: st.stateEnds, starts: st.stateStarts,
 			group: "state", handle: p.handleSnapshot, eof: p.settle, caughtUp: func() { close(stateDone) },
 			progress: true,
 		})
 	})
 	run("history", func(ctx context.Context) error {
 		return p.follow(ctx, follower{
-			name: "history", topics: []string{p.cfg.Topics.Validated, p.cfg.Topics.Invalid}, lay: lay, ends: histEnds,
+			name: "history", topics: []string{p.cfg.Topics.Validated, p.cfg.Topics.Invalid}, lay: lay, ends: st.histEnds,
 			group: "history", handle: p.handleHistory, caughtUp: func() {
 				p.log.Info("projection: history index caught up", "records", p.histRecords.Load())
 				close(p.histReady)
 			},
 		})
 	})
-	catalogTable, err := p.catalog.table(p.cfg, p.log)
-	if err != nil {
-		return err
-	}
 	run("catalog", catalogTable.Run)
 	run("offset probe", func(ctx context.Context) error { return p.probeOffsets(ctx, lay) })
+	if p.cp != nil {
+		run("checkpoint", p.cp.run)
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -156,18 +165,29 @@ func (p *Projection) Run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// start checks the topics and takes the end offsets the rebuild must reach.
-func (p *Projection) start(ctx context.Context) (*layout, map[tpKey]int64, map[tpKey]int64, error) {
+// startOffsets are where the followers start and what they must reach.
+type startOffsets struct {
+	stateEnds, histEnds map[tpKey]int64
+	// stateStarts are the offsets cart.state is resumed at after a
+	// restore from the checkpoint; absent partitions start at the log's
+	// start.
+	stateStarts map[tpKey]int64
+}
+
+// start checks the topics, takes the end offsets the rebuild must reach
+// and restores the checkpoint, if one is configured.
+func (p *Projection) start(ctx context.Context) (*layout, startOffsets, error) {
+	var st startOffsets
 	sctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
 	defer cancel()
 	admin, err := kafka.NewAdminClient(&p.cfg.Client)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("projection: admin client: %w", err)
+		return nil, st, fmt.Errorf("projection: admin client: %w", err)
 	}
 	defer admin.Close()
 	n, err := topics.Ensure(sctx, admin, p.cfg.Topics, p.cfg.TopicConfig)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("projection: topics: %w", err)
+		return nil, st, fmt.Errorf("projection: topics: %w", err)
 	}
 	owned := p.cfg.Partitions
 	if len(owned) == 0 {
@@ -178,27 +198,37 @@ func (p *Projection) start(ctx context.Context) (*layout, map[tpKey]int64, map[t
 	lay := &layout{partitions: n, shards: make([]*shard, n)}
 	for _, part := range owned {
 		if int(part) >= n {
-			return nil, nil, nil, fmt.Errorf("projection: owned partition %d: the cart topics have %d partitions", part, n)
+			return nil, st, fmt.Errorf("projection: owned partition %d: the cart topics have %d partitions", part, n)
 		}
 		lay.shards[part] = newShard(part)
 	}
-	stateEnds, err := lastStable(sctx, admin, []string{p.cfg.Topics.State}, owned)
-	if err != nil {
-		return nil, nil, nil, err
+	if st.stateEnds, err = lastStable(sctx, admin, []string{p.cfg.Topics.State}, owned); err != nil {
+		return nil, st, err
 	}
-	histEnds, err := lastStable(sctx, admin, []string{p.cfg.Topics.Validated, p.cfg.Topics.Invalid}, owned)
-	if err != nil {
-		return nil, nil, nil, err
+	if st.histEnds, err = lastStable(sctx, admin, []string{p.cfg.Topics.Validated, p.cfg.Topics.Invalid}, owned); err != nil {
+		return nil, st, err
+	}
+	if p.cfg.CheckpointDir != "" {
+		starts, cp, err := p.restore(sctx, admin, lay, owned, st.stateEnds)
+		if err != nil {
+			return nil, st, err
+		}
+		p.cp = cp
+		st.stateStarts = map[tpKey]int64{}
+		for part, o := range starts {
+			st.stateStarts[tpKey{p.cfg.Topics.State, part}] = o
+		}
 	}
 	var total int64
-	for _, o := range stateEnds {
+	for _, o := range st.stateEnds {
 		total += o
 	}
 	for _, part := range owned {
-		lay.shards[part].offsets.init(stateEnds[tpKey{p.cfg.Topics.State, part}])
+		lay.shards[part].offsets.init(st.stateEnds[tpKey{p.cfg.Topics.State, part}])
 	}
-	p.log.Info("projection: rebuilding", "topic", p.cfg.Topics.State, "partitions", n, "owned", len(owned), "end_offsets_total", total)
-	return lay, stateEnds, histEnds, nil
+	p.log.Info("projection: rebuilding", "topic", p.cfg.Topics.State, "partitions", n, "owned", len(owned), "end_offsets_total", total,
+		"restored_carts", p.restored.Load())
+	return lay, st, nil
 }
 
 type tpKey struct {
@@ -209,17 +239,17 @@ type tpKey struct {
 // lastStable returns each partition's last stable offset (ListOffsets with
 // isolation read_committed): what a read_committed reader reaches.
 func lastStable(ctx context.Context, admin *kafka.AdminClient, names []string, parts []int32) (map[tpKey]int64, error) {
-	return listOffsets(ctx, admin, names, parts, kafka.IsolationLevelReadCommitted)
+	return listOffsets(ctx, admin, names, parts, kafka.LatestOffsetSpec, kafka.IsolationLevelReadCommitted)
 }
 
-// listOffsets returns each partition's end offset as a reader of the given
-// isolation level sees it: the last stable offset (read_committed) or the
-// high watermark (read_uncommitted).
-func listOffsets(ctx context.Context, admin *kafka.AdminClient, names []string, parts []int32, iso kafka.IsolationLevel) (map[tpKey]int64, error) {
+// listOffsets returns each partition's offset of spec as a reader of the
+// given isolation level sees it: for the latest offset, the last stable
+// offset (read_committed) or the high watermark (read_uncommitted).
+func listOffsets(ctx context.Context, admin *kafka.AdminClient, names []string, parts []int32, spec kafka.OffsetSpec, iso kafka.IsolationLevel) (map[tpKey]int64, error) {
 	req := map[kafka.TopicPartition]kafka.OffsetSpec{}
 	for _, t := range names {
 		for _, part := range parts {
-			req[kafka.TopicPartition{Topic: &t, Partition: part}] = kafka.LatestOffsetSpec
+			req[kafka.TopicPartition{Topic: &t, Partition: part}] = spec
 		}
 	}
 	res, err := admin.ListOffsets(ctx, req, kafka.SetAdminIsolationLevel(iso))
@@ -243,7 +273,9 @@ type follower struct {
 	topics []string
 	lay    *layout
 	// ends are the offsets the follower must reach to be caught up.
-	ends     map[tpKey]int64
+	ends map[tpKey]int64
+	// starts are where partitions start; absent ones at the log's start.
+	starts   map[tpKey]int64
 	handle   func(sh *shard, m *kafka.Message)
 	eof      func(sh *shard)
 	caughtUp func()
@@ -252,8 +284,8 @@ type follower struct {
 	progress bool
 }
 
-// follow reads f.topics' owned partitions from the beginning and follows
-// them until ctx ends. It calls caughtUp once every partition reached its
+// follow reads f.topics' owned partitions from f.starts (or the beginning)
+// and follows them until ctx ends. It calls caughtUp once every partition reached its
 // end offset (or its end, as partition EOF says).
 func (p *Projection) follow(ctx context.Context, f follower) error {
 	conf := p.cfg.consumerConfig(f.group)
@@ -273,9 +305,13 @@ func (p *Projection) follow(ctx context.Context, f follower) error {
 			if sh == nil {
 				continue
 			}
-			assign = append(assign, kafka.TopicPartition{Topic: &t, Partition: sh.partition, Offset: kafka.OffsetBeginning})
 			k := tpKey{t, sh.partition}
-			if f.ends[k] > 0 {
+			from := kafka.OffsetBeginning
+			if o, ok := f.starts[k]; ok {
+				from, pos[k] = kafka.Offset(o), o
+			}
+			assign = append(assign, kafka.TopicPartition{Topic: &t, Partition: sh.partition, Offset: from})
+			if f.ends[k] > pos[k] {
 				pending[k] = true
 			}
 		}
@@ -369,15 +405,24 @@ func (l *layout) shard(partition int32) *shard {
 	return l.shards[partition]
 }
 
-// handleSnapshot applies one cart.state record.
+// handleSnapshot applies one cart.state record, and notes it for the
+// checkpoint.
 func (p *Projection) handleSnapshot(sh *shard, m *kafka.Message) {
 	p.stateRecords.Add(1)
-	id := cart.CartID(m.Key)
-	if m.Value == nil {
+	tp := m.TopicPartition
+	p.applyValue(sh, cart.CartID(m.Key), tp.Partition, int64(tp.Offset), m.Value)
+	p.cp.record(tp.Partition, m.Key, int64(tp.Offset), m.Value)
+}
+
+// applyValue applies a cart's cart.state record at offset, read from the
+// topic or the checkpoint: nil is a tombstone, an undecodable value
+// quarantines the cart.
+func (p *Projection) applyValue(sh *shard, id cart.CartID, part int32, offset int64, value []byte) {
+	if value == nil {
 		sh.remove(id)
 		return
 	}
-	s, err := p.cfg.Records.DecodeSnapshot(m.Value)
+	s, err := p.cfg.Records.DecodeSnapshot(value)
 	if err == nil && s.Cart.CartID != id {
 		err = fmt.Errorf("snapshot of cart %q under key %q", s.Cart.CartID, id)
 	}
@@ -386,8 +431,8 @@ func (p *Projection) handleSnapshot(sh *shard, m *kafka.Message) {
 		// a state the cart has left. The partition's other carts are served.
 		p.badRecords.Add(1)
 		p.log.Error("projection: cart quarantined: its snapshot does not decode", "cart_id", id,
-			"partition", m.TopicPartition.Partition, "offset", m.TopicPartition.Offset, "err", err)
-		sh.quarantine(id, &unreadable{stateOffset: int64(m.TopicPartition.Offset)})
+			"partition", part, "offset", offset, "err", err)
+		sh.quarantine(id, &unreadable{stateOffset: offset})
 		return
 	}
 	if stored, _ := sh.apply(p.intern.compact(s)); !stored {
@@ -417,6 +462,7 @@ func (p *Projection) carts() int {
 // Stats are counters of a Projection, for logs and tests.
 type Stats struct {
 	Carts          int   // carts with a snapshot
+	RestoredCarts  int64 // carts loaded from the checkpoint at start
 	StateRecords   int64 // cart.state records read
 	SkippedRecords int64 // undecodable records skipped
 	HistoryRecords int64 // cart.validated and cart.invalid records indexed
@@ -432,7 +478,7 @@ type Stats struct {
 // Stats returns the current counters.
 func (p *Projection) Stats() Stats {
 	s := Stats{
-		Carts: p.carts(), StateRecords: p.stateRecords.Load(), SkippedRecords: p.badRecords.Load(),
+		Carts: p.carts(), RestoredCarts: p.restored.Load(), StateRecords: p.stateRecords.Load(), SkippedRecords: p.badRecords.Load(),
 		HistoryRecords: p.histRecords.Load(), SlowWatches: p.slowWatches.Load(), Watches: p.watches.Load(),
 		Ready: isReady(p.ready), HistoryReady: isReady(p.histReady),
 	}

@@ -55,6 +55,8 @@ func run(args []string) int {
 		watchSend  time.Duration
 		maxStreams int
 		mf         service.MetricsFlags
+		cpDir      string
+		cpInterval time.Duration
 	)
 	e := &service.EnvFlags{FS: fs}
 	e.String(&addr, "grpc-addr", "CARTSTREAM_PROJECTION_ADDR", projection.DefaultAddr, "gRPC listen address")
@@ -76,6 +78,8 @@ func run(args []string) int {
 	e.Duration(&watchSend, "watch-send-timeout", "CARTSTREAM_WATCH_SEND_TIMEOUT", projection.DefaultWatchSendTimeout, "how long a WatchCart message may stay unread before the stream ends RESOURCE_EXHAUSTED")
 	e.Int(&maxStreams, "grpc-max-streams", "CARTSTREAM_GRPC_MAX_STREAMS", projection.DefaultMaxConcurrentStreams, "concurrent gRPC streams per connection (a gateway relays all its users over one)")
 	mf.Register(e, ":9103")
+	e.String(&cpDir, "checkpoint-dir", "CARTSTREAM_CHECKPOINT_DIR", "", "directory of this replica's local checkpoint of cart.state, for a warm restart (a cache: deleting it costs only time); empty: none")
+	e.Duration(&cpInterval, "checkpoint-interval", "CARTSTREAM_CHECKPOINT_INTERVAL", projection.DefaultCheckpointInterval, "how often the checkpoint is written (and at shutdown)")
 	logFlags.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -128,6 +132,8 @@ func run(args []string) int {
 		MaxWatch:                  maxWatch,
 		WatchSendTimeout:          watchSend,
 		TokenWaited:               obs.Projection.TokenWaited,
+		CheckpointDir:             cpDir,
+		CheckpointInterval:        cpInterval,
 		Logger:                    log,
 	}
 	if mf.KafkaStatsInterval > 0 {
@@ -154,7 +160,7 @@ func run(args []string) int {
 			log.Warn("metrics endpoint", "err", err)
 		}
 	}()
-	log.Info("starting", "brokers", brokers, "addr", addr, "topic_prefix", prefix, "own_partitions", own)
+	log.Info("starting", "brokers", brokers, "addr", addr, "topic_prefix", prefix, "own_partitions", own, "checkpoint_dir", cpDir)
 	tlsCfg, err := srvTLS.Config()
 	if err != nil {
 		log.Error("tls", "err", err)

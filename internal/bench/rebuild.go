@@ -54,7 +54,9 @@ type RebuildResult struct {
 	LoadedHeapMiB  float64  `json:"loaded_live_heap_mib"`
 	HeapKiBPerCart float64  `json:"heap_kib_per_cart"`
 	Profiles       []string `json:"profiles,omitempty"`
-	Error          string   `json:"error,omitempty"`
+	// Warm is a restart from the local checkpoint (warm.go).
+	Warm  *WarmResult `json:"warm,omitempty"`
+	Error string      `json:"error,omitempty"`
 }
 
 // ReadRun is one reader of a rebuild: the best of its rounds.
@@ -256,6 +258,9 @@ func (e *env) rebuild(ctx context.Context) (*RebuildResult, error) {
 	r.Ratio = r.Projection.CartsPerS / r.Raw.CartsPerS
 	r.Pass = r.Ratio >= r.Target
 	runtime.GC()
+	if r.Warm, err = e.warmRestart(ctx, fx.set, r.Carts, r.Projection.Seconds); err != nil {
+		return r, fmt.Errorf("warm restart: %w", err)
+	}
 
 	// Loaded: a fresh process rebuilds the same carts; it stays up for
 	// getcart.
@@ -343,13 +348,21 @@ func (e *env) rawRead(ctx context.Context, topic string) (int64, int64, error) {
 // projectionRebuild is the measured cold start: projection.New, Run until
 // Ready. The projection is stopped before returning.
 func (e *env) projectionRebuild(ctx context.Context, set topics.Set) (projection.Stats, time.Duration, error) {
+	st, took, _, err := e.projectionStart(ctx, set, "")
+	return st, took, err
+}
+
+// projectionStart is projection.New, Run until Ready, with the checkpoint
+// in dir ("" for none); then it stops the projection. It returns the time
+// to Ready and the time the stop took (the checkpoint's last batch).
+func (e *env) projectionStart(ctx context.Context, set topics.Set, dir string) (projection.Stats, time.Duration, time.Duration, error) {
 	t0 := time.Now()
 	p, err := projection.New(projection.Config{
 		Client: e.base(), Topics: set, TopicConfig: topics.Config{Partitions: e.cfg.Partitions},
-		Records: e.rec, Logger: e.serviceLogger(),
+		Records: e.rec, Logger: e.serviceLogger(), CheckpointDir: dir, CheckpointInterval: time.Hour,
 	})
 	if err != nil {
-		return projection.Stats{}, 0, err
+		return projection.Stats{}, 0, 0, err
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -361,17 +374,16 @@ func (e *env) projectionRebuild(ctx context.Context, set topics.Set) (projection
 		if err == nil {
 			err = errors.New("Run returned nil")
 		}
-		return p.Stats(), 0, fmt.Errorf("ended before it was ready: %w", err)
+		return p.Stats(), 0, 0, fmt.Errorf("ended before it was ready: %w", err)
 	case <-ctx.Done():
 		cancel()
 		<-done
-		return p.Stats(), 0, ctx.Err()
+		return p.Stats(), 0, 0, ctx.Err()
 	}
 	took := time.Since(t0)
 	st := p.Stats()
+	t1 := time.Now()
 	cancel()
-	if err := <-done; err != nil {
-		return st, took, err
-	}
-	return st, took, nil
+	err = <-done
+	return st, took, time.Since(t1), err
 }

@@ -66,6 +66,10 @@ func (r *Result) WriteTable(out io.Writer) error {
 		row("rebuild", "cart-projection process: exec -> ready", fmt.Sprintf("%.2f s", rb.ProcessRebuildSeconds), "", "")
 		row("rebuild", "cart-projection RSS idle / loaded / high water", fmt.Sprintf("%.1f / %.1f / %.1f MiB", kib(rb.IdleRSS), kib(rb.LoadedRSS), kib(rb.LoadedHWM)), "", "")
 		row("rebuild", fmt.Sprintf("RSS per cart above idle, %d carts", rb.Carts), fmt.Sprintf("%.2f KiB (live heap %s -> %.0f MiB, %.2f KiB/cart)", rb.KiBPerCart, heapStr(rb.IdleHeapMiB), rb.LoadedHeapMiB, rb.HeapKiBPerCart), "", "")
+		if w := rb.Warm; w != nil {
+			row("rebuild", fmt.Sprintf("warm restart from the checkpoint, %d carts (cold with checkpoint; shutdown write; file)", w.Carts),
+				fmt.Sprintf("%.2f s, %.1fx the cold rebuild (%.2f s; %.2f s; %.1f MiB)", w.WarmSeconds, w.Speedup, w.ColdSeconds, w.ShutdownSeconds, mib(w.FileBytes)), "", "")
+		}
 		errRow(row, "rebuild", rb.Error)
 	}
 	if g := r.GetCart; g != nil {
