@@ -142,11 +142,7 @@ func (m *Manager) session(ctx context.Context) error {
 		w.cons = cons
 	}
 	s := newSession(m, cons, workers)
-	defer func() {
-		if err := cons.Close(); err != nil {
-			m.log.Warn("close consumer", "err", err)
-		}
-	}()
+	defer closeConsumer(cons, m.log, consumerCloseTimeout)
 	if err := cons.Subscribe(m.cfg.Topics.Requests, s.rebalance); err != nil {
 		return fmt.Errorf("subscribe %s: %w", m.cfg.Topics.Requests, err)
 	}
@@ -245,4 +241,29 @@ func (m *Manager) producerStats(k int) func(string) {
 	}
 	name := "producer-" + strconv.Itoa(k)
 	return func(json string) { f(name, json) }
+}
+
+// consumerCloseTimeout bounds how long a session waits for its consumer to
+// close.
+const consumerCloseTimeout = 10 * time.Second
+
+// closeConsumer closes c, waiting at most d. Consumer.Close polls until
+// librdkafka reports the consumer closed, and after a broker of the group
+// coordinator's was killed that took minutes in TestChaos on three nodes
+// (the close waits on requests to the dead coordinator): a session rebuild
+// or a stop must not wait on it. An abandoned consumer goes on closing in
+// the background; the next session's consumer, with the same
+// group.instance.id, fences it in the group, and its producers were
+// already fenced by the new ones' InitTransactions.
+func closeConsumer(c *kafka.Consumer, log *slog.Logger, d time.Duration) {
+	done := make(chan error, 1)
+	go func() { done <- c.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Warn("close consumer", "err", err)
+		}
+	case <-time.After(d):
+		log.Error("consumer close did not finish; abandoning it (the next session's consumer fences it)", "after", d)
+	}
 }
