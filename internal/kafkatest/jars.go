@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -33,12 +34,17 @@ func repoRoot() (string, error) {
 	}
 }
 
-// freePorts asks the kernel for n distinct free loopback ports. The listeners
-// stay open until all are chosen so the kernel cannot hand out one port twice.
+// freePorts finds n distinct free loopback ports below the kernel's
+// ephemeral range (32768 and up on Linux). A broker a test kills and
+// restarts must get its port back: a port from the ephemeral range can be
+// taken meanwhile as the local port of any outgoing connection (a chaos
+// test saw a node fail to restart that way). The listeners stay open until
+// all are chosen, so no port is handed out twice; the kernel's choice is the
+// fallback.
 func freePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := listenBelowEphemeral()
 		if err != nil {
 			return nil, fmt.Errorf("find a free port: %w", err)
 		}
@@ -46,6 +52,16 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+func listenBelowEphemeral() (net.Listener, error) {
+	const lo, hi = 20000, 32000
+	for range 200 {
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", lo+rand.IntN(hi-lo))); err == nil {
+			return l, nil
+		}
+	}
+	return net.Listen("tcp", "127.0.0.1:0")
 }
 
 // jarNodes is a cluster scripts/kafka/up.sh started from the jars, and the
