@@ -8,7 +8,7 @@ GO ?= go
 UNIT_PKGS = $$($(GO) list ./... | grep -v '/integration')
 # Integration packages run one at a time: each starts its own broker, and two
 # JVMs plus the race detector on a 2-core machine only slow each other down.
-INTEGRATION_TIMEOUT ?= 15m
+INTEGRATION_TIMEOUT ?= 25m
 RACE ?= -race
 
 KAFKA_PORT ?= 9092
