@@ -71,6 +71,7 @@ CHAOS_REPORT_DIR ?= bin
 chaos: check-go kafka-fetch ## the crash test and the chaos test, longer: CHAOS_KILLS manager kills over CHAOS_COMMANDS commands, then CHAOS_FAULTS kills of every service and a broker on each cluster size of CHAOS_NODES (reports in CHAOS_REPORT_DIR)
 	CARTSTREAM_CHAOS_COMMANDS=$(CHAOS_COMMANDS) CARTSTREAM_CHAOS_KILLS=$(CHAOS_KILLS) \
 	  $(GO) test -count=1 -v -timeout 60m -run 'TestCrashedManager' ./integration/
+	CARTSTREAM_CLUSTER_TESTS=1 $(GO) test -count=1 -v -timeout 30m -run 'TestClusterBrokerCrashUnderLoad' ./integration/
 	@mkdir -p $(CHAOS_REPORT_DIR)
 	for n in $(CHAOS_NODES); do \
 	  CARTSTREAM_TEST_KAFKA=jars CARTSTREAM_TEST_KAFKA_NODES=$$n CARTSTREAM_CHAOS_FAULTS=$(CHAOS_FAULTS) \
