@@ -176,7 +176,7 @@ func (m *Manager) startProducers(ctx context.Context) ([]*worker, func(), error)
 		concurrent := &atomic.Int64{}
 		go serveProducerEvents(prod, m.log, &m.oversized, m.producerStats(k), events)
 		go serveProducerLogs(prod.Logs(), m.log, logs, concurrent, &m.stats.ConcurrentRetries)
-		stops = append(stops, func() { prod.Close(); <-events; <-logs })
+		stops = append(stops, func() { m.closeProducer(prod, k, events, logs) })
 		workers = append(workers, &worker{id: k, m: m, prod: prod, jobs: make(chan *job, 1), concurrent: concurrent})
 	}
 	initCtx, cancel := context.WithTimeout(ctx, m.cfg.CommitTimeout+m.cfg.TransactionTimeout)
@@ -243,8 +243,23 @@ func (m *Manager) producerStats(k int) func(string) {
 	return func(json string) { f(name, json) }
 }
 
-// consumerCloseTimeout bounds how long a session waits for its consumer to
-// close.
+// closeProducer closes producer k and waits for its event and log
+// loops, at most consumerCloseTimeout: rd_kafka_destroy waits for its
+// broker threads, which a dead transaction coordinator can hold. An
+// abandoned producer is already fenced by the next session's
+// InitTransactions.
+func (m *Manager) closeProducer(p *kafka.Producer, k int, events, logs <-chan struct{}) {
+	done := make(chan struct{})
+	go func() { p.Close(); <-events; <-logs; close(done) }()
+	select {
+	case <-done:
+	case <-time.After(consumerCloseTimeout):
+		m.log.Error("producer close did not finish; abandoning it (the next session's producers fence it)", "producer", k, "after", consumerCloseTimeout)
+	}
+}
+
+// consumerCloseTimeout bounds how long a session waits for its consumer
+// (and each producer) to close.
 const consumerCloseTimeout = 10 * time.Second
 
 // closeConsumer closes c, waiting at most d. Consumer.Close polls until
