@@ -258,7 +258,14 @@ func compacted(ctx context.Context, admin Admin, names ...string) error {
 	}
 	var errs []error
 	for _, r := range out {
-		if r.Error.Code() != kafka.ErrNoError {
+		switch r.Error.Code() {
+		case kafka.ErrNoError:
+		case kafka.ErrUnknownTopicOrPart, kafka.ErrUnknownTopic:
+			// A topic just created is not yet known to every broker of
+			// a cluster: missing for now, which Ensure waits out.
+			errs = append(errs, fmt.Errorf("describe config of %s: %w", r.Name, ErrMissing))
+			continue
+		default:
 			errs = append(errs, fmt.Errorf("describe config of %s: %w", r.Name, r.Error))
 			continue
 		}
