@@ -350,25 +350,3 @@ func (e *cartEnv) waitLeaderMoved(t *testing.T, dead int32) int32 {
 		time.Sleep(50 * time.Millisecond) // polling metadata with a deadline
 	}
 }
-
-// highWatermarks lists the end offsets read_uncommitted sees.
-func (e *cartEnv) highWatermarks(admin *kafka.AdminClient, topic string) (map[int32]int64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req := map[kafka.TopicPartition]kafka.OffsetSpec{}
-	for i := range e.partitions {
-		req[kafka.TopicPartition{Topic: &topic, Partition: int32(i)}] = kafka.LatestOffsetSpec
-	}
-	res, err := admin.ListOffsets(ctx, req, kafka.SetAdminIsolationLevel(kafka.IsolationLevelReadUncommitted))
-	if err != nil {
-		return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
-	}
-	out := map[int32]int64{}
-	for tp, info := range res.ResultInfos {
-		if info.Error.Code() != kafka.ErrNoError {
-			return nil, fmt.Errorf("list offsets %v: %w", tp, info.Error)
-		}
-		out[tp.Partition] = int64(info.Offset)
-	}
-	return out, nil
-}

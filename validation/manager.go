@@ -249,11 +249,7 @@ func (m *Manager) producerStats(k int) func(string) {
 // abandoned producer is already fenced by the next session's
 // InitTransactions.
 func (m *Manager) closeProducer(p *kafka.Producer, k int, events, logs <-chan struct{}) {
-	done := make(chan struct{})
-	go func() { p.Close(); <-events; <-logs; close(done) }()
-	select {
-	case <-done:
-	case <-time.After(consumerCloseTimeout):
+	if !within(consumerCloseTimeout, func() { p.Close(); <-events; <-logs }) {
 		m.log.Error("producer close did not finish; abandoning it (the next session's producers fence it)", "producer", k, "after", consumerCloseTimeout)
 	}
 }
@@ -271,14 +267,25 @@ const consumerCloseTimeout = 10 * time.Second
 // group.instance.id, fences it in the group, and its producers were
 // already fenced by the new ones' InitTransactions.
 func closeConsumer(c *kafka.Consumer, log *slog.Logger, d time.Duration) {
-	done := make(chan error, 1)
-	go func() { done <- c.Close() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			log.Warn("close consumer", "err", err)
-		}
-	case <-time.After(d):
+	var err error
+	if !within(d, func() { err = c.Close() }) {
 		log.Error("consumer close did not finish; abandoning it (the next session's consumer fences it)", "after", d)
+		return
+	}
+	if err != nil {
+		log.Warn("close consumer", "err", err)
+	}
+}
+
+// within runs f and waits at most d for it; false means f is still
+// running (and keeps running: librdkafka calls cannot be interrupted).
+func within(d time.Duration, f func()) bool {
+	done := make(chan struct{})
+	go func() { f(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
 	}
 }
