@@ -211,18 +211,35 @@ func TestOneProcessOnEmbeddedBroker(t *testing.T) {
 	}
 
 	// /metrics: the registry of the separate services, with the outcomes
-	// just committed (the waits above returned once they had committed).
-	metricsPage := get(t, r.base+"/metrics")
-	for _, want := range []string{
+	// just committed. The waits above return once the read side sees an
+	// outcome, which can be a moment before the manager's counters take
+	// the commit in: poll, with a deadline.
+	wants := []string{
 		`cartstream_manager_requests_total{disposition="accepted"} 1`,
 		`cartstream_manager_rejections_total{reason="CURRENCY_MISMATCH"} 1`,
 		`cartstream_projection_ready 1`,
 		`cartstream_grpc_server_handled_total{code="InvalidArgument",method="AddItem",service="cartstream.cart.v1.CartService"} 1`,
 		`go_goroutines `,
-	} {
-		if !strings.Contains(metricsPage, want) {
-			t.Errorf("/metrics lacks %s", want)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		metricsPage := get(t, r.base+"/metrics")
+		var missing []string
+		for _, want := range wants {
+			if !strings.Contains(metricsPage, want) {
+				missing = append(missing, want)
+			}
 		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			for _, m := range missing {
+				t.Errorf("/metrics lacks %s", m)
+			}
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // polling the counters with a deadline
 	}
 
 	// The page is served.
