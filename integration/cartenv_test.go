@@ -118,7 +118,7 @@ func (e *cartEnv) startManager(t *testing.T, cfg validation.Config) (m *validati
 				t.Errorf("manager %s: %v", cfg.InstanceID, err)
 			}
 		case <-time.After(60 * time.Second):
-			t.Errorf("manager %s did not stop within 60s", cfg.InstanceID)
+			t.Errorf("manager %s did not stop within 60s (stacks in %s)", cfg.InstanceID, dumpGoroutines(t, "manager did not stop"))
 		}
 	}
 	t.Cleanup(stop)
@@ -247,7 +247,7 @@ func (e *cartEnv) waitDrained(t *testing.T, timeout time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("manager group %s still %d records behind after %s (last error: %v)", e.group, behind, timeout, err)
+			t.Fatalf("manager group %s still %d records behind after %s (last error: %v; stacks in %s)", e.group, behind, timeout, err, dumpGoroutines(t, "manager group behind"))
 		}
 		time.Sleep(100 * time.Millisecond) // polling the group's offsets with a deadline
 	}

@@ -234,7 +234,7 @@ func TestClusterBrokerCrashUnderLoad(t *testing.T) {
 	// Outcomes flow again while the node is down: the cluster serves with
 	// two of three replicas (min.insync.replicas=2).
 	if err := seen.waitMore(20, time.Minute); err != nil {
-		t.Fatalf("no commit while node %d is down: %v", victim, err)
+		t.Fatalf("no commit while node %d is down: %v (stacks in %s)", victim, err, dumpGoroutines(t, "no commit"))
 	}
 	resumedAt := time.Now()
 	if err := c.StartBroker(victim); err != nil {
@@ -243,7 +243,7 @@ func TestClusterBrokerCrashUnderLoad(t *testing.T) {
 	restartedAt := time.Now()
 	t.Logf("node %d answers again %s after the kill", victim, restartedAt.Sub(killedAt).Round(time.Millisecond))
 	if err := seen.waitMore(20, time.Minute); err != nil {
-		t.Fatalf("no commit after node %d returned: %v", victim, err)
+		t.Fatalf("no commit after node %d returned: %v (stacks in %s)", victim, err, dumpGoroutines(t, "no commit"))
 	}
 
 	stopLoad()

@@ -336,3 +336,45 @@ func TestFaultAssignmentLostMidTransaction(t *testing.T) {
 	}
 	e.checkFaultFree(t, sent, m)
 }
+
+// A transactional call that never returns (librdkafka's
+// send_offsets_to_transaction when the group coordinator's broker dies:
+// librdkafka issues 5456 and 5511) does not hold the manager: past the
+// call's limit the producer is abandoned unclosed, the session is rebuilt,
+// every request still gets exactly one outcome, and a stop is prompt.
+// Regression: one stuck worker stalled TestClusterBrokerCrashUnderLoad for
+// minutes, its stop included.
+func TestFaultStuckCallAbandonsTheProducer(t *testing.T) {
+	e := newCartEnv(t, 3)
+	e.seedCatalog(t, demoProducts()...)
+	plan := newFaultPlan()
+	m, tap := e.startFaulty(t, "m1", plan, func(c *validation.Config) {
+		c.TransactionTimeout = 3 * time.Second
+		c.CommitTimeout = 5 * time.Second
+	})
+	var sent []sentRequest
+	e.sendWave(t, &sent, 1, 60, 20)
+	e.waitDrained(t, time.Minute)
+
+	// Stalled until the test ends: it never returns while the manager runs.
+	stuck := plan.arm(&faultRule{at: validation.FaultSendOffsets, times: 1, stall: make(chan struct{})})
+	t.Cleanup(func() { close(stuck.stall) })
+	e.sendWave(t, &sent, 2, 60, 20)
+	select {
+	case <-stuck.reached:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no transaction reached the stall within 30s")
+	}
+	e.waitDrained(t, time.Minute)
+	e.sendWave(t, &sent, 3, 60, 20)
+	e.waitDrained(t, time.Minute)
+
+	s := m.Stats().Snapshot()
+	if s.AbandonedProducers != 1 || s.Restarts != 1 {
+		t.Errorf("after one stuck call: %d producers abandoned, %d sessions rebuilt; want 1 and 1", s.AbandonedProducers, s.Restarts)
+	}
+	if n := len(tap.find("transactional call did not return; abandoning the producer and rebuilding the session")); n != 1 {
+		t.Errorf("the stuck call was logged %d times, want once", n)
+	}
+	e.checkFaultFree(t, sent, m)
+}

@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"sync"
 	"testing"
 	"time"
@@ -108,4 +110,20 @@ func withTimeout(tb testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	tb.Cleanup(cancel)
 	return ctx
+}
+
+// dumpGoroutines writes every goroutine's stack of this test process to a
+// file in the system's temporary directory and returns its path: a stalled
+// in-process service (a manager that stops committing or does not stop)
+// leaves the evidence of where it waits.
+func dumpGoroutines(t testing.TB, why string) string {
+	t.Helper()
+	f, err := os.CreateTemp("", "cartstream-stacks-*.txt")
+	if err != nil {
+		return "(no dump: " + err.Error() + ")"
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s: %s at %s\n\n", t.Name(), why, time.Now().Format(time.RFC3339Nano))
+	_ = pprof.Lookup("goroutine").WriteTo(f, 2)
+	return f.Name()
 }

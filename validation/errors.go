@@ -80,6 +80,10 @@ func (e *injectedError) action() txnAction {
 // longer belong to this member, so it aborts instead of committing.
 var errAssignmentLost = errors.New("assignment lost while the transaction was open")
 
+// errCallStuck: a transactional call did not return long after its
+// timeout (worker.bounded); its producer cannot be used or closed.
+var errCallStuck = errors.New("transactional call did not return after its timeout")
+
 // ErrNotAuthorized ends Run: the broker refused the manager's principal an
 // operation it cannot work without (its transactional.id, a topic, its
 // group). Rebuilding the session would be refused the same way, so the

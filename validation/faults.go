@@ -86,8 +86,10 @@ type FaultSite struct {
 //
 // Inject is called from the producers' goroutines and the catalog
 // follower's, concurrently; it must be safe for concurrent use. It may
-// block to stall a step (the transaction stays open meanwhile), and the
-// manager waits for it, so it must return eventually.
+// block to stall a step (the transaction stays open meanwhile); at
+// FaultSendOffsets and FaultCommit the manager waits for it as for the
+// librdkafka call it precedes: a stall past the call's limit abandons the
+// producer and rebuilds the session, as a call that never returns does.
 type FaultInjector interface {
 	Inject(FaultSite) Fault
 }

@@ -173,11 +173,11 @@ func (m *Manager) startProducers(ctx context.Context) ([]*worker, func(), error)
 			return nil, nil, fmt.Errorf("new producer %d: %w", k, err)
 		}
 		events, logs := make(chan struct{}), make(chan struct{})
-		concurrent := &atomic.Int64{}
-		go serveProducerEvents(prod, m.log, &m.oversized, m.producerStats(k), events)
-		go serveProducerLogs(prod.Logs(), m.log, logs, concurrent, &m.stats.ConcurrentRetries)
-		stops = append(stops, func() { m.closeProducer(prod, k, events, logs) })
-		workers = append(workers, &worker{id: k, m: m, prod: prod, jobs: make(chan *job, 1), concurrent: concurrent})
+		w := &worker{id: k, m: m, prod: prod, jobs: make(chan *job, 1), concurrent: &atomic.Int64{}}
+		go serveProducerEvents(prod, m.log, &m.oversized, m.producerStats(w), events)
+		go serveProducerLogs(prod.Logs(), m.log, logs, w.concurrent, &m.stats.ConcurrentRetries)
+		stops = append(stops, func() { m.closeProducer(w, events, logs) })
+		workers = append(workers, w)
 	}
 	initCtx, cancel := context.WithTimeout(ctx, m.cfg.CommitTimeout+m.cfg.TransactionTimeout)
 	defer cancel()
@@ -232,15 +232,21 @@ func serveProducerEvents(p *kafka.Producer, log *slog.Logger, big *oversized, st
 	}
 }
 
-// producerStats routes producer k's librdkafka statistics to
-// Config.KafkaStats; nil when nobody listens.
-func (m *Manager) producerStats(k int) func(string) {
+// producerStats routes w's producer's librdkafka statistics to
+// Config.KafkaStats until the producer is abandoned (the next session's
+// producer of the same number reports under the same name); nil when
+// nobody listens.
+func (m *Manager) producerStats(w *worker) func(string) {
 	f := m.cfg.KafkaStats
 	if f == nil {
 		return nil
 	}
-	name := "producer-" + strconv.Itoa(k)
-	return func(json string) { f(name, json) }
+	name := "producer-" + strconv.Itoa(w.id)
+	return func(json string) {
+		if !w.stuck.Load() {
+			f(name, json)
+		}
+	}
 }
 
 // closeProducer closes producer k and waits for its event and log
@@ -248,9 +254,18 @@ func (m *Manager) producerStats(k int) func(string) {
 // broker threads, which a dead transaction coordinator can hold. An
 // abandoned producer is already fenced by the next session's
 // InitTransactions.
-func (m *Manager) closeProducer(p *kafka.Producer, k int, events, logs <-chan struct{}) {
-	if !within(consumerCloseTimeout, func() { p.Close(); <-events; <-logs }) {
-		m.log.Error("producer close did not finish; abandoning it (the next session's producers fence it)", "producer", k, "after", consumerCloseTimeout)
+//
+// A producer with a call that never returned (worker.stuck) is not closed
+// at all: rd_kafka_destroy under a blocked API call is unsafe. Its
+// threads and memory are leaked, once per such incident, and counted.
+func (m *Manager) closeProducer(w *worker, events, logs <-chan struct{}) {
+	if w.stuck.Load() {
+		m.stats.AbandonedProducers.Add(1)
+		m.log.Error("abandoning a producer stuck in a transactional call (not closed; the next session's producers fence it)", "producer", w.id)
+		return
+	}
+	if !within(consumerCloseTimeout, func() { w.prod.Close(); <-events; <-logs }) {
+		m.log.Error("producer close did not finish; abandoning it (the next session's producers fence it)", "producer", w.id, "after", consumerCloseTimeout)
 	}
 }
 

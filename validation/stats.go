@@ -38,6 +38,9 @@ type Stats struct {
 	ConcurrentRetries atomic.Int64
 	// CatalogRestarts counts catalog followers restarted after one died.
 	CatalogRestarts atomic.Int64
+	// AbandonedProducers counts producers left unclosed because a
+	// transactional call of theirs never returned (worker.bounded).
+	AbandonedProducers atomic.Int64
 	// OwnedPartitions is how many cart.requests partitions the current
 	// session holds (0 between sessions).
 	OwnedPartitions atomic.Int64
@@ -58,7 +61,7 @@ func (s *Stats) RejectedBy(r cart.Reason) int64 {
 type StatsSnapshot struct {
 	Processed, Accepted, Rejected, Duplicates, Stale, Malformed int64
 	Commits, Aborts, Restarts, Restored                         int64
-	ConcurrentRetries, CatalogRestarts                          int64
+	ConcurrentRetries, CatalogRestarts, AbandonedProducers      int64
 	Quarantined, QuarantineRejections, Orders                   int64
 	MeanCommit, MaxCommit                                       time.Duration
 }
@@ -70,8 +73,8 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		Duplicates: s.Duplicates.Load(), Stale: s.Stale.Load(), Malformed: s.Malformed.Load(),
 		Commits: s.Commits.Load(), Aborts: s.Aborts.Load(), Restarts: s.Restarts.Load(), Restored: s.Restored.Load(),
 		ConcurrentRetries: s.ConcurrentRetries.Load(),
-		CatalogRestarts:   s.CatalogRestarts.Load(),
-		Quarantined:       s.Quarantined.Load(), QuarantineRejections: s.QuarantineRejections.Load(), Orders: s.Orders.Load(),
+		CatalogRestarts:   s.CatalogRestarts.Load(), AbandonedProducers: s.AbandonedProducers.Load(),
+		Quarantined: s.Quarantined.Load(), QuarantineRejections: s.QuarantineRejections.Load(), Orders: s.Orders.Load(),
 		MaxCommit: time.Duration(s.MaxCommitNano.Load()),
 	}
 	if out.Commits > 0 {

@@ -27,6 +27,10 @@ type worker struct {
 	concurrent *atomic.Int64
 	// lastEnd is when this producer's previous transaction ended.
 	lastEnd time.Time
+	// stuck is set once a transactional call of prod never returned: the
+	// producer is abandoned, never closed (closing a client that a call
+	// is blocked in is unsafe), and its statistics are no longer reported.
+	stuck atomic.Bool
 	// stop ends the transactional calls' waits: shutdownGrace after the
 	// manager is asked to stop (session.run), so a stop during a broker
 	// outage is not held for CommitTimeout. Nil: never.
@@ -193,7 +197,7 @@ func (w *worker) transact(j *job, b *batchTxn) error {
 	}
 	sent := make(chan error, 1)
 	go func() {
-		sent <- w.retrying("send offsets", func(ctx context.Context) error {
+		sent <- w.retrying(callSendOffsets, func(ctx context.Context) error {
 			if err := w.inject(FaultSendOffsets, j); err != nil {
 				return err
 			}
@@ -474,9 +478,13 @@ func (w *worker) retrying(what string, call func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(parent, w.m.cfg.CommitTimeout)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
-		err := call(ctx)
+		err := w.bounded(ctx, what, call)
 		if err == nil {
 			return nil
+		}
+		if errors.Is(err, errCallStuck) {
+			w.stuck.Store(true)
+			return fmt.Errorf("%w: %s: %w", errSessionFatal, what, err)
 		}
 		switch classify(err) {
 		case actRetry:
@@ -494,6 +502,60 @@ func (w *worker) retrying(what string, call func(context.Context) error) error {
 		}
 	}
 }
+
+// bounded runs one attempt of a transactional call and waits for it until
+// ctx ends (its deadline is also the call's own timeout) plus stuckGrace.
+// A call still running then is abandoned with errCallStuck: librdkafka's
+// send_offsets_to_transaction can wait for ever when the group
+// coordinator's broker dies (its coordinator request ignores its timeout
+// and may never be retried: librdkafka issues 5456 and 5511, open in
+// 2.11.1), and one worker stuck in it held the manager's partitions, its
+// rebalances and its stop for minutes (TestClusterBrokerCrashUnderLoad).
+// SendOffsetsToTransaction's own timeout is capped at the transaction
+// timeout, past which the broker aborts the transaction anyway.
+func (w *worker) bounded(ctx context.Context, what string, call func(context.Context) error) error {
+	done := make(chan error, 1) // the abandoned call's goroutine finishes into it
+	go func() { done <- call(ctx) }()
+	limit := time.NewTimer(w.callLimit(ctx, what))
+	defer limit.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-limit.C:
+	case <-ctx.Done():
+	}
+	grace := time.NewTimer(stuckGrace)
+	defer grace.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-grace.C:
+		w.m.log.Error("transactional call did not return; abandoning the producer and rebuilding the session",
+			"call", what, "producer", w.id, "grace", stuckGrace)
+		return errCallStuck
+	}
+}
+
+// callLimit is how long a call is expected to take at most: the time left
+// to ctx's deadline, and for the offsets no longer than the transaction
+// timeout, to which librdkafka caps that call.
+func (w *worker) callLimit(ctx context.Context, what string) time.Duration {
+	limit := w.m.cfg.CommitTimeout
+	if d, ok := ctx.Deadline(); ok {
+		limit = time.Until(d)
+	}
+	if what == callSendOffsets {
+		limit = min(limit, w.m.cfg.TransactionTimeout)
+	}
+	return max(limit, 0)
+}
+
+// stuckGrace is how long past its limit a transactional call may run before
+// its worker gives up on it.
+const stuckGrace = 5 * time.Second
+
+// callSendOffsets names SendOffsetsToTransaction in retrying.
+const callSendOffsets = "send offsets"
 
 // fail ends a transaction that could not commit. A fatal error ends the
 // session (the next one restores from Kafka); anything else aborts the

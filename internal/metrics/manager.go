@@ -38,6 +38,7 @@ var (
 	managerRestored    = desc("manager_restored_carts_total", "Cart snapshots read from cart.state at partition assignments.")
 	managerQuarantined = desc("manager_quarantined_carts_total", "Carts found unreadable in cart.state at restore.")
 	managerCatalog     = desc("manager_catalog_restarts_total", "Catalog followers restarted after one died.")
+	managerAbandoned   = desc("manager_abandoned_producers_total", "Producers abandoned unclosed because a transactional call never returned (librdkafka issues 5456, 5511).")
 	managerOwned       = desc("manager_owned_partitions", "cart.requests partitions this replica holds.")
 )
 
@@ -91,7 +92,7 @@ func (m *Manager) PartitionsRestored(t validation.RestoreTrace) {
 // Describe implements prometheus.Collector.
 func (m *Manager) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{managerRequests, managerRejections, managerCommits, managerAborts, managerRebuilds,
-		managerConcurrent, managerOrders, managerRestored, managerQuarantined, managerCatalog, managerOwned} {
+		managerConcurrent, managerOrders, managerRestored, managerQuarantined, managerCatalog, managerAbandoned, managerOwned} {
 		ch <- d
 	}
 }
@@ -123,5 +124,6 @@ func (m *Manager) Collect(ch chan<- prometheus.Metric) {
 	counter(managerRestored, s.Restored)
 	counter(managerQuarantined, s.Quarantined)
 	counter(managerCatalog, s.CatalogRestarts)
+	counter(managerAbandoned, s.AbandonedProducers)
 	ch <- prometheus.MustNewConstMetric(managerOwned, prometheus.GaugeValue, float64(st.OwnedPartitions.Load()))
 }
