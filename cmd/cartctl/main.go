@@ -112,6 +112,7 @@ type common struct {
 	schemaDir  string
 	kafkaFile  string
 	kc         kafkaconf.Config
+	fs         *flag.FlagSet
 	explicit   bool
 	output     string
 	reqTimeout time.Duration
@@ -119,6 +120,7 @@ type common struct {
 }
 
 func (c *common) register(fs *flag.FlagSet) {
+	c.fs = fs
 	fs.StringVar(&c.brokers, "brokers", service.Env("KAFKA_BROKERS", defaultBrokers), "Kafka bootstrap servers (env KAFKA_BROKERS)")
 	fs.StringVar(&c.kafkaFile, kafkaconf.Flag, service.Env(kafkaconf.Env, ""), kafkaconf.Usage+" (env "+kafkaconf.Env+")")
 	fs.StringVar(&c.prefix, "topic-prefix", service.Env("CARTSTREAM_TOPIC_PREFIX", ""), "prefix of every topic name (env CARTSTREAM_TOPIC_PREFIX)")
@@ -158,7 +160,7 @@ func (c *common) setup(e env, name string) (*slog.Logger, bool) {
 	}
 	// A -brokers left at its default gives way to the file's
 	// bootstrap.servers.
-	c.explicit = os.Getenv("KAFKA_BROKERS") != "" || c.brokers != defaultBrokers
+	c.explicit = c.fs != nil && kafkaconf.Explicit(c.fs, "brokers", "KAFKA_BROKERS")
 	if c.kc, err = kafkaconf.Load(c.kafkaFile); err != nil {
 		fmt.Fprintf(e.stderr, "cartctl %s: %v\n", name, err)
 		return nil, false
