@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/gateway"
 	"github.com/cartstream/cartstream/internal/tracing"
 )
 
@@ -23,7 +24,7 @@ const spanVisible = "cart.state apply"
 // visible here. Records read while rebuilding get no span: they are old
 // news, and a rebuild must not flood the exporter (or the debug log).
 func (p *Projection) traced(m *kafka.Message) {
-	tp := header(m, "traceparent")
+	tp := header(m, gateway.HeaderTraceparent)
 	debug := p.log.Enabled(context.Background(), slog.LevelDebug)
 	if tp == "" && !debug || !isReady(p.ready) {
 		return
