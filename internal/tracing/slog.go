@@ -35,10 +35,21 @@ func (l logHandler) Handle(ctx context.Context, r slog.Record) error {
 	if ctx != nil {
 		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 			r = r.Clone()
-			r.AddAttrs(slog.String(LogTraceID, sc.TraceID().String()), slog.String(LogSpanID, sc.SpanID().String()))
+			if !hasAttr(r, LogTraceID) { // a caller that logs the record's trace id already
+				r.AddAttrs(slog.String(LogTraceID, sc.TraceID().String()))
+			}
+			r.AddAttrs(slog.String(LogSpanID, sc.SpanID().String()))
 		}
 	}
 	return l.next.Handle(ctx, r)
+}
+
+func hasAttr(r slog.Record, key string) (found bool) {
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == key
+		return !found
+	})
+	return found
 }
 
 func (l logHandler) WithAttrs(as []slog.Attr) slog.Handler { return logHandler{l.next.WithAttrs(as)} }

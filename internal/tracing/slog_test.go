@@ -38,10 +38,11 @@ func TestLogHandlerAddsTheSpanOfTheContext(t *testing.T) {
 	log.Info("no context")
 	remote := WithTraceparent(context.Background(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 	log.InfoContext(remote, "remote parent only")
+	log.InfoContext(ctx, "names its trace", LogTraceID, "explicit")
 
 	lines := decodeLines(t, &buf)
-	if len(lines) != 4 {
-		t.Fatalf("%d lines, want 4", len(lines))
+	if len(lines) != 5 {
+		t.Fatalf("%d lines, want 5", len(lines))
 	}
 	sc := span.SpanContext()
 	if lines[0][LogTraceID] != sc.TraceID().String() || lines[0][LogSpanID] != sc.SpanID().String() || lines[0]["request_id"] != "r1" || lines[0]["service"] != "test" {
@@ -54,6 +55,11 @@ func TestLogHandlerAddsTheSpanOfTheContext(t *testing.T) {
 	}
 	if lines[3][LogTraceID] != "4bf92f3577b34da6a3ce929d0e0e4736" || lines[3][LogSpanID] != "00f067aa0ba902b7" {
 		t.Errorf("record under a remote parent: %v", lines[3])
+	}
+	// A record that names its trace id keeps it, once (JSON would hold the
+	// last of two equal keys; text shows both).
+	if lines[4][LogTraceID] != "explicit" || lines[4][LogSpanID] != sc.SpanID().String() {
+		t.Errorf("record with its own trace_id: %v", lines[4])
 	}
 }
 
