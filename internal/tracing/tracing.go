@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel"
@@ -64,8 +65,13 @@ func Setup(ctx context.Context, service string) (*Provider, error) {
 	}
 	otel.SetTracerProvider(p.TracerProvider)
 	otel.SetTextMapPropagator(Propagator())
+	installed.Store(p)
 	return p, nil
 }
+
+// installed is the provider Setup made: Or answers with it rather than
+// with OpenTelemetry's global wrapper, so Off can see a no-op provider.
+var installed atomic.Pointer[Provider]
 
 func newProvider(ctx context.Context, service string) (*Provider, error) {
 	// Unset means none here (OpenTelemetry's default is otlp): a process
@@ -96,13 +102,23 @@ func newProvider(ctx context.Context, service string) (*Provider, error) {
 // on gRPC metadata, as on Kafka records.
 func Propagator() propagation.TextMapPropagator { return propagation.TraceContext{} }
 
-// Or returns tp, or OpenTelemetry's global provider when tp is nil (a
-// no-op until Setup installs one).
+// Or returns tp, or when tp is nil the provider Setup installed, or
+// OpenTelemetry's global provider if Setup was not called.
 func Or(tp trace.TracerProvider) trace.TracerProvider {
-	if tp == nil {
-		return otel.GetTracerProvider()
+	if tp != nil {
+		return tp
 	}
-	return tp
+	if p := installed.Load(); p != nil {
+		return p.TracerProvider
+	}
+	return otel.GetTracerProvider()
+}
+
+// Off reports whether tp (nil: as Or resolves it) is the no-op provider,
+// which records nothing: a hot path may then skip its spans altogether.
+func Off(tp trace.TracerProvider) bool {
+	_, off := Or(tp).(noop.TracerProvider)
+	return off
 }
 
 // Tracer is cartstream's tracer of tp (nil: the global provider).
