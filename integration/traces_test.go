@@ -1,8 +1,12 @@
 package integration
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,12 +63,53 @@ func (ss spanSet) String() string {
 	return b.String()
 }
 
+// logSink collects the JSON log lines of several services.
+type logSink struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logSink) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// logger is a debug logger into the sink, stamping trace ids like every
+// binary's (internal/tracing.LogHandler).
+func (l *logSink) logger(service string) *slog.Logger {
+	h := slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug})
+	return slog.New(tracing.LogHandler(h)).With("service", service)
+}
+
+// lines are the records with msg and the given request id.
+func (l *logSink) lines(t *testing.T, msg, requestID string) []map[string]any {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, raw := range bytes.Split(l.buf.Bytes(), []byte("\n")) {
+		var m map[string]any
+		if len(raw) == 0 {
+			continue
+		}
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatalf("log line %q: %v", raw, err)
+		}
+		if m["msg"] == msg && m["request_id"] == requestID {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // One AddItem with wait_for_outcome, through a gateway, a manager and a
 // projection that each have their own tracer provider (as three processes
 // would), over the real broker: one trace holds the gateway's call, its
 // produce, the manager's processing of the request, the snapshot becoming
 // visible at the projection and the outcome wait (with the projection's
 // server span of it); the transaction's commit span links the request.
+// Their debug logs tell the request's path, each line with its trace id.
 func TestTraceOfOneAddItemAcrossGatewayManagerAndProjection(t *testing.T) {
 	const partitions = 3
 	e := newCartEnv(t, partitions)
@@ -73,10 +118,11 @@ func TestTraceOfOneAddItemAcrossGatewayManagerAndProjection(t *testing.T) {
 	gwTP, mgrTP, projTP := serviceProvider(t, rec, "cart-gateway"), serviceProvider(t, rec, "additem-manager"), serviceProvider(t, rec, "cart-projection")
 
 	mcfg := e.managerConfig(t, "m1")
-	mcfg.TracerProvider = mgrTP
+	logs := &logSink{}
+	mcfg.TracerProvider, mcfg.Logger = mgrTP, logs.logger("additem-manager")
 	e.startManager(t, mcfg)
 	proj := e.startProjection(t, func(c *projection.Config, so *projection.ServeOptions) {
-		c.TracerProvider = projTP
+		c.TracerProvider, c.Logger = projTP, logs.logger("cart-projection")
 		so.ServerOptions = append(so.ServerOptions, tracing.ServerOption(projTP))
 	})
 	proj.waitServing(t, time.Minute)
@@ -87,7 +133,9 @@ func TestTraceOfOneAddItemAcrossGatewayManagerAndProjection(t *testing.T) {
 	}
 	t.Cleanup(func() { conn.Close() })
 	remote := projection.NewRemote(conn)
-	gw := e.startGatewayWith(t, remote, remote, nil, func(o *gateway.Options) { o.TracerProvider = gwTP })
+	gw := e.startGatewayWith(t, remote, remote, nil, func(o *gateway.Options) {
+		o.TracerProvider, o.Logger = gwTP, logs.logger("cart-gateway")
+	})
 
 	resp, err := gw.AddItem(rpcCtx(t, 30*time.Second), &cartv1.AddItemRequest{
 		CartId: "trace-cart", RequestId: "trace-r1", CustomerId: "cust-1", Sku: "SKU-A", Quantity: 2, WaitForOutcome: true,
@@ -175,4 +223,28 @@ func TestTraceOfOneAddItemAcrossGatewayManagerAndProjection(t *testing.T) {
 		t.Errorf("no outcome of trace-r1 in cart.validated")
 	}
 	t.Logf("spans:%s", spans)
+
+	// -log-level debug: one line per hop, joined by request id and trace.
+	traceID := server.SpanContext().TraceID().String()
+	for _, hop := range []struct{ service, msg, span string }{
+		{"cart-gateway", "command recorded", ""},
+		{"additem-manager", "request processing", process.SpanContext().SpanID().String()},
+		{"additem-manager", "request transaction ended", process.SpanContext().SpanID().String()},
+		{"cart-projection", "projection: cart snapshot applied", visible.SpanContext().SpanID().String()},
+	} {
+		var found map[string]any
+		for _, l := range logs.lines(t, hop.msg, "trace-r1") {
+			if l["service"] == hop.service {
+				found = l
+			}
+		}
+		switch {
+		case found == nil:
+			t.Errorf("%s logged no %q of trace-r1 at debug", hop.service, hop.msg)
+		case found[tracing.LogTraceID] != traceID:
+			t.Errorf("%s %q: trace_id %v, want %s", hop.service, hop.msg, found[tracing.LogTraceID], traceID)
+		case hop.span != "" && found[tracing.LogSpanID] != hop.span:
+			t.Errorf("%s %q: span_id %v, want %s", hop.service, hop.msg, found[tracing.LogSpanID], hop.span)
+		}
+	}
 }
