@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/internal/topics"
@@ -124,6 +125,9 @@ type Config struct {
 	// TokenWaited, if set, hears how long each AwaitToken took and how it
 	// ended (nil: the snapshot covered the token). It must not block.
 	TokenWaited func(d time.Duration, err error)
+	// TracerProvider records when a traced request's snapshot becomes
+	// visible; nil: the global provider (internal/tracing.Setup).
+	TracerProvider trace.TracerProvider
 	// CheckpointDir, when set, holds this replica's checkpoint of
 	// cart.state (a cache, docs/read-path.md "Warm restart"); empty: none,
 	// every start rebuilds from the topic. One replica per directory.

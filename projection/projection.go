@@ -412,6 +412,7 @@ func (p *Projection) handleSnapshot(sh *shard, m *kafka.Message) {
 	tp := m.TopicPartition
 	p.applyValue(sh, cart.CartID(m.Key), tp.Partition, int64(tp.Offset), m.Value)
 	p.cp.record(tp.Partition, m.Key, int64(tp.Offset), m.Value)
+	p.traced(m)
 }
 
 // applyValue applies a cart's cart.state record at offset, read from the

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/internal/topics"
@@ -89,6 +90,9 @@ type Config struct {
 	// Observer, if set, hears each transaction's timeline (and each
 	// restore, if it is also a RestoreObserver).
 	Observer Observer
+	// TracerProvider records a span per request and per commit; nil: the
+	// global provider (internal/tracing.Setup installs it).
+	TracerProvider trace.TracerProvider
 	// KafkaStats, if set, receives librdkafka's statistics (its JSON) of
 	// the manager's consumer ("consumer") and transactional producers
 	// ("producer-0", ...) every KafkaStatsInterval. It is called from the

@@ -76,7 +76,7 @@ func (w *worker) rejectQuarantined(b *batchTxn, msg *kafka.Message, cmd cart.Com
 	b.tally.quarantined++
 	w.m.log.Warn("request of a quarantined cart rejected", "cart_id", meta.CartID, "request_id", meta.RequestID,
 		"partition", tp.Partition, "offset", tp.Offset, "state_offset", q.stateOffset, "cause", q.cause)
-	hdrs := outcomeHeaders(string(meta.RequestID), inv.EventType().String(), traceparentHeader(msg), tp.Offset)
+	hdrs := outcomeHeaders(string(meta.RequestID), inv.EventType().String(), b.spans.cur, tp.Offset)
 	b.add(w.m.cfg.Topics.Invalid, tp.Partition, msg.Key, value, hdrs)
 	return nil
 }

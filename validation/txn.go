@@ -13,6 +13,7 @@ import (
 
 	"github.com/cartstream/cartstream/cart"
 	keyhash "github.com/cartstream/cartstream/internal/partition"
+	"github.com/cartstream/cartstream/internal/tracing"
 )
 
 // worker owns one transactional producer and runs one job at a time: a
@@ -94,6 +95,7 @@ func (w *worker) run(results chan<- jobResult) {
 type pending struct {
 	partition int32
 	snap      cart.Snapshot
+	trace     string // traceparent the snapshot carries (txnSpans.snapshotTrace)
 }
 
 // tally counts a transaction's outcomes; they reach Stats only when it
@@ -124,10 +126,11 @@ type batchTxn struct {
 	offsets []kafka.TopicPartition // last processed + 1 of each partition
 	tally   tally
 	trace   TxnTrace
+	spans   txnSpans
 }
 
 func (w *worker) newBatchTxn(j *job) *batchTxn {
-	b := &batchTxn{overlay: map[cart.CartID]*pending{}, trace: TxnTrace{Lane: w.id}}
+	b := &batchTxn{overlay: map[cart.CartID]*pending{}, trace: TxnTrace{Lane: w.id}, spans: newTxnSpans(w)}
 	next := map[int32]kafka.Offset{}
 	for _, r := range j.records {
 		next[r.msg.TopicPartition.Partition] = r.msg.TopicPartition.Offset + 1
@@ -178,6 +181,7 @@ func (w *worker) process(j *job) error {
 	default:
 		b.trace.Outcome = TxnFailed
 	}
+	b.spans.end(b.trace.Outcome, err)
 	if obs := w.m.cfg.Observer; obs != nil {
 		b.trace.Records = len(b.out)
 		b.trace.ConcurrentRetries = w.concurrent.Load() - retriesAtStart
@@ -223,6 +227,7 @@ func (w *worker) transact(j *job, b *batchTxn) error {
 			return err
 		}
 	}
+	span := b.spans.startCommit(w.id, len(b.out))
 	if err := w.retrying("commit", func(ctx context.Context) error {
 		if err := w.inject(FaultCommit, j); err != nil {
 			return err
@@ -232,8 +237,10 @@ func (w *worker) transact(j *job, b *batchTxn) error {
 		}
 		return w.prod.CommitTransaction(ctx)
 	}); err != nil {
+		tracing.End(span, err)
 		return err
 	}
+	span.End()
 	// The commit time is what the batch waits on Kafka once decided.
 	w.m.stats.observeCommit(time.Since(b.trace.Decided))
 	return nil
@@ -266,6 +273,7 @@ func (w *worker) commitState(j *job, b *batchTxn) {
 func (w *worker) decide(j *job, b *batchTxn) error {
 	now := w.m.cfg.Now()
 	for _, r := range j.records {
+		b.spans.start(r.msg)
 		id, snap, err := w.handle(j, b, r.msg, now)
 		if err != nil {
 			return err
@@ -276,7 +284,7 @@ func (w *worker) decide(j *job, b *batchTxn) error {
 		if _, seen := b.overlay[id]; !seen {
 			b.order = append(b.order, id)
 		}
-		b.overlay[id] = &pending{partition: r.msg.TopicPartition.Partition, snap: *snap}
+		b.overlay[id] = &pending{partition: r.msg.TopicPartition.Partition, snap: *snap, trace: b.spans.snapshotTrace()}
 	}
 	for _, id := range b.order {
 		pd := b.overlay[id]
@@ -284,7 +292,7 @@ func (w *worker) decide(j *job, b *batchTxn) error {
 		if err != nil {
 			return fmt.Errorf("%w: encode snapshot of cart %s: %w", errSessionFatal, id, err)
 		}
-		b.add(w.m.cfg.Topics.State, pd.partition, []byte(id), value, nil)
+		b.add(w.m.cfg.Topics.State, pd.partition, []byte(id), value, snapshotHeaders(pd.trace))
 	}
 	return nil
 }
@@ -328,7 +336,7 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 		snap = cart.NewSnapshot(id)
 	}
 	nextSnap, out := cart.Process(snap, cmd, int64(tp.Offset), w.m.catalog, cfg.Limits, now)
-	trace := traceparentHeader(msg)
+	trace := b.spans.cur
 	t := &b.tally
 	switch out.Disposition {
 	case cart.DispositionAccepted:
@@ -412,7 +420,7 @@ func (w *worker) writeMalformed(b *batchTxn, j *job, msg *kafka.Message, text st
 		return fmt.Errorf("%w: encode malformed record: %w", errSessionFatal, err)
 	}
 	w.m.log.Warn("malformed request", "partition", tp.Partition, "offset", tp.Offset, "err", text)
-	hdrs := outcomeHeaders(requestIDHeader(msg), "MalformedRequest", traceparentHeader(msg), tp.Offset)
+	hdrs := outcomeHeaders(requestIDHeader(msg), "MalformedRequest", b.spans.cur, tp.Offset)
 	b.add(w.m.cfg.Topics.Invalid, tp.Partition, key, value, hdrs)
 	// Only a MALFORMED outcome's size depends on the input's bytes (the
 	// others hold ids and what the domain bounds), so only it names its

@@ -96,6 +96,12 @@ func run(args []string) int {
 	brokers = kc.Brokers(brokers, kafkaconf.Explicit(fs, "brokers", "KAFKA_BROKERS"))
 	ctx, cancel := service.SignalContext(log)
 	defer cancel()
+	stopTracing, err := service.StartTracing(ctx, "additem-manager", log)
+	if err != nil {
+		log.Error("tracing", "err", err)
+		return 2
+	}
+	defer stopTracing()
 
 	set := topics.DefaultSet().WithPrefix(prefix)
 	if err := ensureTopics(ctx, client, set, partitions); err != nil {

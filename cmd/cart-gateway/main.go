@@ -33,6 +33,7 @@ import (
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/tlsconf"
 	"github.com/cartstream/cartstream/internal/topics"
+	"github.com/cartstream/cartstream/internal/tracing"
 	"github.com/cartstream/cartstream/projection"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
 )
@@ -146,9 +147,9 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 func newLogger(c config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: c.logLevel}
 	if c.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(tracing.LogHandler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(tracing.LogHandler(slog.NewTextHandler(w, opts)))
 }
 
 func run(args []string, getenv func(string) string, stderr io.Writer) error {
@@ -182,6 +183,12 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		stop() // a second signal kills at once
 	}()
 
+	stopTracing, err := service.StartTracing(ctx, "cart-gateway", log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+
 	ac := c.callers.Auth
 	ac.Logger = log
 	verifier, err := auth.New(ctx, ac)
@@ -201,7 +208,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 			return fmt.Errorf("projection client: %w", err)
 		}
 		conn, err := grpc.NewClient(c.projectionAddr, grpc.WithTransportCredentials(creds),
-			grpc.WithKeepaliveParams(grpclimits.ClientKeepalive()))
+			grpc.WithKeepaliveParams(grpclimits.ClientKeepalive()), tracing.DialOption(nil))
 		if err != nil {
 			return fmt.Errorf("projection client %s: %w", c.projectionAddr, err)
 		}

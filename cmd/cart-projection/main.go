@@ -27,6 +27,7 @@ import (
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/tlsconf"
 	"github.com/cartstream/cartstream/internal/topics"
+	"github.com/cartstream/cartstream/internal/tracing"
 	"github.com/cartstream/cartstream/projection"
 )
 
@@ -147,6 +148,12 @@ func run(args []string) int {
 	obs.Projection.Attach(p)
 	ctx, cancel := service.SignalContext(log)
 	defer cancel()
+	stopTracing, err := service.StartTracing(ctx, "cart-projection", log)
+	if err != nil {
+		log.Error("tracing", "err", err)
+		return 2
+	}
+	defer stopTracing()
 	mctx, stopMetrics := context.WithCancel(ctx)
 	metricsDone, err := metrics.Serve(mctx, mf.Addr, obs.Handler(), log)
 	if err != nil {
@@ -170,7 +177,7 @@ func run(args []string) int {
 		TLS: tlsCfg, Reflection: reflect,
 		Addr: addr, MaxRecvMsgSize: maxRecv, ShutdownTimeout: shutdownTO, Logger: log,
 		Limits:        grpclimits.Limits{MaxConcurrentStreams: uint32(max(maxStreams, 0))},
-		ServerOptions: obs.GRPC.ServerOptions(),
+		ServerOptions: append(obs.GRPC.ServerOptions(), tracing.ServerOption(nil)),
 	})
 	if err != nil {
 		log.Error("stopped with an error", "err", err)

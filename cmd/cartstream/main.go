@@ -151,6 +151,12 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 	o.cfg.Logger = log
 	ctx, cancel := service.SignalContext(log)
 	defer cancel()
+	stopTracing, err := service.StartTracing(ctx, "cartstream", log)
+	if err != nil {
+		log.Error("cartstream: cannot start", "error", err)
+		return 2
+	}
+	defer stopTracing()
 
 	a, err := app.New(o.cfg)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -19,6 +20,7 @@ import (
 	"github.com/cartstream/cartstream/internal/auth"
 	"github.com/cartstream/cartstream/internal/grpclimits"
 	"github.com/cartstream/cartstream/internal/topics"
+	"github.com/cartstream/cartstream/internal/tracing"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
 )
 
@@ -86,6 +88,9 @@ type Options struct {
 	// Instrument, if set, observes the server and the producer (metrics):
 	// the process decides how, the gateway only offers the seams.
 	Instrument Instrument
+	// TracerProvider records the gRPC calls' and the produce spans; nil:
+	// the global provider (internal/tracing.Setup installs it).
+	TracerProvider trace.TracerProvider
 	// Logger; default: discard.
 	Logger *slog.Logger
 	// Clock for RequestedAt; default time.Now.
@@ -284,12 +289,13 @@ func newGRPCServer(o Options, kp Producer) (*grpc.Server, *health.Server, error)
 	cs, err := NewServer(Config{
 		Topic: o.Topics.Requests, Producer: prod, Encoder: o.Encoder,
 		Clock: o.Clock, Logger: o.Logger, Reader: o.Reader, Outcomes: o.Outcomes,
-		Authenticated: !o.Auth.DevMode(), RateLimits: o.RateLimits,
+		Authenticated: !o.Auth.DevMode(), RateLimits: o.RateLimits, TracerProvider: o.TracerProvider,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	opts := append(ServerOptions(o.MaxRecvMsgSize, o.Limits), o.Instrument.interceptors(o)...)
+	opts = append(opts, tracing.ServerOption(o.TracerProvider))
 	if o.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}

@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
 	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/internal/auth"
+	"github.com/cartstream/cartstream/internal/tracing"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
 )
 
@@ -111,6 +113,9 @@ type Config struct {
 	Authenticated bool
 	// RateLimits bound the commands accepted; the zero value none.
 	RateLimits RateLimits
+	// TracerProvider records the produce and outcome-wait spans; nil: the
+	// global provider (internal/tracing).
+	TracerProvider trace.TracerProvider
 }
 
 // Validate reports every problem at once.
@@ -164,6 +169,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	limiter *limiter // nil: no rate limits
+	tracer  trace.Tracer
 }
 
 var _ cartv1.CartServiceServer = (*Server)(nil)
@@ -174,7 +180,7 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Server{cfg: cfg, log: cfg.Logger, limiter: newLimiter(cfg.RateLimits)}, nil
+	return &Server{cfg: cfg, log: cfg.Logger, limiter: newLimiter(cfg.RateLimits), tracer: tracing.Tracer(cfg.TracerProvider)}, nil
 }
 
 // AddItem implements cartv1.CartServiceServer.
@@ -365,7 +371,7 @@ func (s *Server) submit(ctx context.Context, who auth.Caller, cmd cart.Command, 
 		}
 		return nil, nil, fmt.Errorf("%w: %s: %w", ErrEncode, et, err)
 	}
-	tp, propagated, err := traceparentFor(ctx, s.cfg.Random)
+	pctx, span, tp, propagated, err := s.startProduce(ctx, cmd)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -379,7 +385,8 @@ func (s *Server) submit(ctx context.Context, who auth.Caller, cmd cart.Command, 
 			{Key: HeaderTraceparent, Value: []byte(tp.String())},
 		},
 	}
-	pos, err := s.cfg.Producer.Produce(ctx, rec)
+	pos, err := s.cfg.Producer.Produce(pctx, rec)
+	endProduce(span, pos, err)
 	if err != nil {
 		level := slog.LevelDebug // the caller gave up: its deadline or cancellation
 		if IsUnavailable(err) {
@@ -408,7 +415,9 @@ func (s *Server) awaitOutcome(ctx context.Context, q OutcomeQuery) *cartv1.Comma
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.MaxOutcomeWait)
 	}
 	defer cancel()
+	ctx, span := s.startAwait(ctx)
 	out, err := s.cfg.Outcomes.AwaitOutcome(ctx, q)
+	endAwait(span, out != nil, err)
 	if err != nil {
 		s.log.DebugContext(ctx, "no outcome in time", "cart_id", q.CartID, "request_id", q.RequestID, "error", err)
 		return nil

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/cartstream/cartstream/internal/grpclimits"
+	"github.com/cartstream/cartstream/internal/tracing"
 )
 
 // Env returns the environment variable name's value, or def when unset.
@@ -55,11 +56,12 @@ func (l LogFlags) Logger(w io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("log level %q: %w", l.Level, err)
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	// Records logged with a span's context carry its trace and span ids.
 	switch strings.ToLower(l.Format) {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(tracing.LogHandler(slog.NewTextHandler(w, opts))), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(tracing.LogHandler(slog.NewJSONHandler(w, opts))), nil
 	default:
 		return nil, fmt.Errorf("log format %q: want text or json", l.Format)
 	}

@@ -127,3 +127,17 @@ func isZero(b []byte) bool {
 	}
 	return true
 }
+
+// FromIDs is the traceparent of a span: its trace id, its span id as the
+// parent-id, and its trace flags (a tracing library's span context).
+func FromIDs(traceID [16]byte, spanID [8]byte, flags byte) Traceparent {
+	return Traceparent{traceID: traceID, parentID: spanID, flags: flags}
+}
+
+// IDs returns the trace id, parent id and flags, for a tracing library.
+func (t Traceparent) IDs() (traceID [16]byte, parentID [8]byte, flags byte) {
+	return t.traceID, t.parentID, t.flags
+}
+
+// Sampled reports the sampled flag: the caller records this trace.
+func (t Traceparent) Sampled() bool { return t.flags&1 == 1 }
