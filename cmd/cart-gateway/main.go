@@ -59,6 +59,7 @@ type config struct {
 	projectionTLS   tlsconf.Client
 	reflection      bool
 	projectionAddr  string
+	projectionGroup bool
 	brokers         string
 	brokersExplicit bool
 	kafkaFile       string
@@ -88,6 +89,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	var level string
 	e.String(&c.grpcAddr, "grpc-addr", "CARTSTREAM_GRPC_ADDR", gateway.DefaultAddr, "gRPC listen address")
 	e.String(&c.projectionAddr, "projection-addr", "CARTSTREAM_PROJECTION_ADDR", "", "gRPC address of a cart-projection serving the queries and wait_for_outcome; empty: commands only")
+	e.Bool(&c.projectionGroup, "projection-group", "CARTSTREAM_PROJECTION_GROUP_ROUTING", false, "route queries and wait_for_outcome to the replicas of a projection group, as its membership topic says (docs/read-path.md); excludes -projection-addr")
 	tlsconf.ServerFlags(e, &c.tls)
 	tlsconf.ClientFlags(e, &c.projectionTLS, "projection", "PROJECTION", "the projection")
 	e.Bool(&c.reflection, "reflection", "CARTSTREAM_REFLECTION", false, "register gRPC server reflection (grpcurl without proto files)")
@@ -132,6 +134,9 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	}
 	if c.maxStreams < 1 {
 		errs = append(errs, fmt.Errorf("grpc max streams %d: must be >= 1", c.maxStreams))
+	}
+	if c.projectionGroup && c.projectionAddr != "" {
+		errs = append(errs, errors.New("-projection-group and -projection-addr exclude each other"))
 	}
 	if strings.TrimSpace(c.brokers) == "" {
 		errs = append(errs, errors.New("brokers: empty"))
@@ -210,6 +215,14 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		reader, outcomes = remote, remote
 		products = remoteProducts{cartv1.NewCatalogServiceClient(conn)}
 		log.Info("queries and outcomes served by the projection", "addr", c.projectionAddr)
+	}
+	if c.projectionGroup {
+		router, stopRouter, err := startRouter(ctx, c, extra, brokers, log)
+		if err != nil {
+			return err
+		}
+		defer stopRouter()
+		reader, outcomes, products = router, router, router
 	}
 
 	srvTLS, err := c.tls.Config()

@@ -57,6 +57,7 @@ func run(args []string) int {
 		mf         service.MetricsFlags
 		cpDir      string
 		cpInterval time.Duration
+		grp        groupFlags
 	)
 	e := &service.EnvFlags{FS: fs}
 	e.String(&addr, "grpc-addr", "CARTSTREAM_PROJECTION_ADDR", projection.DefaultAddr, "gRPC listen address")
@@ -80,6 +81,7 @@ func run(args []string) int {
 	mf.Register(e, ":9103")
 	e.String(&cpDir, "checkpoint-dir", "CARTSTREAM_CHECKPOINT_DIR", "", "directory of this replica's local checkpoint of cart.state, for a warm restart (a cache: deleting it costs only time); empty: none")
 	e.Duration(&cpInterval, "checkpoint-interval", "CARTSTREAM_CHECKPOINT_INTERVAL", projection.DefaultCheckpointInterval, "how often the checkpoint is written (and at shutdown)")
+	grp.register(e)
 	logFlags.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -87,7 +89,7 @@ func run(args []string) int {
 		}
 		return 2
 	}
-	if err := errors.Join(e.Err(), mf.Validate()); err != nil {
+	if err := errors.Join(e.Err(), mf.Validate(), grp.validate(own)); err != nil {
 		fmt.Fprintln(os.Stderr, "cart-projection:", err)
 		return 2
 	}
@@ -139,12 +141,6 @@ func run(args []string) int {
 	if mf.KafkaStatsInterval > 0 {
 		cfg.KafkaStats, cfg.KafkaStatsInterval = obs.Kafka.Func("projection-"), mf.KafkaStatsInterval
 	}
-	p, err := projection.New(cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "cart-projection:", err)
-		return 2
-	}
-	obs.Projection.Attach(p)
 	ctx, cancel := service.SignalContext(log)
 	defer cancel()
 	mctx, stopMetrics := context.WithCancel(ctx)
@@ -166,12 +162,23 @@ func run(args []string) int {
 		log.Error("tls", "err", err)
 		return 2
 	}
-	err = projection.Serve(ctx, p, projection.ServeOptions{
+	so := projection.ServeOptions{
 		TLS: tlsCfg, Reflection: reflect,
 		Addr: addr, MaxRecvMsgSize: maxRecv, ShutdownTimeout: shutdownTO, Logger: log,
 		Limits:        grpclimits.Limits{MaxConcurrentStreams: uint32(max(maxStreams, 0))},
 		ServerOptions: obs.GRPC.ServerOptions(),
-	})
+	}
+	if grp.groupID != "" {
+		err = grp.serve(ctx, cfg, addr, so, prefix)
+	} else {
+		var p *projection.Projection
+		if p, err = projection.New(cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "cart-projection:", err)
+			return 2
+		}
+		obs.Projection.Attach(p)
+		err = projection.Serve(ctx, p, so)
+	}
 	if err != nil {
 		log.Error("stopped with an error", "err", err)
 		return 1
