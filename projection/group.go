@@ -376,12 +376,21 @@ func (r *Replica) reconcile() {
 	if r.runCtx == nil || r.runCtx.Err() != nil || r.partitions == 0 {
 		return
 	}
+	routes, now := r.view.Routes(), time.Now()
 	want := map[int32]role{}
-	for _, part := range r.view.Routes().Standbys(r.cfg.ID, r.cfg.Standby, r.partitions, time.Now()) {
+	for _, part := range routes.Standbys(r.cfg.ID, r.cfg.Standby, r.partitions, now) {
 		want[part] = roleStandby
 	}
 	for part := range r.owned {
 		want[part] = roleOwner
+	}
+	for part, in := range r.insts {
+		// Hand over, not drop: a partition that left keeps being served
+		// (as a standby) until another replica has it ready, so its
+		// queries never wait for the new owner's rebuild.
+		if _, ok := want[part]; !ok && isReady(in.p.Ready()) && !routes.ReadyElsewhere(part, r.cfg.ID, now) {
+			want[part] = roleStandby
+		}
 	}
 	changed := false
 	for part, in := range r.insts {

@@ -221,3 +221,14 @@ func (r Routes) Standbys(id string, n, partitions int, now time.Time) []int32 {
 	}
 	return out
 }
+
+// ReadyElsewhere reports whether a live member other than id has caught up
+// partition part (as owner or standby).
+func (r Routes) ReadyElsewhere(part int32, id string, now time.Time) bool {
+	for _, m := range r.members {
+		if m.ID != id && r.alive(m, now) && slices.Contains(m.Ready, part) {
+			return true
+		}
+	}
+	return false
+}

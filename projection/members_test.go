@@ -53,6 +53,9 @@ func TestRoutesExpireSilentMembersAndPreferTheNewerClaim(t *testing.T) {
 	if ep, ok := r.Owner(0, later); !ok || ep != "n:1" {
 		t.Errorf("owner %q %v", ep, ok)
 	}
+	if !r.ReadyElsewhere(0, "dead", later) || r.ReadyElsewhere(0, "new", later) {
+		t.Errorf("ready elsewhere: only the live other member counts")
+	}
 	if got := r.Members(later); len(got) != 1 || got[0].ID != "new" {
 		t.Errorf("members %v", got)
 	}
