@@ -63,6 +63,13 @@ type ReplicaConfig struct {
 	Heartbeat, MemberTTL time.Duration
 	// SessionTimeout of the consumer group: see DefaultGroupSessionTimeout.
 	SessionTimeout time.Duration
+	// Static makes the replica a static member of the group (KIP-345,
+	// group.instance.id = ID): restarted within SessionTimeout it gets the
+	// same partitions back without a rebalance, so a rolling restart moves
+	// nothing and each replica restarts warm from its checkpoint. The
+	// price: a replica stopped for good hands its partitions on only
+	// after SessionTimeout (standbys answer meanwhile).
+	Static bool
 }
 
 func (c ReplicaConfig) withDefaults() ReplicaConfig {
@@ -305,6 +312,9 @@ func (r *Replica) joinGroup(ctx context.Context) error {
 	cm["enable.auto.commit"] = false
 	cm["enable.auto.offset.store"] = false
 	cm["auto.offset.reset"] = "latest"
+	if r.cfg.Static {
+		cm["group.instance.id"] = r.cfg.ID
+	}
 	cons, err := kafka.NewConsumer(&cm)
 	if err != nil {
 		return fmt.Errorf("projection replica: group consumer: %w", err)

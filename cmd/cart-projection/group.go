@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/projection"
@@ -17,12 +18,16 @@ type groupFlags struct {
 	replicaID string
 	advertise string
 	standby   int
+	static    bool
+	session   time.Duration
 }
 
 func (g *groupFlags) register(e *service.EnvFlags) {
 	e.String(&g.groupID, "group", "CARTSTREAM_PROJECTION_GROUP", "", "consumer group of projection replicas sharing cart.state's partitions; empty: this replica serves all (or -own-partitions)")
 	e.String(&g.replicaID, "replica-id", "CARTSTREAM_PROJECTION_REPLICA_ID", "", "this replica's id in the group's membership topic; default: host name and gRPC address")
 	e.String(&g.advertise, "advertise-addr", "CARTSTREAM_PROJECTION_ADVERTISE_ADDR", "", "gRPC address gateways dial to reach this replica; default: -grpc-addr")
+	e.Bool(&g.static, "static-membership", "CARTSTREAM_PROJECTION_STATIC", false, "keep this replica's partitions across a restart within the session timeout (group.instance.id = -replica-id): restarts are warm and move nothing")
+	e.Duration(&g.session, "group-session-timeout", "CARTSTREAM_PROJECTION_SESSION_TIMEOUT", projection.DefaultGroupSessionTimeout, "how long the group waits for a silent replica before moving its partitions")
 	e.Int(&g.standby, "standby", "CARTSTREAM_PROJECTION_STANDBY", 0, "standby replicas per partition (followed for failover reads) in a group")
 }
 
@@ -53,6 +58,7 @@ func (g *groupFlags) serve(ctx context.Context, cfg projection.Config, addr stri
 	}
 	r, err := projection.NewReplica(projection.ReplicaConfig{
 		Projection: cfg, ID: id, Endpoint: endpoint, GroupID: g.groupID, Standby: g.standby,
+		Static: g.static, SessionTimeout: g.session,
 		MembersTopic: prefix + projection.DefaultMembersTopic,
 	})
 	if err != nil {
