@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -115,7 +116,8 @@ func (d *groupDeployment) waitServing(ss []*service, timeout time.Duration) {
 }
 
 // waitCovered polls the membership topic until replicas ids (and no
-// other) own every partition between them, each caught up.
+// other) own every partition between them, each one at least, each
+// partition caught up.
 func (d *groupDeployment) waitCovered(ids []string, timeout time.Duration) {
 	d.t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -131,6 +133,9 @@ func (d *groupDeployment) waitCovered(ids []string, timeout time.Duration) {
 				}
 				owners[p] = m.ID
 			}
+		}
+		for _, id := range ids { // balanced: the newest replica was given its share
+			ok = ok && slices.Contains(slices.Collect(maps.Values(owners)), id)
 		}
 		if ok && len(owners) == d.e.partitions {
 			return

@@ -54,8 +54,13 @@ type ReadScaleResult struct {
 
 	ColdSeconds    float64   `json:"cold_all_ready_s"`
 	ColdPerReplica []float64 `json:"cold_replica_ready_s"`
-	RSSKiB         []int64   `json:"rss_kib"`
-	BytesPerCart   float64   `json:"rss_bytes_per_cart"`
+	// ColdRSSKiB is each replica's RSS after the cold start: inflated on
+	// the first replica to join, which was given every partition until
+	// the others joined. RSSKiB and BytesPerCart are after the warm
+	// restarts, each process holding only its share.
+	ColdRSSKiB   []int64 `json:"cold_rss_kib"`
+	RSSKiB       []int64 `json:"rss_kib"`
+	BytesPerCart float64 `json:"rss_bytes_per_cart"`
 
 	GetCart       Percentiles `json:"routed_getcart_ms"`
 	GetCartCalls  int64       `json:"routed_getcart_calls"`
@@ -225,20 +230,16 @@ func (s *scaleRun) cold(ctx context.Context, r *ReadScaleResult) error {
 		return fmt.Errorf("cold start: %w", err)
 	}
 	r.ColdSeconds = time.Since(t0).Seconds()
-	var rss int64
 	for i, p := range s.reps {
 		l, err := p.waitLog(ctx, offs[i], "projection replica: ready", time.Minute)
 		if err != nil {
 			return err
 		}
 		r.ColdPerReplica = append(r.ColdPerReplica, l.Time.Sub(t0).Seconds())
-		kib := rssKiB(p.pid(), "VmRSS")
-		r.RSSKiB = append(r.RSSKiB, kib)
-		rss += kib
+		r.ColdRSSKiB = append(r.ColdRSSKiB, rssKiB(p.pid(), "VmRSS"))
 	}
-	r.BytesPerCart = float64(rss*1024) / float64(max(r.Carts, 1))
-	s.e.logf("readscale: %d carts over 3 replicas: all partitions ready in %.2fs (replicas %v s); RSS %v KiB, %.0f bytes per cart",
-		r.Carts, r.ColdSeconds, r.ColdPerReplica, r.RSSKiB, r.BytesPerCart)
+	s.e.logf("readscale: %d carts over 3 replicas: all partitions ready in %.2fs (replicas %v s); RSS %v KiB",
+		r.Carts, r.ColdSeconds, r.ColdPerReplica, r.ColdRSSKiB)
 	return nil
 }
 
@@ -271,11 +272,20 @@ func (s *scaleRun) warm(ctx context.Context, r *ReadScaleResult) error {
 			return fmt.Errorf("after restarting r%d: %w", i, err)
 		}
 	}
+	var rss int64
+	for _, p := range s.reps {
+		kib := rssKiB(p.pid(), "VmRSS")
+		r.RSSKiB = append(r.RSSKiB, kib)
+		rss += kib
+	}
+	r.BytesPerCart = float64(rss*1024) / float64(max(r.Carts, 1))
+	s.e.logf("readscale: after the warm restarts RSS %v KiB, %.0f bytes per cart", r.RSSKiB, r.BytesPerCart)
 	return nil
 }
 
 // waitCovered polls the membership topic until replicas ids own every
-// partition between them, each caught up.
+// partition between them, each caught up, and each owns one at least (the
+// first to join is given everything until the others are in).
 func (s *scaleRun) waitCovered(ctx context.Context, ids []string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -288,6 +298,9 @@ func (s *scaleRun) waitCovered(ctx context.Context, ids []string, timeout time.D
 				ok = ok && slices.Contains(ids, m.ID) && slices.Contains(m.Ready, p)
 				owned[p] = true
 			}
+		}
+		for _, id := range ids {
+			ok = ok && slices.ContainsFunc(routes.Members(now), func(m projection.Member) bool { return m.ID == id && len(m.Owned) > 0 })
 		}
 		if ok && len(owned) == s.e.cfg.Partitions {
 			return nil
