@@ -241,6 +241,7 @@ func TestProjectionGroupChurnAnswersEveryQuery(t *testing.T) {
 	d := startGroupDeployment(t, e, 3)
 	d.waitCovered([]string{"r0", "r1", "r2"}, time.Minute)
 
+	began := time.Now()
 	l := &churnLedger{version: map[string]int64{}}
 	ctx, stopLoad := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -311,4 +312,16 @@ func TestProjectionGroupChurnAnswersEveryQuery(t *testing.T) {
 	if len(l.failures) > 0 {
 		t.Logf("gateway log tail:\n%v", d.gateway.tail(30))
 	}
+	// Regression: replicas republished on every change of the view, so
+	// each one's heartbeat made all the others write, without end.
+	members := readToEnd(t, e.c, d.membersTopic(), 1, "read_uncommitted")
+	perReplicaSecond := float64(len(members)) / time.Since(began).Seconds() / 3
+	t.Logf("%d membership records in %s", len(members), time.Since(began).Round(time.Second))
+	if perReplicaSecond > 2 {
+		t.Errorf("%.1f membership records per replica per second: want a heartbeat (0.5/s) plus changes", perReplicaSecond)
+	}
+}
+
+func (d *groupDeployment) membersTopic() string {
+	return d.e.set.Requests[:len(d.e.set.Requests)-len("cart.requests")] + projection.DefaultMembersTopic
 }

@@ -237,15 +237,23 @@ func (r *Replica) checkTopics(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// loop publishes the membership record on every change and heartbeat, and
-// re-derives the standby partitions whenever the group's view changes.
+// loop publishes the membership record when what it claims changes and
+// at every heartbeat, and re-derives the standby partitions whenever the
+// group's view changes. Other replicas' heartbeats change the view, so a
+// view change alone publishes nothing: the replicas would echo each other.
 func (r *Replica) loop(ctx context.Context, w *memberWriter, viewErr, groupErr chan error) error {
 	tick := time.NewTicker(r.cfg.Heartbeat)
 	defer tick.Stop()
+	var last Member
+	var lastAt time.Time
 	for {
 		changed := r.view.Changed()
-		if err := r.publish(ctx, w); err != nil && ctx.Err() == nil {
-			r.log.Warn("projection: membership record", "err", err)
+		if m := r.member(); !sameClaims(m, last) || time.Since(lastAt) >= r.cfg.Heartbeat {
+			if err := r.publish(ctx, w, m); err != nil && ctx.Err() == nil {
+				r.log.Warn("projection: membership record", "err", err)
+			} else {
+				last, lastAt = m, time.Now()
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -267,9 +275,17 @@ func (r *Replica) loop(ctx context.Context, w *memberWriter, viewErr, groupErr c
 	}
 }
 
-// publish writes the replica's record.
-func (r *Replica) publish(ctx context.Context, w *memberWriter) error {
-	m := r.member()
+// sameClaims: a and b say the same of the partitions.
+func sameClaims(a, b Member) bool {
+	return a.Partitions == b.Partitions && slices.Equal(a.Owned, b.Owned) && slices.Equal(a.Standby, b.Standby) && slices.Equal(a.Ready, b.Ready)
+}
+
+// publish writes the replica's record m, numbered.
+func (r *Replica) publish(ctx context.Context, w *memberWriter, m Member) error {
+	r.mu.Lock()
+	r.seq++
+	m.Seq = r.seq
+	r.mu.Unlock()
 	b, err := encodeMember(m)
 	if err != nil {
 		return err
@@ -279,13 +295,12 @@ func (r *Replica) publish(ctx context.Context, w *memberWriter) error {
 	return w.write(wctx, r.cfg.ID, b)
 }
 
-// member is this replica's record as of now.
+// member is this replica's record as of now (Seq set by publish).
 func (r *Replica) member() Member {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.seq++
 	m := Member{ID: r.cfg.ID, Endpoint: r.cfg.Endpoint, Partitions: r.partitions, Owned: []int32{},
-		Incarnation: r.incarnation, Seq: r.seq}
+		Incarnation: r.incarnation}
 	for _, part := range slices.Sorted(maps.Keys(r.insts)) {
 		in := r.insts[part]
 		if in.role == roleOwner {

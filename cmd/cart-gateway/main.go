@@ -217,7 +217,11 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		log.Info("queries and outcomes served by the projection", "addr", c.projectionAddr)
 	}
 	if c.projectionGroup {
-		router, stopRouter, err := startRouter(ctx, c, extra, brokers, log)
+		// A membership reader that fails stops the gateway (ctx's cause).
+		var fail context.CancelCauseFunc
+		ctx, fail = context.WithCancelCause(ctx)
+		defer fail(nil)
+		router, stopRouter, err := startRouter(ctx, c, extra, brokers, log, fail)
 		if err != nil {
 			return err
 		}
@@ -273,6 +277,9 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		ShutdownTimeout: c.shutdownTimeout,
 		Logger:          log,
 	})
+	if cause := context.Cause(ctx); err == nil && errors.Is(cause, errMembership) {
+		err = cause
+	}
 	if errors.Is(err, topics.ErrNotCoPartitioned) {
 		log.Error("startup refused: the cart topics are not co-partitioned; fix the topics or point the gateway at a matching set", "error", err)
 	} else if err != nil {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"time"
@@ -14,9 +16,14 @@ import (
 	"github.com/cartstream/cartstream/projection"
 )
 
+// errMembership: the projection group's membership topic could not be
+// read; the gateway stops (it could route nothing).
+var errMembership = errors.New("projection group membership")
+
 // startRouter reads the projection group's membership topic and returns
-// the Router over it; stop ends the reader and closes the connections.
-func startRouter(ctx context.Context, c config, extra kafka.ConfigMap, brokers string, log *slog.Logger) (*projection.Router, func(), error) {
+// the Router over it; stop ends the reader and closes the connections. A
+// reader that fails calls fail with errMembership.
+func startRouter(ctx context.Context, c config, extra kafka.ConfigMap, brokers string, log *slog.Logger, fail context.CancelCauseFunc) (*projection.Router, func(), error) {
 	client := maps.Clone(extra)
 	if client == nil {
 		client = kafka.ConfigMap{}
@@ -49,7 +56,7 @@ func startRouter(ctx context.Context, c config, extra kafka.ConfigMap, brokers s
 	go func() {
 		defer close(done)
 		if err := view.Run(vctx); err != nil {
-			log.Error("projection membership view stopped", "err", err)
+			fail(fmt.Errorf("%w: %w", errMembership, err))
 		}
 	}()
 	log.Info("queries and outcomes routed to the projection group", "members_topic", c.topicPrefix+projection.DefaultMembersTopic)
