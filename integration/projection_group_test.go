@@ -325,3 +325,66 @@ func TestProjectionGroupChurnAnswersEveryQuery(t *testing.T) {
 func (d *groupDeployment) membersTopic() string {
 	return d.e.set.Requests[:len(d.e.set.Requests)-len("cart.requests")] + projection.DefaultMembersTopic
 }
+
+// inProcessReplica runs a Replica of group in this process until the
+// test ends or stop is called.
+func inProcessReplica(t *testing.T, e *cartEnv, group, id, cpDir string) (stop func()) {
+	t.Helper()
+	r, err := projection.NewReplica(projection.ReplicaConfig{
+		ID: id, Endpoint: "127.0.0.1:1", GroupID: group, MembersTopic: membersTopicOf(e),
+		Projection: projection.Config{Client: e.client("projection"), Topics: e.set, Records: e.rec, Logger: testLogger(t), CheckpointDir: cpDir},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("replica %s: %v", id, err)
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func membersTopicOf(e *cartEnv) string {
+	return e.set.Requests[:len(e.set.Requests)-len("cart.requests")] + projection.DefaultMembersTopic
+}
+
+// Partitions go to a new replica and come back when it stops, three
+// times, with checkpoints on: the first replica hands them over, takes
+// them back (its partition Projections restart on their own checkpoint
+// directories) and every partition is served again each time.
+func TestProjectionReplicaHandsPartitionsOverAndTakesThemBack(t *testing.T) {
+	e := newCartEnv(t, 4)
+	e.seedCatalog(t, demoProducts()...)
+	e.c.DeleteOnCleanup(t, membersTopicOf(e))
+	group := kafkatest.UniqueName(t, "projection")
+	view, err := projection.NewMemberView(projection.MemberViewConfig{Client: e.client("projection"), Topic: membersTopicOf(e)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	viewDone := make(chan error, 1)
+	go func() { viewDone <- view.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-viewDone })
+	d := &groupDeployment{t: t, e: e, view: view}
+
+	inProcessReplica(t, e, group, "a", t.TempDir())
+	d.waitCovered([]string{"a"}, time.Minute)
+	for round := range 3 {
+		stopB := inProcessReplica(t, e, group, "b", t.TempDir())
+		d.waitCovered([]string{"a", "b"}, time.Minute)
+		stopB() // b's partitions go back to a, which stopped its own copies moments ago
+		d.waitCovered([]string{"a"}, time.Minute)
+		t.Logf("round %d: partitions went to b and came back", round)
+	}
+}

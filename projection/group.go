@@ -147,11 +147,15 @@ type Replica struct {
 	owned      map[int32]bool
 	assigned   bool // the group has answered once
 	insts      map[int32]*instance
-	kick       chan struct{} // publish now
-	failed     chan error    // an instance's Run failed
-	wg         sync.WaitGroup
-	runCtx     context.Context
-	seq        int64
+	// stopping are the partitions' Projections being stopped: a new one
+	// of the same partition waits for the old (its checkpoint file is
+	// locked until the old one has closed it).
+	stopping map[int32]chan struct{}
+	kick     chan struct{} // publish now
+	failed   chan error    // an instance's Run failed
+	wg       sync.WaitGroup
+	runCtx   context.Context
+	seq      int64
 }
 
 // NewReplica validates cfg and returns a Replica.
@@ -169,7 +173,7 @@ func NewReplica(cfg ReplicaConfig) (*Replica, error) {
 		return nil, err
 	}
 	return &Replica{cfg: cfg, log: log, incarnation: hex.EncodeToString(b[:]), view: view, ready: make(chan struct{}),
-		owned: map[int32]bool{}, insts: map[int32]*instance{}, kick: make(chan struct{}, 1), failed: make(chan error, 1)}, nil
+		owned: map[int32]bool{}, insts: map[int32]*instance{}, stopping: map[int32]chan struct{}{}, kick: make(chan struct{}, 1), failed: make(chan error, 1)}, nil
 }
 
 // Ready is closed once the group has assigned this replica its first
@@ -422,6 +426,7 @@ func (r *Replica) reconcile() {
 		if _, ok := want[part]; !ok {
 			in.cancel()
 			delete(r.insts, part)
+			r.stopping[part] = in.done
 			changed = true
 		}
 	}
@@ -460,10 +465,15 @@ func (r *Replica) startLocked(part int32, ro role) error {
 	ctx, cancel := context.WithCancel(r.runCtx)
 	in := &instance{p: p, srv: NewServer(p), cancel: cancel, done: make(chan struct{}), role: ro}
 	r.insts[part] = in
+	prev := r.stopping[part]
+	delete(r.stopping, part)
 	r.wg.Add(2)
 	go func() {
 		defer r.wg.Done()
 		defer close(in.done)
+		if prev != nil {
+			<-prev // the partition's previous Projection has let go of its checkpoint
+		}
 		if err := p.Run(ctx); err != nil && ctx.Err() == nil {
 			r.fail(fmt.Errorf("projection replica: partition %d: %w", part, err))
 		}
