@@ -596,3 +596,26 @@ func (e *NotOwnedError) Error() string {
 }
 
 func (e *NotOwnedError) Unwrap() error { return ErrNotOwned }
+
+// Stats sums the Stats of the partitions' Projections this replica runs
+// (owned and standby); Ready is the replica's, HistoryReady all of theirs.
+func (r *Replica) Stats() Stats {
+	r.mu.Lock()
+	insts := slices.Collect(maps.Values(r.insts))
+	r.mu.Unlock()
+	s := Stats{Ready: isReady(r.ready), HistoryReady: len(insts) > 0}
+	for _, in := range insts {
+		is := in.p.Stats()
+		s.Carts += is.Carts
+		s.RestoredCarts += is.RestoredCarts
+		s.StateRecords += is.StateRecords
+		s.SkippedRecords += is.SkippedRecords
+		s.HistoryRecords += is.HistoryRecords
+		s.SlowWatches += is.SlowWatches
+		s.Watches += is.Watches
+		s.HistoryReady = s.HistoryReady && is.HistoryReady
+		s.Partitions = append(s.Partitions, is.Partitions...)
+	}
+	slices.SortFunc(s.Partitions, func(a, b PartitionStats) int { return int(a.Partition - b.Partition) })
+	return s
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/cartstream/cartstream/internal/metrics"
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/projection"
 )
@@ -46,7 +47,7 @@ func (g *groupFlags) validate(own string) error {
 }
 
 // serve runs a replica of the group.
-func (g *groupFlags) serve(ctx context.Context, cfg projection.Config, addr string, so projection.ServeOptions, prefix string) error {
+func (g *groupFlags) serve(ctx context.Context, cfg projection.Config, addr string, so projection.ServeOptions, prefix string, obs *metrics.Projection) error {
 	endpoint := g.advertise
 	if endpoint == "" {
 		endpoint = addr
@@ -64,5 +65,6 @@ func (g *groupFlags) serve(ctx context.Context, cfg projection.Config, addr stri
 	if err != nil {
 		return err
 	}
+	obs.AttachStats(r)
 	return projection.ServeReplica(ctx, r, so)
 }

@@ -169,7 +169,7 @@ func run(args []string) int {
 		ServerOptions: obs.GRPC.ServerOptions(),
 	}
 	if grp.groupID != "" {
-		err = grp.serve(ctx, cfg, addr, so, prefix)
+		err = grp.serve(ctx, cfg, addr, so, prefix, obs.Projection)
 	} else {
 		var p *projection.Projection
 		if p, err = projection.New(cfg); err != nil {
