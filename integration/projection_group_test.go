@@ -2,11 +2,14 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -386,5 +389,25 @@ func TestProjectionReplicaHandsPartitionsOverAndTakesThemBack(t *testing.T) {
 		stopB() // b's partitions go back to a, which stopped its own copies moments ago
 		d.waitCovered([]string{"a"}, time.Minute)
 		t.Logf("round %d: partitions went to b and came back", round)
+	}
+
+	// The operator's view of the group.
+	cartctl := buildCommand(t, "cartctl", t.TempDir())
+	out, err := exec.Command(cartctl, "projection", "members", "-o", "json", "-brokers", e.c.Brokers(),
+		"-topic-prefix", strings.TrimSuffix(e.set.Requests, "cart.requests")).Output()
+	if err != nil {
+		t.Fatalf("cartctl projection members: %v\n%s", err, out)
+	}
+	var ms []projection.Member
+	if err := json.Unmarshal(out, &ms); err != nil {
+		t.Fatalf("cartctl projection members -o json: %v\n%s", err, out)
+	}
+	if len(ms) != 1 || ms[0].ID != "a" || !slices.Equal(ms[0].Owned, []int32{0, 1, 2, 3}) || !slices.Equal(ms[0].Ready, []int32{0, 1, 2, 3}) {
+		t.Errorf("cartctl projection members: %s; want a owning and serving 0-3", out)
+	}
+	table, err := exec.Command(cartctl, "projection", "members", "-brokers", e.c.Brokers(),
+		"-topic-prefix", strings.TrimSuffix(e.set.Requests, "cart.requests")).Output()
+	if err != nil || !strings.Contains(string(table), "0,1,2,3") {
+		t.Errorf("cartctl projection members (table): %v\n%s", err, table)
 	}
 }
