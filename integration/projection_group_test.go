@@ -332,6 +332,11 @@ func (d *groupDeployment) membersTopic() string {
 // inProcessReplica runs a Replica of group in this process until the
 // test ends or stop is called.
 func inProcessReplica(t *testing.T, e *cartEnv, group, id, cpDir string) (stop func()) {
+	_, stop = inProcessReplicaOf(t, e, group, id, cpDir)
+	return stop
+}
+
+func inProcessReplicaOf(t *testing.T, e *cartEnv, group, id, cpDir string) (*projection.Replica, func()) {
 	t.Helper()
 	r, err := projection.NewReplica(projection.ReplicaConfig{
 		ID: id, Endpoint: "127.0.0.1:1", GroupID: group, MembersTopic: membersTopicOf(e),
@@ -344,7 +349,7 @@ func inProcessReplica(t *testing.T, e *cartEnv, group, id, cpDir string) (stop f
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 	stopped := false
-	stop = func() {
+	stop := func() {
 		if stopped {
 			return
 		}
@@ -355,7 +360,28 @@ func inProcessReplica(t *testing.T, e *cartEnv, group, id, cpDir string) (stop f
 		}
 	}
 	t.Cleanup(stop)
-	return stop
+	return r, stop
+}
+
+// A replica the group gives no partition (more replicas than partitions)
+// is ready all the same: health SERVING, nothing to serve yet.
+func TestProjectionReplicaWithNoPartitionIsReady(t *testing.T) {
+	e := newCartEnv(t, 1)
+	e.seedCatalog(t, demoProducts()...)
+	e.c.DeleteOnCleanup(t, membersTopicOf(e))
+	group := kafkatest.UniqueName(t, "projection")
+	a, _ := inProcessReplicaOf(t, e, group, "a", "")
+	b, _ := inProcessReplicaOf(t, e, group, "b", "")
+	for _, r := range []*projection.Replica{a, b} {
+		select {
+		case <-r.Ready():
+		case <-time.After(time.Minute):
+			t.Fatalf("a replica not ready within a minute: %+v", r.Stats())
+		}
+	}
+	if n := a.Stats().Partitions; len(n)+len(b.Stats().Partitions) != 1 {
+		t.Errorf("partitions held: %v and %v, want the one between them", a.Stats().Partitions, b.Stats().Partitions)
+	}
 }
 
 func membersTopicOf(e *cartEnv) string {
