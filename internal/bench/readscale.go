@@ -170,6 +170,9 @@ func (e *env) readScale(ctx context.Context) (*ReadScaleResult, error) {
 	}
 	r.RejoinGapMax = pr.maxGap(rejoinFrom, time.Now()).Seconds()
 	r.FailedQueries, r.ProbeQueries = pr.counts()
+	for _, f := range pr.failures() {
+		e.logf("readscale: failed probe query: %s", f)
+	}
 	e.logf("readscale: unavailable at most %.2fs per partition during the warm restarts, %.2fs for a moved partition (session timeout %s), %.2fs at the rejoin; %d of %d probe queries failed",
 		r.RestartGapMax, r.MovedGapMax, scaleSessionTimeout, r.RejoinGapMax, r.FailedQueries, r.ProbeQueries)
 	r.Pass = r.GetCartErrors == 0 && r.FailedQueries == 0 && r.GetCart.P99 <= r.TargetGetCartP99 && r.BytesPerCart <= r.TargetBytes &&
@@ -398,6 +401,7 @@ type probe struct {
 	ok     map[int32][]time.Time // successful answers, in order
 	errs   int64
 	calls  int64
+	first  []string // the first failures, for the log
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -419,7 +423,7 @@ func startProbe(ctx context.Context, c cartv1.CartServiceClient, prefix string, 
 			defer wg.Done()
 			for ctx.Err() == nil {
 				cctx, ccancel := context.WithTimeout(ctx, probePatience)
-				err := getOne(cctx, c, id)
+				_, err := c.GetCart(cctx, &cartv1.GetCartRequest{CartId: id}) // not getOne: its 5 s bound is no client's patience
 				ccancel()
 				pr.mu.Lock()
 				pr.calls++
@@ -427,6 +431,9 @@ func startProbe(ctx context.Context, c cartv1.CartServiceClient, prefix string, 
 					pr.ok[part] = append(pr.ok[part], time.Now())
 				} else if ctx.Err() == nil {
 					pr.errs++
+					if len(pr.first) < 5 {
+						pr.first = append(pr.first, fmt.Sprintf("%s %s: %v", time.Now().Format("15:04:05.000"), id, err))
+					}
 				}
 				pr.mu.Unlock()
 				select {
@@ -445,6 +452,13 @@ func (pr *probe) stop() { pr.cancel(); <-pr.done }
 // probePatience is a probe call's deadline: a client's, longer than a
 // move takes, so a call fails only if the read side gives up on it.
 const probePatience = 60 * time.Second
+
+// failures are the first failed calls.
+func (pr *probe) failures() []string {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return slices.Clone(pr.first)
+}
 
 // counts are the failed and all calls.
 func (pr *probe) counts() (failed, calls int64) {
