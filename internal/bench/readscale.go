@@ -70,19 +70,22 @@ type ReadScaleResult struct {
 	GetCartErrors int64       `json:"routed_getcart_errors"`
 	GetCartRate   float64     `json:"routed_getcart_per_s"`
 
-	WarmPerReplica   []float64 `json:"warm_restart_ready_s"`
-	RestoredCarts    []int64   `json:"warm_restored_carts"`
-	RestartGapMax    float64   `json:"restart_unavailable_max_s"`
-	MovedGapMax      float64   `json:"moved_partition_unavailable_max_s"`
-	RejoinGapMax     float64   `json:"rejoin_unavailable_max_s"`
-	SessionTimeout   float64   `json:"group_session_timeout_s"`
-	FailedQueries    int64     `json:"failed_queries"`
-	ProbeQueries     int64     `json:"probe_queries"`
-	TargetWarmS      float64   `json:"target_warm_s"`
-	TargetGetCartP99 float64   `json:"target_getcart_p99_ms"`
-	TargetBytes      float64   `json:"target_bytes_per_cart"`
-	Pass             bool      `json:"pass"`
-	Error            string    `json:"error,omitempty"`
+	WarmPerReplica []float64 `json:"warm_restart_ready_s"`
+	RestoredCarts  []int64   `json:"warm_restored_carts"`
+	RestartGapMax  float64   `json:"restart_unavailable_max_s"`
+	MovedGapMax    float64   `json:"moved_partition_unavailable_max_s"`
+	RejoinGapMax   float64   `json:"rejoin_unavailable_max_s"`
+	// StandbyMovedGapMax: the moved partition again, the replicas
+	// restarted with -standby 1: the router answers from the standby.
+	StandbyMovedGapMax float64 `json:"standby_moved_partition_unavailable_max_s"`
+	SessionTimeout     float64 `json:"group_session_timeout_s"`
+	FailedQueries      int64   `json:"failed_queries"`
+	ProbeQueries       int64   `json:"probe_queries"`
+	TargetWarmS        float64 `json:"target_warm_s"`
+	TargetGetCartP99   float64 `json:"target_getcart_p99_ms"`
+	TargetBytes        float64 `json:"target_bytes_per_cart"`
+	Pass               bool    `json:"pass"`
+	Error              string  `json:"error,omitempty"`
 }
 
 // scaleSessionTimeout is the group's session timeout in the scenario:
@@ -169,12 +172,15 @@ func (e *env) readScale(ctx context.Context) (*ReadScaleResult, error) {
 		return r, err
 	}
 	r.RejoinGapMax = pr.maxGap(rejoinFrom, time.Now()).Seconds()
+	if err := s.standbyMove(ctx, pr, r); err != nil {
+		return r, err
+	}
 	r.FailedQueries, r.ProbeQueries = pr.counts()
 	for _, f := range pr.failures() {
 		e.logf("readscale: failed probe query: %s", f)
 	}
-	e.logf("readscale: unavailable at most %.2fs per partition during the warm restarts, %.2fs for a moved partition (session timeout %s), %.2fs at the rejoin; %d of %d probe queries failed",
-		r.RestartGapMax, r.MovedGapMax, scaleSessionTimeout, r.RejoinGapMax, r.FailedQueries, r.ProbeQueries)
+	e.logf("readscale: unavailable at most %.2fs per partition during the warm restarts, %.2fs for a moved partition (session timeout %s), %.2fs at the rejoin, %.2fs for a moved partition with a standby; %d of %d probe queries failed",
+		r.RestartGapMax, r.MovedGapMax, scaleSessionTimeout, r.RejoinGapMax, r.StandbyMovedGapMax, r.FailedQueries, r.ProbeQueries)
 	r.Pass = r.GetCartErrors == 0 && r.FailedQueries == 0 && r.GetCart.P99 <= r.TargetGetCartP99 && r.BytesPerCart <= r.TargetBytes &&
 		slices.Max(r.WarmPerReplica) <= r.TargetWarmS
 	return r, nil
@@ -299,6 +305,61 @@ func (s *scaleRun) warm(ctx context.Context, r *ReadScaleResult) error {
 	r.BytesPerCart = float64(rss*1024) / float64(max(r.Carts, 1))
 	s.e.logf("readscale: after the warm restarts RSS %v KiB, %.0f bytes per cart", r.RSSKiB, r.BytesPerCart)
 	return nil
+}
+
+// standbyMove restarts the replicas with one standby per partition, waits
+// until every partition has a caught-up standby, kills r0 with SIGKILL and
+// measures how long its partitions answer nothing.
+func (s *scaleRun) standbyMove(ctx context.Context, pr *probe, r *ReadScaleResult) error {
+	for i, p := range s.reps {
+		if err := p.stop(); err != nil {
+			return fmt.Errorf("stop r%d: %w", i, err)
+		}
+		p.args = append(p.args, "-standby", "1")
+		if _, err := p.start(); err != nil {
+			return err
+		}
+	}
+	if err := s.waitCovered(ctx, []string{"r0", "r1", "r2"}, 10*time.Minute); err != nil {
+		return fmt.Errorf("with standbys: %w", err)
+	}
+	if err := s.waitStandbys(ctx, 10*time.Minute); err != nil {
+		return err
+	}
+	from := time.Now()
+	s.reps[0].kill()
+	if err := s.waitCovered(ctx, []string{"r1", "r2"}, 10*time.Minute); err != nil {
+		return fmt.Errorf("with standbys, after killing r0: %w", err)
+	}
+	if err := pr.waitAllAfter(ctx, time.Now(), 2*time.Minute); err != nil {
+		return err
+	}
+	r.StandbyMovedGapMax = pr.maxGap(from, time.Now()).Seconds()
+	return nil
+}
+
+// waitStandbys polls the membership topic until every partition has a
+// standby that has caught up.
+func (s *scaleRun) waitStandbys(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		now := time.Now()
+		covered := map[int32]bool{}
+		for _, m := range s.view.Routes().Members(now) {
+			for _, p := range m.Standby {
+				if slices.Contains(m.Ready, p) {
+					covered[p] = true
+				}
+			}
+		}
+		if len(covered) == s.e.cfg.Partitions {
+			return nil
+		}
+		if now.After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("standbys of %d of %d partitions caught up within %s", len(covered), s.e.cfg.Partitions, timeout)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the membership topic with a deadline
+	}
 }
 
 // waitCovered polls the membership topic until replicas ids own every

@@ -148,7 +148,8 @@ func readScaleRows(row func(...string), verdict func(bool) string, rs *ReadScale
 	row("readscale", "memory: RSS of the replicas per cart (after warm restarts)", fmt.Sprintf("%.0f bytes (RSS %v KiB)", rs.BytesPerCart, rs.RSSKiB), fmt.Sprintf("<= %.0f bytes", rs.TargetBytes), verdict(rs.BytesPerCart > 0 && rs.BytesPerCart <= rs.TargetBytes))
 	row("readscale", "routed GetCart p50/p99/p99.9 (gateway -> owner)", fmt.Sprintf("%.2f / %.2f / %.2f ms, %.0f/s, %d errors", rs.GetCart.P50, rs.GetCart.P99, rs.GetCart.P999, rs.GetCartRate, rs.GetCartErrors),
 		fmt.Sprintf("p99 <= %.0f ms", rs.TargetGetCartP99), verdict(rs.GetCart.N > 0 && rs.GetCart.P99 <= rs.TargetGetCartP99 && rs.GetCartErrors == 0))
-	row("readscale", "partition unavailable: warm restart | moved (kill -9, no standby) | rejoin", fmt.Sprintf("%.2f s | %.2f s (session timeout %.0f s) | %.2f s", rs.RestartGapMax, rs.MovedGapMax, rs.SessionTimeout, rs.RejoinGapMax), "", "")
+	row("readscale", "partition unavailable: warm restart | moved (kill -9, no standby) | rejoin | moved with a standby", fmt.Sprintf("%.2f s | %.2f s (session timeout %.0f s) | %.2f s | %.2f s",
+		rs.RestartGapMax, rs.MovedGapMax, rs.SessionTimeout, rs.RejoinGapMax, rs.StandbyMovedGapMax), "", "")
 	row("readscale", "failed queries during restarts, kill -9 and rejoin", fmt.Sprintf("%d of %d", rs.FailedQueries, rs.ProbeQueries), "0", verdict(rs.ProbeQueries > 0 && rs.FailedQueries == 0))
 	errRow(row, "readscale", rs.Error)
 }
