@@ -84,7 +84,21 @@ func (o ServeOptions) withDefaults() ServeOptions {
 // streams end UNAVAILABLE), then stops gRPC gracefully within
 // ShutdownTimeout, then hard. Serve returns nil after a shutdown asked for by
 // ctx.
-func Serve(ctx context.Context, p *Projection, o ServeOptions) error {
+func Serve(ctx context.Context, p *Projection, o ServeOptions) error { return serve(ctx, p, o) }
+
+// ServeReplica is Serve for a Replica of a projection group: health is
+// SERVING once its first assignment has caught up; shutdown leaves the
+// group (Replica.Run) before gRPC stops.
+func ServeReplica(ctx context.Context, r *Replica, o ServeOptions) error { return serve(ctx, r, o) }
+
+// servable is what serve runs and registers.
+type servable interface {
+	Run(ctx context.Context) error
+	Ready() <-chan struct{}
+	Register(reg grpc.ServiceRegistrar)
+}
+
+func serve(ctx context.Context, p servable, o ServeOptions) error {
 	o = o.withDefaults()
 	if err := o.Limits.Validate(); err != nil {
 		return fmt.Errorf("projection: %w", err)
@@ -157,7 +171,7 @@ var healthServices = []string{"", cartv1.CartService_ServiceDesc.ServiceName, ca
 // newGRPCServer is a projection's gRPC server: its
 // services, health NOT_SERVING, reflection, the request size cap and the
 // connection limits.
-func newGRPCServer(p *Projection, o ServeOptions) (*grpc.Server, *health.Server) {
+func newGRPCServer(p servable, o ServeOptions) (*grpc.Server, *health.Server) {
 	o = o.withDefaults()
 	opts := append(o.Limits.ServerOptions(), grpc.MaxRecvMsgSize(o.MaxRecvMsgSize))
 	opts = append(opts, o.ServerOptions...)

@@ -60,6 +60,7 @@ type config struct {
 	projectionTLS   tlsconf.Client
 	reflection      bool
 	projectionAddr  string
+	projectionGroup bool
 	brokers         string
 	brokersExplicit bool
 	kafkaFile       string
@@ -89,6 +90,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	var level string
 	e.String(&c.grpcAddr, "grpc-addr", "CARTSTREAM_GRPC_ADDR", gateway.DefaultAddr, "gRPC listen address")
 	e.String(&c.projectionAddr, "projection-addr", "CARTSTREAM_PROJECTION_ADDR", "", "gRPC address of a cart-projection serving the queries and wait_for_outcome; empty: commands only")
+	e.Bool(&c.projectionGroup, "projection-group", "CARTSTREAM_PROJECTION_GROUP_ROUTING", false, "route queries and wait_for_outcome to the replicas of a projection group, as its membership topic says (docs/read-path.md); excludes -projection-addr")
 	tlsconf.ServerFlags(e, &c.tls)
 	tlsconf.ClientFlags(e, &c.projectionTLS, "projection", "PROJECTION", "the projection")
 	e.Bool(&c.reflection, "reflection", "CARTSTREAM_REFLECTION", false, "register gRPC server reflection (grpcurl without proto files)")
@@ -133,6 +135,9 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	}
 	if c.maxStreams < 1 {
 		errs = append(errs, fmt.Errorf("grpc max streams %d: must be >= 1", c.maxStreams))
+	}
+	if c.projectionGroup && c.projectionAddr != "" {
+		errs = append(errs, errors.New("-projection-group and -projection-addr exclude each other"))
 	}
 	if strings.TrimSpace(c.brokers) == "" {
 		errs = append(errs, errors.New("brokers: empty"))
@@ -218,6 +223,18 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		products = remoteProducts{cartv1.NewCatalogServiceClient(conn)}
 		log.Info("queries and outcomes served by the projection", "addr", c.projectionAddr)
 	}
+	if c.projectionGroup {
+		// A membership reader that fails stops the gateway (ctx's cause).
+		var fail context.CancelCauseFunc
+		ctx, fail = context.WithCancelCause(ctx)
+		defer fail(nil)
+		router, stopRouter, err := startRouter(ctx, c, extra, brokers, log, fail)
+		if err != nil {
+			return err
+		}
+		defer stopRouter()
+		reader, outcomes, products = router, router, router
+	}
 
 	srvTLS, err := c.tls.Config()
 	if err != nil {
@@ -267,6 +284,9 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		ShutdownTimeout: c.shutdownTimeout,
 		Logger:          log,
 	})
+	if cause := context.Cause(ctx); err == nil && errors.Is(cause, errMembership) {
+		err = cause
+	}
 	if errors.Is(err, topics.ErrNotCoPartitioned) {
 		log.Error("startup refused: the cart topics are not co-partitioned; fix the topics or point the gateway at a matching set", "error", err)
 	} else if err != nil {

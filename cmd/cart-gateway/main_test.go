@@ -76,3 +76,14 @@ func TestParseConfigNeedsAnAuthChoice(t *testing.T) {
 		t.Fatalf("err = %v, want both problems", err)
 	}
 }
+
+func TestParseConfigProjectionGroupExcludesOneAddress(t *testing.T) {
+	c, err := parseConfig([]string{"-auth-dev-mode", "-projection-group"}, env(nil), io.Discard)
+	if err != nil || !c.projectionGroup {
+		t.Fatalf("-projection-group: %+v, %v", c.projectionGroup, err)
+	}
+	_, err = parseConfig([]string{"-auth-dev-mode", "-projection-group", "-projection-addr", "127.0.0.1:50052"}, env(nil), io.Discard)
+	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "exclude each other") {
+		t.Fatalf("both: %v, want a usage error", err)
+	}
+}

@@ -58,6 +58,7 @@ func run(args []string) int {
 		mf         service.MetricsFlags
 		cpDir      string
 		cpInterval time.Duration
+		grp        groupFlags
 	)
 	e := &service.EnvFlags{FS: fs}
 	e.String(&addr, "grpc-addr", "CARTSTREAM_PROJECTION_ADDR", projection.DefaultAddr, "gRPC listen address")
@@ -81,6 +82,7 @@ func run(args []string) int {
 	mf.Register(e, ":9103")
 	e.String(&cpDir, "checkpoint-dir", "CARTSTREAM_CHECKPOINT_DIR", "", "directory of this replica's local checkpoint of cart.state, for a warm restart (a cache: deleting it costs only time); empty: none")
 	e.Duration(&cpInterval, "checkpoint-interval", "CARTSTREAM_CHECKPOINT_INTERVAL", projection.DefaultCheckpointInterval, "how often the checkpoint is written (and at shutdown)")
+	grp.register(e)
 	logFlags.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -88,7 +90,7 @@ func run(args []string) int {
 		}
 		return 2
 	}
-	if err := errors.Join(e.Err(), mf.Validate()); err != nil {
+	if err := errors.Join(e.Err(), mf.Validate(), grp.validate(own)); err != nil {
 		fmt.Fprintln(os.Stderr, "cart-projection:", err)
 		return 2
 	}
@@ -140,12 +142,6 @@ func run(args []string) int {
 	if mf.KafkaStatsInterval > 0 {
 		cfg.KafkaStats, cfg.KafkaStatsInterval = obs.Kafka.Func("projection-"), mf.KafkaStatsInterval
 	}
-	p, err := projection.New(cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "cart-projection:", err)
-		return 2
-	}
-	obs.Projection.Attach(p)
 	ctx, cancel := service.SignalContext(log)
 	defer cancel()
 	stopTracing, err := service.StartTracing(ctx, "cart-projection", log)
@@ -173,12 +169,23 @@ func run(args []string) int {
 		log.Error("tls", "err", err)
 		return 2
 	}
-	err = projection.Serve(ctx, p, projection.ServeOptions{
+	so := projection.ServeOptions{
 		TLS: tlsCfg, Reflection: reflect,
 		Addr: addr, MaxRecvMsgSize: maxRecv, ShutdownTimeout: shutdownTO, Logger: log,
 		Limits:        grpclimits.Limits{MaxConcurrentStreams: uint32(max(maxStreams, 0))},
 		ServerOptions: append(obs.GRPC.ServerOptions(), tracing.ServerOption(nil)),
-	})
+	}
+	if grp.groupID != "" {
+		err = grp.serve(ctx, cfg, addr, so, prefix, obs.Projection)
+	} else {
+		var p *projection.Projection
+		if p, err = projection.New(cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "cart-projection:", err)
+			return 2
+		}
+		obs.Projection.Attach(p)
+		err = projection.Serve(ctx, p, so)
+	}
 	if err != nil {
 		log.Error("stopped with an error", "err", err)
 		return 1

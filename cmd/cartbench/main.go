@@ -73,6 +73,7 @@ func run(args []string) int {
 	})
 	fs.IntVar(&cfg.RebuildCarts, "rebuild-carts", d.RebuildCarts, "rebuild/getcart: carts (snapshots) in cart.state")
 	fs.IntVar(&cfg.CommandsPerCart, "commands-per-cart", d.CommandsPerCart, "rebuild/getcart: commands each cart's snapshot results from")
+	fs.IntVar(&cfg.ScaleCarts, "scale-carts", d.ScaleCarts, "readscale: carts (snapshots) in cart.state shared by three projection replicas")
 	fs.IntVar(&cfg.GetCartClients, "getcart-clients", d.GetCartClients, "getcart: concurrent closed-loop gRPC clients")
 	fs.DurationVar(&cfg.GetCartDuration, "getcart-duration", d.GetCartDuration, "getcart: length of the concurrent phase")
 	fs.IntVar(&cfg.WaitRate, "wait-rate", d.WaitRate, "wait: commands/s with wait_for_outcome, open loop")

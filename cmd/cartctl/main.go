@@ -65,6 +65,7 @@ func commands() []command {
 		{"topics", "topic status (offsets, lag, hanging transactions), create, check", runTopics},
 		{"verify", "prove exactly-once processing of the cart topics (the cartverify checks)", runVerify},
 		{"acls", "the least-privilege Kafka ACLs of a deployment: print, apply", runACLs},
+		{"projection", "a projection group's replicas and where each partition's queries go", runProjection},
 	}
 }
 

@@ -34,6 +34,8 @@ type Result struct {
 	// scenario, so its JIT has compiled the transaction paths.
 	WarmupSeconds float64     `json:"warmup_s,omitempty"`
 	Peer          *PeerResult `json:"peer,omitempty"`
+	// ReadScale is the read side over three projection replicas.
+	ReadScale *ReadScaleResult `json:"readscale,omitempty"`
 }
 
 // Failed reports whether a scenario ended with an error.
@@ -42,7 +44,7 @@ func (r *Result) Failed() bool {
 		(r.Rebuild != nil && r.Rebuild.Error != "") || (r.GetCart != nil && r.GetCart.Error != "") ||
 		(r.Wait != nil && r.Wait.Error != "") || (r.Replay != nil && r.Replay.Error != "") ||
 		(r.Recovery != nil && r.Recovery.Error != "") || (r.Memory != nil && r.Memory.Error != "") ||
-		(r.Peer != nil && r.Peer.Error != "")
+		(r.Peer != nil && r.Peer.Error != "") || (r.ReadScale != nil && r.ReadScale.Error != "")
 }
 
 // Scenario time bounds: a scenario that overruns is cut off and reports
@@ -50,7 +52,7 @@ func (r *Result) Failed() bool {
 var scenarioTimeout = map[string]time.Duration{
 	"drain": 8 * time.Minute, "e2e": 4 * time.Minute, "rebuild": 6 * time.Minute, "getcart": 4 * time.Minute,
 	"wait": 3 * time.Minute, "replay": 5 * time.Minute, "recovery": 5 * time.Minute, "memory": 6 * time.Minute,
-	"peer": 20 * time.Minute,
+	"peer": 20 * time.Minute, "readscale": 30 * time.Minute,
 }
 
 // Run runs the configured scenarios one after the other against the broker
@@ -132,6 +134,10 @@ func Run(ctx context.Context, cfg Config, revision string, logf func(format stri
 			r, err := e.peer(sctx)
 			r.Error = errString(err)
 			res.Peer = r
+		case "readscale":
+			r, err := e.readScale(sctx)
+			r.Error = errString(err)
+			res.ReadScale = r
 		}
 		cancel()
 		e.closeReaders()

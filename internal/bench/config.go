@@ -69,6 +69,10 @@ type Config struct {
 	ReplayEvents int
 	ReplayRounds int
 
+	// ReadScale: ScaleCarts snapshots in cart.state over three projection
+	// replicas (readscale.go).
+	ScaleCarts int
+
 	// Warmup drives the broker with the e2e load for about this long before
 	// the first scenario (zero: none).
 	Warmup time.Duration
@@ -92,7 +96,7 @@ type Config struct {
 }
 
 // ScenarioNames are the scenarios in the order they run.
-var ScenarioNames = []string{"drain", "e2e", "rebuild", "getcart", "wait", "replay", "recovery", "memory", "peer"}
+var ScenarioNames = []string{"drain", "e2e", "rebuild", "getcart", "wait", "replay", "recovery", "memory", "peer", "readscale"}
 
 // Defaults returns the full-size configuration.
 func Defaults() Config {
@@ -107,7 +111,8 @@ func Defaults() Config {
 		GetCartClients: 4, GetCartDuration: 10 * time.Second,
 		WaitRate: 200, WaitDuration: 15 * time.Second,
 		ReplayEvents: 200_000, ReplayRounds: 2,
-		Warmup: time.Minute,
+		ScaleCarts: 1_000_000,
+		Warmup:     time.Minute,
 	}
 }
 
@@ -125,6 +130,7 @@ func (c Config) Shrink() Config {
 	c.GetCartDuration = 2 * time.Second
 	c.WaitDuration = 3 * time.Second
 	c.ReplayEvents, c.ReplayRounds = 10_000, 1
+	c.ScaleCarts = 20_000
 	return c
 }
 
@@ -150,6 +156,7 @@ func (c Config) withDefaults() Config {
 	set(&c.WaitRate, d.WaitRate)
 	set(&c.ReplayEvents, d.ReplayEvents)
 	set(&c.ReplayRounds, d.ReplayRounds)
+	set(&c.ScaleCarts, d.ScaleCarts)
 	for _, dur := range []struct {
 		v   *time.Duration
 		def time.Duration
@@ -196,6 +203,7 @@ func (c Config) Validate() error {
 		{"kills", c.Kills}, {"recovery rate", c.RecoveryRate}, {"memory carts", c.MemoryCarts},
 		{"rebuild carts", c.RebuildCarts}, {"commands per cart", c.CommandsPerCart}, {"getcart clients", c.GetCartClients},
 		{"wait rate", c.WaitRate}, {"replay events", c.ReplayEvents}, {"replay rounds", c.ReplayRounds},
+		{"scale carts", c.ScaleCarts},
 	} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %d: must not be negative", f.name, f.v))

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -130,7 +131,27 @@ func (r *Result) WriteTable(out io.Writer) error {
 	if p := r.Peer; p != nil {
 		writePeerRows(row, verdict, p)
 	}
+	if rs := r.ReadScale; rs != nil {
+		readScaleRows(row, verdict, rs)
+	}
 	return tw.Flush()
+}
+
+// readScaleRows are the readscale scenario's rows.
+func readScaleRows(row func(...string), verdict func(bool) string, rs *ReadScaleResult) {
+	row("readscale", fmt.Sprintf("%d carts, %d replicas: cold, all partitions ready", rs.Carts, rs.Replicas), fmt.Sprintf("%.2f s (replicas ready %v s, RSS %v KiB)", rs.ColdSeconds, rs.ColdPerReplica, rs.ColdRSSKiB), "", "")
+	warm := 0.0
+	if len(rs.WarmPerReplica) > 0 {
+		warm = slices.Max(rs.WarmPerReplica)
+	}
+	row("readscale", "warm restart per replica, to ready", fmt.Sprintf("%v s (restored %v carts)", rs.WarmPerReplica, rs.RestoredCarts), fmt.Sprintf("<= %.0f s", rs.TargetWarmS), verdict(warm <= rs.TargetWarmS && len(rs.WarmPerReplica) > 0))
+	row("readscale", "memory: RSS of the replicas per cart (after warm restarts)", fmt.Sprintf("%.0f bytes (RSS %v KiB)", rs.BytesPerCart, rs.RSSKiB), fmt.Sprintf("<= %.0f bytes", rs.TargetBytes), verdict(rs.BytesPerCart > 0 && rs.BytesPerCart <= rs.TargetBytes))
+	row("readscale", "routed GetCart p50/p99/p99.9 (gateway -> owner)", fmt.Sprintf("%.2f / %.2f / %.2f ms, %.0f/s, %d errors", rs.GetCart.P50, rs.GetCart.P99, rs.GetCart.P999, rs.GetCartRate, rs.GetCartErrors),
+		fmt.Sprintf("p99 <= %.0f ms", rs.TargetGetCartP99), verdict(rs.GetCart.N > 0 && rs.GetCart.P99 <= rs.TargetGetCartP99 && rs.GetCartErrors == 0))
+	row("readscale", "partition unavailable: warm restart | moved (kill -9, no standby) | rejoin | moved with a standby", fmt.Sprintf("%.2f s | %.2f s (session timeout %.0f s) | %.2f s | %.2f s",
+		rs.RestartGapMax, rs.MovedGapMax, rs.SessionTimeout, rs.RejoinGapMax, rs.StandbyMovedGapMax), "", "")
+	row("readscale", "failed queries during restarts, kill -9 and rejoin", fmt.Sprintf("%d of %d", rs.FailedQueries, rs.ProbeQueries), "0", verdict(rs.ProbeQueries > 0 && rs.FailedQueries == 0))
+	errRow(row, "readscale", rs.Error)
 }
 
 func errRow(row func(...string), scenario, err string) {

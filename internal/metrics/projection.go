@@ -18,9 +18,15 @@ import (
 // Build it before the projection (TokenWaited goes into the config), then
 // Attach the projection.
 type Projection struct {
-	proj      atomic.Pointer[projection.Projection]
+	src       atomic.Pointer[statsSource]
 	tokenWait *prometheus.HistogramVec
 }
+
+// StatsSource is what the collector reads: a Projection, or a projection
+// group's Replica (the sum over its partitions).
+type StatsSource interface{ Stats() projection.Stats }
+
+type statsSource struct{ StatsSource }
 
 var (
 	projReady        = desc("projection_ready", "1 once cart.state is rebuilt and the catalog loaded: queries are served.")
@@ -55,7 +61,10 @@ func NewProjection(reg prometheus.Registerer) *Projection {
 }
 
 // Attach makes the collector read proj's Stats.
-func (p *Projection) Attach(proj *projection.Projection) { p.proj.Store(proj) }
+func (p *Projection) Attach(proj *projection.Projection) { p.AttachStats(proj) }
+
+// AttachStats makes the collector read src's Stats (a projection.Replica).
+func (p *Projection) AttachStats(src StatsSource) { p.src.Store(&statsSource{src}) }
 
 // TokenWaited is projection.Config.TokenWaited.
 func (p *Projection) TokenWaited(d time.Duration, err error) {
@@ -79,11 +88,11 @@ func (p *Projection) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (p *Projection) Collect(ch chan<- prometheus.Metric) {
-	proj := p.proj.Load()
-	if proj == nil {
+	src := p.src.Load()
+	if src == nil {
 		return
 	}
-	s := proj.Stats()
+	s := src.Stats()
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}

@@ -112,99 +112,160 @@ func (a *App) stop(cancel context.CancelFunc, cs ...component) error {
 // Run runs every part until ctx ends or one of them fails, then stops them
 // in order. It returns nil after a shutdown asked for by ctx. Run may be
 // called once.
+//
+// Each step is a method below; Run says the order. Stopping is one
+// runner (stages): what started registers its stop, and the stops run in
+// reverse, after HTTP's. A listener not yet handed to its server is
+// closed by one deferred call, whatever step failed.
 func (a *App) Run(ctx context.Context) (err error) {
-	a.mu.Lock()
-	if a.ran {
-		a.mu.Unlock()
-		return errors.New("cartstream: Run called twice")
+	if err := a.claimRun(); err != nil {
+		return err
 	}
-	a.ran = true
-	a.mu.Unlock()
 	began := time.Now()
-	cfg, log := a.cfg, a.log
-
-	// The HTTP side answers at once: 503 until ready.
+	lis := &listeners{grpc: a.grpcLis, http: a.httpLis}
+	defer lis.closeUnowned()
+	// The HTTP side answers at once: 503 until ready. It reaches the
+	// gateway through one loopback connection.
 	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		_ = a.Close()
 		return fmt.Errorf("cartstream: loopback gRPC client: %w", err)
 	}
 	defer conn.Close()
-	// One registry for every part: the same names as the separate services.
-	obs := metrics.ForAll()
-	hs, err := httpapi.New(httpapi.Config{
-		Conn: conn, Ready: a.ready, Static: web.Handler(), Metrics: obs.Handler(),
-		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, DevAuth: cfg.Auth.DevMode,
-	})
+	var st stages
+	defer func() { err = errors.Join(err, st.stopAll()) }()
+	obs := metrics.ForAll() // one registry for every part: the same names as the separate services
+	httpPart, stopHTTP, err := a.startHTTP(ctx, conn, obs, lis)
 	if err != nil {
-		_ = a.Close()
 		return err
 	}
-	// Stages stop in this order: HTTP first (it is a client of the rest),
-	// then the others in the reverse order of their start.
-	var stages []func() error
-	defer func() {
-		for i := len(stages) - 1; i >= 0; i-- {
-			err = errors.Join(err, stages[i]())
-		}
-	}()
-	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
-	httpPart := a.start(httpCtx, "http", func(ctx context.Context) error { return hs.Run(ctx, a.httpLis) })
-	defer func() { err = errors.Join(err, a.stop(stopHTTP, httpPart)) }() // runs before the stages
-	log.Info("cartstream: starting", "http", "http://"+a.HTTPAddr()+"/", "grpc", a.GRPCAddr())
+	defer func() { err = errors.Join(err, stopHTTP()) }() // runs before the stages
+	a.log.Info("cartstream: starting", "http", "http://"+a.HTTPAddr()+"/", "grpc", a.GRPCAddr())
 
-	sctx, cancelStart := context.WithTimeout(ctx, cfg.StartTimeout)
+	sctx, cancelStart := context.WithTimeout(ctx, a.cfg.StartTimeout)
 	defer cancelStart()
-
-	// The broker.
-	brokers := cfg.Brokers
-	if brokers == "" {
-		b, err := devbroker.Start(sctx, devbroker.Config{
-			Port: cfg.DevBroker.Port, DataDir: cfg.DevBroker.DataDir,
-			Topics: cfg.Topics, TopicConfig: cfg.TopicConfig, Logger: log,
-		})
-		if err != nil {
-			_ = a.grpcLis.Close()
-			return fmt.Errorf("cartstream: embedded broker: %w", err)
-		}
-		stages = append(stages, func() error {
-			b.Close()
-			log.Info("cartstream: embedded broker stopped", "data_dir", b.DataDir())
-			return nil
-		})
-		for _, line := range strings.Split(b.Banner(), "\n") {
-			log.Warn(line)
-		}
-		brokers = b.Addr()
-		a.mu.Lock()
-		a.brokers = brokers
-		a.mu.Unlock()
-	} else if err := ensureTopics(sctx, a.clientConfig(brokers), cfg.Topics, cfg.TopicConfig); err != nil {
-		_ = a.grpcLis.Close()
+	brokers, err := a.startBroker(sctx, &st)
+	if err != nil {
 		return err
 	}
 	client := a.clientConfig(brokers)
-	log.Info("cartstream: topics checked", "brokers", brokers, "requests", cfg.Topics.Requests)
-
 	codec, err := records.New(records.Config{})
 	if err != nil {
-		_ = a.grpcLis.Close()
 		return fmt.Errorf("cartstream: records codec: %w", err)
 	}
-	if cfg.Catalog != nil {
-		n, err := devbroker.SeedCatalog(sctx, devbroker.SeedConfig{Client: client, Topic: cfg.Topics.Catalog, Encoder: codec, Products: cfg.Catalog})
-		switch {
-		case err != nil:
-			_ = a.grpcLis.Close()
-			return fmt.Errorf("cartstream: seed the catalog: %w", err)
-		case n > 0:
-			log.Info("cartstream: catalog seeded", "topic", cfg.Topics.Catalog, "products", n)
-		default:
-			log.Info("cartstream: catalog topic already has records; not seeding", "topic", cfg.Topics.Catalog)
-		}
+	if err := a.seedCatalog(sctx, client, codec); err != nil {
+		return err
 	}
+	be, err := a.startBackend(ctx, client, codec, obs, &st)
+	if err != nil {
+		return err
+	}
+	if err := a.awaitBackend(ctx, sctx, be, began); err != nil {
+		return ignoreStop(err)
+	}
+	gwPart, err := a.startGateway(ctx, sctx, brokers, codec, obs, be.rs, lis, &st)
+	if err != nil {
+		return err
+	}
+	if err := waitServing(sctx, conn, gwPart); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	close(a.ready)
+	a.log.Info("cartstream: READY: open the storefront", "url", "http://"+a.HTTPAddr()+"/", "grpc", a.GRPCAddr(), "brokers", brokers, "after", time.Since(began).Round(time.Millisecond))
+	return a.serveUntilDone(ctx, httpPart, gwPart, be.mgrPart, be.rsPart)
+}
 
-	// The write side and the read side.
+// claimRun makes the first Run the only one.
+func (a *App) claimRun() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ran {
+		return errors.New("cartstream: Run called twice")
+	}
+	a.ran = true
+	return nil
+}
+
+// startHTTP starts the HTTP side (API, storefront, health, metrics) and
+// returns its stop.
+func (a *App) startHTTP(ctx context.Context, conn *grpc.ClientConn, obs *metrics.Set, lis *listeners) (component, func() error, error) {
+	hs, err := httpapi.New(httpapi.Config{
+		Conn: conn, Ready: a.ready, Static: web.Handler(), Metrics: obs.Handler(),
+		ShutdownTimeout: a.cfg.ShutdownTimeout, Logger: a.log, DevAuth: a.cfg.Auth.DevMode,
+	})
+	if err != nil {
+		return component{}, nil, err
+	}
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	lis.http = nil // hs.Run owns it now
+	part := a.start(httpCtx, "http", func(ctx context.Context) error { return hs.Run(ctx, a.httpLis) })
+	return part, func() error { return a.stop(stopHTTP, part) }, nil
+}
+
+// startBroker starts the embedded broker (no Config.Brokers), or checks
+// the topics of the configured cluster, and returns the bootstrap servers.
+func (a *App) startBroker(sctx context.Context, st *stages) (string, error) {
+	cfg, log := a.cfg, a.log
+	brokers := cfg.Brokers
+	if brokers != "" {
+		if err := ensureTopics(sctx, a.clientConfig(brokers), cfg.Topics, cfg.TopicConfig); err != nil {
+			return "", err
+		}
+		log.Info("cartstream: topics checked", "brokers", brokers, "requests", cfg.Topics.Requests)
+		return brokers, nil
+	}
+	b, err := devbroker.Start(sctx, devbroker.Config{
+		Port: cfg.DevBroker.Port, DataDir: cfg.DevBroker.DataDir,
+		Topics: cfg.Topics, TopicConfig: cfg.TopicConfig, Logger: log,
+	})
+	if err != nil {
+		return "", fmt.Errorf("cartstream: embedded broker: %w", err)
+	}
+	st.add(func() error {
+		b.Close()
+		log.Info("cartstream: embedded broker stopped", "data_dir", b.DataDir())
+		return nil
+	})
+	for _, line := range strings.Split(b.Banner(), "\n") {
+		log.Warn(line)
+	}
+	a.mu.Lock()
+	a.brokers = b.Addr()
+	a.mu.Unlock()
+	log.Info("cartstream: topics checked", "brokers", b.Addr(), "requests", cfg.Topics.Requests)
+	return b.Addr(), nil
+}
+
+// seedCatalog writes Config.Catalog into an empty catalog topic.
+func (a *App) seedCatalog(sctx context.Context, client kafka.ConfigMap, codec *records.Codec) error {
+	if a.cfg.Catalog == nil {
+		return nil
+	}
+	topic := a.cfg.Topics.Catalog
+	n, err := devbroker.SeedCatalog(sctx, devbroker.SeedConfig{Client: client, Topic: topic, Encoder: codec, Products: a.cfg.Catalog})
+	switch {
+	case err != nil:
+		return fmt.Errorf("cartstream: seed the catalog: %w", err)
+	case n > 0:
+		a.log.Info("cartstream: catalog seeded", "topic", topic, "products", n)
+	default:
+		a.log.Info("cartstream: catalog topic already has records; not seeding", "topic", topic)
+	}
+	return nil
+}
+
+// backend is the write side and the read side, running.
+type backend struct {
+	mgr             *validation.Manager
+	rs              *readSide
+	mgrPart, rsPart component
+}
+
+// startBackend starts the manager and the projection.
+func (a *App) startBackend(ctx context.Context, client kafka.ConfigMap, codec *records.Codec, obs *metrics.Set, st *stages) (*backend, error) {
+	cfg, log := a.cfg, a.log
 	mgrCfg := validation.Config{
 		Client: client, Topics: cfg.Topics, GroupID: cfg.GroupID, InstanceID: cfg.InstanceID,
 		Limits: cfg.Limits, Records: codec, Logger: log.With("part", "manager"), Observer: obs.Manager,
@@ -214,64 +275,70 @@ func (a *App) Run(ctx context.Context) (err error) {
 	}
 	mgr, err := validation.New(mgrCfg)
 	if err != nil {
-		_ = a.grpcLis.Close()
-		return err
+		return nil, err
 	}
 	rs, err := newReadSide(client, cfg, codec, obs, log.With("part", "projection"))
 	if err != nil {
-		_ = a.grpcLis.Close()
-		return err
+		return nil, err
 	}
 	obs.Manager.Attach(mgr)
 	obs.Projection.Attach(rs.proj)
 	svcCtx, stopSvc := context.WithCancel(context.WithoutCancel(ctx))
-	mgrPart := a.start(svcCtx, "manager", mgr.Run)
-	rsPart := a.start(svcCtx, "projection", rs.Run)
-	stages = append(stages, func() error { return a.stop(stopSvc, mgrPart, rsPart) })
+	be := &backend{mgr: mgr, rs: rs, mgrPart: a.start(svcCtx, "manager", mgr.Run), rsPart: a.start(svcCtx, "projection", rs.Run)}
+	st.add(func() error { return a.stop(stopSvc, be.mgrPart, be.rsPart) })
+	return be, nil
+}
 
-	failed := func(c component, e error) error {
-		c.done <- nil // for the stop's wait; e is reported here
-		if e == nil {
-			e = errors.New("stopped unexpectedly")
-		}
-		return fmt.Errorf("cartstream: %s: %w", c.name, e)
+// errStopping: ctx ended while starting; Run returns nil.
+var errStopping = errors.New("cartstream: asked to stop while starting")
+
+func ignoreStop(err error) error {
+	if errors.Is(err, errStopping) {
+		return nil
 	}
+	return err
+}
+
+// awaitBackend waits until the manager and the projection are ready.
+func (a *App) awaitBackend(ctx, sctx context.Context, be *backend, began time.Time) error {
 	for _, w := range []struct {
 		name string
 		ch   <-chan struct{}
-	}{{"manager", mgr.Ready()}, {"projection", rs.Ready()}} {
+	}{{"manager", be.mgr.Ready()}, {"projection", be.rs.Ready()}} {
 		select {
 		case <-w.ch:
-			log.Info("cartstream: ready", "part", w.name, "after", time.Since(began).Round(time.Millisecond))
-		case e := <-mgrPart.done:
-			_ = a.grpcLis.Close()
-			return failed(mgrPart, e)
-		case e := <-rsPart.done:
-			_ = a.grpcLis.Close()
-			return failed(rsPart, e)
+			a.log.Info("cartstream: ready", "part", w.name, "after", time.Since(began).Round(time.Millisecond))
+		case e := <-be.mgrPart.done:
+			return failed(be.mgrPart, e)
+		case e := <-be.rsPart.done:
+			return failed(be.rsPart, e)
 		case <-sctx.Done():
-			_ = a.grpcLis.Close()
 			if ctx.Err() != nil {
-				return nil // asked to stop while starting
+				return errStopping
 			}
-			return fmt.Errorf("cartstream: %s not ready within %v", w.name, cfg.StartTimeout)
+			return fmt.Errorf("cartstream: %s not ready within %v", w.name, a.cfg.StartTimeout)
 		}
 	}
+	return nil
+}
 
-	// The gateway, with the read side's queries and the catalog.
-	// The HTTP/JSON API reaches the gateway over one loopback connection
-	// that carries every browser's calls and watches: a projection's limit.
-	limits := grpclimits.Limits{MaxConcurrentStreams: projection.DefaultMaxConcurrentStreams}
+// startGateway starts the gRPC gateway with the read side's queries and
+// the catalog; it takes the gRPC listener.
+func (a *App) startGateway(ctx, sctx context.Context, brokers string, codec *records.Codec, obs *metrics.Set, rs *readSide, lis *listeners, st *stages) (component, error) {
+	cfg, log := a.cfg, a.log
 	ac := cfg.Auth
 	ac.Logger = log.With("part", "auth")
 	verifier, err := auth.New(sctx, ac)
 	if err != nil {
-		_ = a.grpcLis.Close()
-		return err
+		return component{}, err
 	}
-	stages = append(stages, func() error { return verifier.Close(context.WithoutCancel(ctx)) })
+	st.add(func() error { return verifier.Close(context.WithoutCancel(ctx)) })
+	// The HTTP/JSON API reaches the gateway over one loopback connection
+	// that carries every browser's calls and watches: a projection's limit.
+	limits := grpclimits.Limits{MaxConcurrentStreams: projection.DefaultMaxConcurrentStreams}
 	gwCtx, stopGW := context.WithCancel(context.WithoutCancel(ctx))
-	gwPart := a.start(gwCtx, "gateway", func(ctx context.Context) error {
+	lis.grpc = nil // gateway.Run owns it now
+	part := a.start(gwCtx, "gateway", func(ctx context.Context) error {
 		return gateway.Run(ctx, gateway.Options{
 			// The development binary keeps reflection on for grpcurl.
 			Reflection:      true,
@@ -293,29 +360,37 @@ func (a *App) Run(ctx context.Context) (err error) {
 			Logger:          log.With("part", "gateway"),
 		})
 	})
-	stages = append(stages, func() error { return a.stop(stopGW, gwPart) })
-	if e := waitServing(sctx, conn, gwPart); e != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return e
-	}
-	close(a.ready)
-	log.Info("cartstream: READY: open the storefront", "url", "http://"+a.HTTPAddr()+"/", "grpc", a.GRPCAddr(), "brokers", brokers, "after", time.Since(began).Round(time.Millisecond))
+	st.add(func() error { return a.stop(stopGW, part) })
+	return part, nil
+}
 
+// serveUntilDone waits for ctx's end or a part's failure.
+func (a *App) serveUntilDone(ctx context.Context, http, gw, mgr, rs component) error {
+	var c component
+	var e error
 	select {
 	case <-ctx.Done():
-		log.Info("cartstream: shutting down", "cause", context.Cause(ctx))
+		a.log.Info("cartstream: shutting down", "cause", context.Cause(ctx))
 		return nil
-	case e := <-httpPart.done:
-		return failed(httpPart, e)
-	case e := <-gwPart.done:
-		return failed(gwPart, e)
-	case e := <-mgrPart.done:
-		return failed(mgrPart, e)
-	case e := <-rsPart.done:
-		return failed(rsPart, e)
+	case e = <-http.done:
+		c = http
+	case e = <-gw.done:
+		c = gw
+	case e = <-mgr.done:
+		c = mgr
+	case e = <-rs.done:
+		c = rs
 	}
+	return failed(c, e)
+}
+
+// failed is a part that ended on its own: its error, or that it stopped.
+func failed(c component, e error) error {
+	c.done <- nil // for the stop's wait; e is reported here
+	if e == nil {
+		e = errors.New("stopped unexpectedly")
+	}
+	return fmt.Errorf("cartstream: %s: %w", c.name, e)
 }
 
 // extra is what every client adds to the bootstrap servers: Config.Kafka

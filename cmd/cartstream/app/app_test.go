@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -357,4 +358,31 @@ func get(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
 	}
 	return string(body)
+}
+
+// A start that fails before the servers own the ports releases them: Run's
+// one error path (the split of Run into steps must keep it).
+func TestFailedStartReleasesThePorts(t *testing.T) {
+	a, err := app.New(app.Config{
+		Brokers:      "127.0.0.1:1", // nothing listens: the topic check fails
+		StartTimeout: 2 * time.Second,
+		GRPCAddr:     "127.0.0.1:0",
+		HTTPAddr:     "127.0.0.1:0",
+		Logger:       testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpcAddr, httpAddr := a.GRPCAddr(), a.HTTPAddr()
+	if err := a.Run(context.Background()); err == nil {
+		t.Fatal("Run with no broker: nil error")
+	}
+	for _, addr := range []string{grpcAddr, httpAddr} {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("%s still held after a failed start: %v", addr, err)
+			continue
+		}
+		_ = l.Close()
+	}
 }
