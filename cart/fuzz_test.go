@@ -224,7 +224,7 @@ func sameCart(a, b cart.CartState) bool {
 	return a.CartID == b.CartID && a.CustomerID == b.CustomerID && a.Status == b.Status &&
 		a.Currency == b.Currency && slices.Equal(a.Lines, b.Lines) && a.Subtotal == b.Subtotal &&
 		a.ItemCount == b.ItemCount && a.Version == b.Version &&
-		a.UpdatedAt == b.UpdatedAt && a.CheckedOutAt == b.CheckedOutAt
+		a.UpdatedAt == b.UpdatedAt && a.CheckedOutAt == b.CheckedOutAt && a.MergedInto == b.MergedInto
 }
 
 func sameSnapshot(a, b cart.Snapshot) bool {
@@ -351,7 +351,7 @@ func FuzzMoney(f *testing.F) {
 // sameCart must compare every field; a field added to CartState fails here
 // until sameCart learns it.
 func TestSameCartCoversEveryField(t *testing.T) {
-	if n := reflect.TypeFor[cart.CartState]().NumField(); n != 10 {
-		t.Fatalf("CartState has %d fields, sameCart compares 10", n)
+	if n := reflect.TypeFor[cart.CartState]().NumField(); n != 11 {
+		t.Fatalf("CartState has %d fields, sameCart compares 11", n)
 	}
 }
