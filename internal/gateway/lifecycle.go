@@ -1,0 +1,101 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/auth"
+	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
+)
+
+// CartLister lists a customer's open carts; the read path implements it
+// beside Reader (the gateway finds it on Config.Reader). It must be safe
+// for concurrent use and honour ctx.
+type CartLister interface {
+	ListCarts(ctx context.Context, req *cartv1.ListCartsRequest) (*cartv1.ListCartsResponse, error)
+}
+
+// ClearCart implements cartv1.CartServiceServer.
+func (s *Server) ClearCart(ctx context.Context, req *cartv1.ClearCartRequest) (*cartv1.ClearCartResponse, error) {
+	who, customer, err := s.commandCaller(ctx, req.GetCustomerId())
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	cmd := cart.ClearCart{CartID: cart.CartID(req.GetCartId()), RequestID: cart.RequestID(req.GetRequestId()),
+		CustomerID: customer, RequestedAt: s.now()}
+	token, outcome, err := s.submit(ctx, who, cmd, req.GetWaitForOutcome())
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	return &cartv1.ClearCartResponse{ConsistencyToken: token, Outcome: outcome}, nil
+}
+
+// MergeCarts implements cartv1.CartServiceServer. The outcome it waits
+// for is the guest cart's half (docs/decisions/0013-cart-lifecycle.md).
+func (s *Server) MergeCarts(ctx context.Context, req *cartv1.MergeCartsRequest) (*cartv1.MergeCartsResponse, error) {
+	who, customer, err := s.commandCaller(ctx, req.GetCustomerId())
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	cmd := cart.MergeCarts{CartID: cart.CartID(req.GetCartId()), RequestID: cart.RequestID(req.GetRequestId()),
+		CustomerID: customer, RequestedAt: s.now(), TargetCartID: cart.CartID(req.GetTargetCartId())}
+	token, outcome, err := s.submit(ctx, who, cmd, req.GetWaitForOutcome())
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	return &cartv1.MergeCartsResponse{ConsistencyToken: token, Outcome: outcome}, nil
+}
+
+// ListCarts implements cartv1.CartServiceServer: a customer lists their
+// own open carts, an operator anyone's; development mode lists the
+// customer named.
+func (s *Server) ListCarts(ctx context.Context, req *cartv1.ListCartsRequest) (*cartv1.ListCartsResponse, error) {
+	lister, ok := s.cfg.Reader.(CartLister)
+	if !ok {
+		return nil, statusOf(notServed("ListCarts"))
+	}
+	who, err := s.caller(ctx)
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	customer := cart.CustomerID(req.GetCustomerId())
+	if !who.Dev && !who.Operator {
+		if customer, err = s.customer(who, string(customer)); err != nil {
+			return nil, statusOf(err)
+		}
+	}
+	if err := customer.Validate(); err != nil {
+		return nil, statusOf(err)
+	}
+	resp, err := lister.ListCarts(ctx, &cartv1.ListCartsRequest{CustomerId: string(customer)})
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	return resp, nil
+}
+
+// authorizeMerge applies the ownership rule to a MergeCarts in token
+// mode: the guest cart must be the caller's own or unowned, unless the
+// caller is an operator (a storefront back end that saw both sessions);
+// the target must be the customer's or new.
+func (s *Server) authorizeMerge(ctx context.Context, who auth.Caller, cmd cart.MergeCarts) error {
+	src, found, err := s.owner(ctx, cmd.CartID)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("%w: %s", ErrCartNotFound, cmd.CartID)
+	}
+	if src != "" && src != who.Customer && !who.Operator {
+		return fmt.Errorf("%w: cart %s belongs to another customer", ErrPermissionDenied, cmd.CartID)
+	}
+	dst, found, err := s.owner(ctx, cmd.TargetCartID)
+	if err != nil {
+		return err
+	}
+	if found && dst != "" && dst != cmd.CustomerID {
+		return fmt.Errorf("%w: cart %s belongs to another customer", ErrPermissionDenied, cmd.TargetCartID)
+	}
+	return nil
+}
