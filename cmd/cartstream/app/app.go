@@ -208,6 +208,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 	mgrCfg := validation.Config{
 		Client: client, Topics: cfg.Topics, GroupID: cfg.GroupID, InstanceID: cfg.InstanceID,
 		Limits: cfg.Limits, Records: codec, Logger: log.With("part", "manager"), Observer: obs.Manager,
+		CartTTL: cfg.CartTTL,
 	}
 	if cfg.KafkaStatsInterval > 0 {
 		mgrCfg.KafkaStats, mgrCfg.KafkaStatsInterval = obs.Kafka.Func("manager-"), cfg.KafkaStatsInterval
