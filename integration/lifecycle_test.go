@@ -121,6 +121,11 @@ func TestCartExpiresAfterTTL(t *testing.T) {
 	run.waitServing(t, time.Minute)
 
 	e.send(t, e.add("exp-1", "x1", "SKU-A", 1), e.add("live-1", "y0", "SKU-B", 1))
+	waitFor(t, time.Minute, "both carts on the read side", func() bool {
+		_, err1 := run.p.Cart("exp-1")
+		_, err2 := run.p.Cart("live-1")
+		return err1 == nil && err2 == nil
+	})
 	// exp-1 is left alone; live-1 is touched every half second until
 	// exp-1 is gone from the read side.
 	touches := 0
@@ -162,29 +167,36 @@ func TestCartExpiresAfterTTL(t *testing.T) {
 		}
 	}
 
-	// The id starts over; a stale expiry request (a zombie's, or a scan's
-	// that lost the race with an AddItem) is rejected NOT_EXPIRED.
-	e.send(t, e.add("exp-1", "x2", "SKU-C", 2))
-	e.send(t, cart.ExpireCart{CartID: "live-1", RequestID: "expire-stale", RequestedAt: e.now(),
-		IdleSince: time.Now().Add(-time.Hour).UTC(), TTL: cfg.CartTTL})
+	// The id starts over; an expiry request decided just after an AddItem
+	// (a zombie's, or a scan's that lost the race) is rejected NOT_EXPIRED.
+	e.send(t, e.add("exp-1", "x2", "SKU-C", 2), e.add("race-1", "r1", "SKU-A", 1),
+		cart.ExpireCart{CartID: "race-1", RequestID: "expire-stale", RequestedAt: e.now(),
+			IdleSince: time.Now().Add(-time.Hour).UTC(), TTL: cfg.CartTTL})
 	e.waitProcessed(t, time.Minute)
-	snaps := map[cart.CartID]cart.Snapshot{}
-	for id, r := range e.latestState(t) {
-		if r.Value != nil {
-			s, err := e.rec.DecodeSnapshot(r.Value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			snaps[id] = s
+	validated, invalid := e.outcomes(t)
+	restarted := false
+	for _, v := range validated {
+		if ev, ok := v.event.(cart.AddItemValidatedRequest); ok && ev.RequestID == "x2" {
+			restarted = ev.Version == 1
 		}
 	}
-	if s, ok := snaps["exp-1"]; ok && (s.Cart.Version != 1 || len(s.Cart.Lines) != 1 || s.Cart.Lines[0].SKU != "SKU-C") {
-		t.Fatalf("exp-1 after expiry: %+v, want a new cart at version 1", s.Cart)
+	if !restarted {
+		t.Error("exp-1's AddItem after the expiry did not start a new cart at version 1")
 	}
-	live := snaps["live-1"]
-	if o, ok := live.Lookup("expire-stale"); !ok || o.Reason != cart.ReasonNotExpired {
-		t.Fatalf("stale expiry of live-1: %+v (found %t), want NOT_EXPIRED", o, ok)
+	raced := false
+	for _, v := range invalid {
+		if v.invalid.RequestID == "expire-stale" {
+			raced = v.invalid.Rejection.Reason == cart.ReasonNotExpired && v.invalid.Kind == cart.KindExpireCart
+		}
 	}
+	if !raced {
+		t.Error("the expiry decided after an AddItem was not rejected NOT_EXPIRED")
+	}
+	// Left alone, every cart expires: both sides hold nothing.
+	waitFor(t, time.Minute, "every cart expired on both sides", func() bool {
+		return m.Stats().Carts.Load() == 0 && run.p.Stats().Carts == 0
+	})
+	e.waitProcessed(t, time.Minute)
 	e.verifyClean(t)
 }
 
