@@ -46,7 +46,6 @@ func Check(in Input) Report {
 	c.load(in)
 	for _, k := range c.order {
 		cd := c.carts[k]
-		c.findExpiries(cd)
 		c.expect(cd)
 	}
 	c.assignOutcomes()
@@ -108,9 +107,6 @@ type cartData struct {
 	invalid   []int // decodable, non-malformed cart.invalid records, in offset order
 	snapshot  *State
 	window    []*slot // the modelled window after the last request
-	// expiries are the slot indexes of the accepted ExpireCart requests:
-	// each ends a generation of the cart (lifecycle.go).
-	expiries map[int]bool
 	// lastProcessed is the last slot of the last generation that moved
 	// the snapshot; nil when that generation has none (no snapshot due).
 	lastProcessed *slot
@@ -293,6 +289,7 @@ func (c *checker) load(in Input) {
 func (c *checker) expect(cd *cartData) {
 	var window []*slot
 	fresh := true // no request of this generation moved the snapshot yet
+	expiries := c.expiriesOf(cd)
 	for _, s := range cd.slots {
 		if fresh && s.kind == cart.KindExpireCart {
 			s.expect = expectSkipped
@@ -300,7 +297,7 @@ func (c *checker) expect(cd *cartData) {
 		}
 		fresh = false
 		cd.lastProcessed = s
-		if cd.expiries[s.idx] {
+		if expiries.ends(s) {
 			// The cart is gone: its window and snapshot with it.
 			s.expect = expectOne
 			window, fresh, cd.lastProcessed = nil, true, nil

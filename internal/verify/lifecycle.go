@@ -17,26 +17,31 @@ import (
 //     MergeInto request, written in the same transaction; every MergeInto
 //     comes from one.
 
-// findExpiries marks the ExpireCart requests whose CartExpired event is on
-// cart.validated: each such event goes to the first ExpireCart request
-// with its id after the previous one's.
-func (c *checker) findExpiries(cd *cartData) {
-	last := -1
+// expiryQueue is a cart's CartExpired events, in cart.validated order.
+type expiryQueue []cart.CartExpired
+
+func (c *checker) expiriesOf(cd *cartData) *expiryQueue {
+	var q expiryQueue
 	for _, i := range cd.validated {
-		ev, ok := c.validated[i].Event.(cart.CartExpired)
-		if !ok {
-			continue
-		}
-		for _, s := range cd.byID[ev.RequestID] {
-			if s.idx > last && s.kind == cart.KindExpireCart {
-				if cd.expiries == nil {
-					cd.expiries = map[int]bool{}
-				}
-				cd.expiries[s.idx], last = true, s.idx
-				break
-			}
+		if ev, ok := c.validated[i].Event.(cart.CartExpired); ok {
+			q = append(q, ev)
 		}
 	}
+	return &q
+}
+
+// ends reports whether s, a request of a cart the manager holds, is the
+// accepted expiry next in line: an ExpireCart with the event's id that saw
+// the cart idle since the event says. It consumes that event.
+func (q *expiryQueue) ends(s *slot) bool {
+	if len(*q) == 0 || s.kind != cart.KindExpireCart || s.rid != (*q)[0].RequestID {
+		return false
+	}
+	if ex, ok := s.req.Command.(cart.ExpireCart); !ok || !ex.IdleSince.Equal((*q)[0].IdleSince) {
+		return false
+	}
+	*q = (*q)[1:]
+	return true
 }
 
 // checkMerges matches accepted merges with the MergeInto requests.
