@@ -309,8 +309,8 @@ func (x *MergeCartsResponse) GetOutcome() *CommandOutcome {
 // ListCartsRequest names the customer whose open carts to list.
 type ListCartsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The customer (identifier rule). With bearer tokens it may be empty
-	// (the token's customer).
+	// The customer (identifier rule). With bearer tokens it must be the
+	// token's customer unless the caller is an operator.
 	CustomerId    string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2121,9 +2121,9 @@ const file_cartstream_cart_v1_cart_service_proto_rawDesc = "" +
 	"\x0etarget_cart_id\x18\x05 \x01(\tB\x04\xe2A\x01\x02R\ftargetCartId\"\xa5\x01\n" +
 	"\x12MergeCartsResponse\x12Q\n" +
 	"\x11consistency_token\x18\x01 \x01(\v2$.cartstream.cart.v1.ConsistencyTokenR\x10consistencyToken\x12<\n" +
-	"\aoutcome\x18\x02 \x01(\v2\".cartstream.cart.v1.CommandOutcomeR\aoutcome\"3\n" +
-	"\x10ListCartsRequest\x12\x1f\n" +
-	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"\aoutcome\x18\x02 \x01(\v2\".cartstream.cart.v1.CommandOutcomeR\aoutcome\"9\n" +
+	"\x10ListCartsRequest\x12%\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\n" +
 	"customerId\"C\n" +
 	"\x11ListCartsResponse\x12.\n" +
 	"\x05carts\x18\x01 \x03(\v2\x18.cartstream.cart.v1.CartR\x05carts\"\xd9\x01\n" +
