@@ -38,7 +38,6 @@ func (s *Server) WatchCart(req *cartv1.WatchCartRequest, stream grpc.ServerStrea
 	for {
 		err := out.send(ctx, &cartv1.WatchCartResponse{Cart: cartPB(&snap.Cart)})
 		if err == nil && snap.Cart.Status != cart.StatusOpen { // checked out or merged: final
-
 			return nil
 		}
 		if err == nil {
