@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/internal/auth"
@@ -105,4 +106,14 @@ func (s *Server) authorizeMerge(ctx context.Context, who auth.Caller, cmd cart.M
 		return fmt.Errorf("%w: cart %s belongs to another customer", ErrPermissionDenied, cmd.TargetCartID)
 	}
 	return nil
+}
+
+// The manager's own requests have ids "expire-v<version>" and
+// "merge-<digest>" (cart.ExpireRequestID, cart.MergeIntoRequestID). A
+// client id of that form could sit in a cart's window and turn the
+// manager's request into a DUPLICATE_REQUEST, so clients may not use them.
+const reservedRule = `must not start with "expire-" or "merge-" (reserved for the manager's own requests)`
+
+func reservedRequestID(id cart.RequestID) bool {
+	return strings.HasPrefix(string(id), "expire-") || strings.HasPrefix(string(id), "merge-")
 }

@@ -90,3 +90,19 @@ func TestMergeAndClearOwnership(t *testing.T) {
 		t.Errorf("%d records produced, want 3 (the allowed merges and clear)", n)
 	}
 }
+
+// Request ids of the manager's own form are refused, so a client cannot
+// make the manager's expiry or merge a DUPLICATE_REQUEST.
+func TestReservedRequestIDs(t *testing.T) {
+	p := &fakeProducer{}
+	s := newTestServer(t, p)
+	for _, id := range []string{"expire-v3", "merge-abc"} {
+		_, err := s.AddItem(t.Context(), &cartv1.AddItemRequest{CartId: "c1", RequestId: id, CustomerId: "u1", Sku: "apple", Quantity: 1})
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("request id %s: %v, want INVALID_ARGUMENT", id, err)
+		}
+	}
+	if n := len(p.records()); n != 0 {
+		t.Fatalf("%d records produced", n)
+	}
+}

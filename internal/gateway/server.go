@@ -435,6 +435,9 @@ func checkCommand(cmd cart.Command) error {
 	if q, ok := quantityOf(cmd); ok && (q < 1 || q > MaxAPIQuantity) {
 		out = append(out, cart.FieldViolation{Field: cart.FieldQuantity, Description: apiQuantityRule})
 	}
+	if reservedRequestID(cmd.Meta().RequestID) {
+		out = append(out, cart.FieldViolation{Field: cart.FieldRequestID, Description: reservedRule})
+	}
 	if len(out) == 0 {
 		return nil
 	}
