@@ -239,7 +239,7 @@ func TestMergeCartsAcrossPartitionsSurvivesRestart(t *testing.T) {
 	e.waitProcessed(t, time.Minute)
 
 	fault.on.Store(true)
-	merge := cart.MergeCarts{CartID: guest, RequestID: "merge-1", CustomerID: "cust-7", RequestedAt: e.now(), TargetCartID: target}
+	merge := cart.MergeCarts{CartID: guest, RequestID: "mc-1", CustomerID: "cust-7", RequestedAt: e.now(), TargetCartID: target}
 	e.send(t, merge)
 	waitFor(t, time.Minute, "the guest half committed and the target half failing", func() bool {
 		v, _ := e.outcomes(t)
