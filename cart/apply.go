@@ -40,9 +40,12 @@ func apply(state CartState, e Event) (CartState, error) {
 	if m.Version != state.Version+1 {
 		return state, fmt.Errorf("%w: event version %d after version %d", ErrVersionMismatch, m.Version, state.Version)
 	}
-	if ex, ok := e.(CartExpired); ok {
+	switch e := e.(type) {
+	case CartExpired:
 		// Expiry ends the cart whatever its status: the id starts over.
-		return expire(state, ex)
+		return expire(state, e)
+	case CartMergeReturned:
+		return returnMerge(state, e)
 	}
 	switch state.Status {
 	case StatusCheckedOut:

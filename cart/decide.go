@@ -44,7 +44,9 @@ func Decide(state CartState, cmd Command, catalog Catalog, limits Limits, decide
 	if state.CartID != "" && state.CartID != m.CartID {
 		return rejected(ReasonWrongCart, "command is for another cart than the state given")
 	}
-	if _, expiring := c.(ExpireCart); !expiring { // a closed cart still expires
+	switch c.(type) {
+	case ExpireCart, MergeReturned: // a closed cart still expires, a merged one gets its lines back
+	default:
 		if rej, closed := closedRejection(state.Status); closed {
 			return rej
 		}
@@ -80,6 +82,8 @@ func Decide(state CartState, cmd Command, catalog Catalog, limits Limits, decide
 		ev, rej = d.mergeCarts(c)
 	case MergeInto:
 		ev, rej = d.mergeInto(c)
+	case MergeReturned:
+		ev, rej = d.mergeReturned(c)
 	}
 	if ev == nil {
 		return rej

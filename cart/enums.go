@@ -39,15 +39,18 @@ const (
 	KindExpireCart
 	KindMergeCarts
 	KindMergeInto
+	// KindMergeReturned: a target that refused a MergeInto hands the
+	// lines back to the merged cart (internal).
+	KindMergeReturned
 )
 
 var kindNames = []string{"Unspecified", "AddItem", "RemoveItem", "ChangeQuantity", "Checkout",
-	"ClearCart", "ExpireCart", "MergeCarts", "MergeInto"}
+	"ClearCart", "ExpireCart", "MergeCarts", "MergeInto", "MergeReturned"}
 
 func (k Kind) String() string { return nameOf(kindNames, k, "Kind") }
 
 // Valid reports whether k is one of the command kinds.
-func (k Kind) Valid() bool { return k >= KindAddItem && k <= KindMergeInto }
+func (k Kind) Valid() bool { return k >= KindAddItem && k <= KindMergeReturned }
 
 // ParseKind is the inverse of String.
 func ParseKind(s string) (Kind, error) { return parseName[Kind](kindNames, s, "kind") }
@@ -94,6 +97,9 @@ const (
 	EventTypeExpireCartInvalidRequest
 	EventTypeMergeCartsInvalidRequest
 	EventTypeMergeIntoInvalidRequest
+	EventTypeMergeReturnedRequest
+	EventTypeCartMergeReturned
+	EventTypeMergeReturnedInvalidRequest
 )
 
 // kindTypes are each kind's request, event and rejection types, indexed
@@ -107,6 +113,7 @@ var kindTypes = [...]struct{ request, validated, invalid EventType }{
 	KindExpireCart:     {EventTypeExpireCartRequest, EventTypeCartExpired, EventTypeExpireCartInvalidRequest},
 	KindMergeCarts:     {EventTypeMergeCartsRequest, EventTypeCartMerged, EventTypeMergeCartsInvalidRequest},
 	KindMergeInto:      {EventTypeMergeIntoRequest, EventTypeCartMergedInto, EventTypeMergeIntoInvalidRequest},
+	KindMergeReturned:  {EventTypeMergeReturnedRequest, EventTypeCartMergeReturned, EventTypeMergeReturnedInvalidRequest},
 }
 
 var eventTypeNames = []string{
@@ -135,6 +142,9 @@ var eventTypeNames = []string{
 	"ExpireCartInvalidRequest",
 	"MergeCartsInvalidRequest",
 	"MergeIntoInvalidRequest",
+	"MergeReturnedRequest",
+	"CartMergeReturned",
+	"MergeReturnedInvalidRequest",
 }
 
 func (t EventType) String() string { return nameOf(eventTypeNames, t, "EventType") }
@@ -169,7 +179,7 @@ func (t EventType) IsInvalid() bool {
 
 // Kind returns the command kind t belongs to, or KindUnspecified.
 func (t EventType) Kind() Kind {
-	for k := KindAddItem; k <= KindMergeInto; k++ {
+	for k := KindAddItem; k <= KindMergeReturned; k++ {
 		if ts := kindTypes[k]; ts.request == t || ts.validated == t || ts.invalid == t {
 			return k
 		}

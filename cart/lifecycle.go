@@ -59,6 +59,84 @@ type MergeInto struct {
 	Lines        []Line
 }
 
+// MergeReturned hands the lines of a MergeInto its target refused (the
+// target was closed meanwhile, or another customer's) back to the merged
+// cart CartID, which reopens with them: a merge either lands in the target
+// or returns, never vanishes. Its RequestID is MergeReturnedRequestID of
+// the refused MergeInto.
+type MergeReturned struct {
+	CartID       CartID
+	RequestID    RequestID
+	RequestedAt  time.Time
+	TargetCartID CartID
+	Lines        []Line
+	// Reason is why the target refused.
+	Reason Reason
+}
+
+func (MergeReturned) Kind() Kind           { return KindMergeReturned }
+func (MergeReturned) EventType() EventType { return EventTypeMergeReturnedRequest }
+func (c MergeReturned) Meta() RequestMeta {
+	return RequestMeta{CartID: c.CartID, RequestID: c.RequestID, RequestedAt: c.RequestedAt}
+}
+func (MergeReturned) isCommand() {}
+
+// Validate reports every syntactic problem of c.
+func (c MergeReturned) Validate() error {
+	var v violations
+	v.checkMeta(c.Meta(), false)
+	v.checkID(FieldTargetCartID, string(c.TargetCartID))
+	checkLines(&v, c.Lines)
+	return v.err()
+}
+
+// MergeReturnedRequestID is the request id of the MergeReturned a refused
+// MergeInto (request into on cart target) hands back.
+func MergeReturnedRequestID(target CartID, into RequestID) RequestID {
+	h := sha256.New()
+	h.Write([]byte(target))
+	h.Write([]byte{0})
+	h.Write([]byte(into))
+	return RequestID("return-" + hex.EncodeToString(h.Sum(nil)[:16]))
+}
+
+// MergeReturnedOf is the request that hands a refused MergeInto's lines
+// back to its source.
+func MergeReturnedOf(into MergeInto, rej Rejection, at time.Time) MergeReturned {
+	return MergeReturned{CartID: into.SourceCartID, RequestID: MergeReturnedRequestID(into.CartID, into.RequestID),
+		RequestedAt: wall(at), TargetCartID: into.CartID, Lines: slices.Clone(into.Lines), Reason: rej.Reason}
+}
+
+// CartMergeReturned is an accepted MergeReturned: the merged cart is open
+// again with the lines it had.
+type CartMergeReturned struct {
+	CartID       CartID
+	RequestID    RequestID
+	Version      int64
+	RequestedAt  time.Time
+	DecidedAt    time.Time
+	TargetCartID CartID
+	Lines        []Line
+	Reason       Reason
+}
+
+func (CartMergeReturned) EventType() EventType { return EventTypeCartMergeReturned }
+func (e CartMergeReturned) Meta() EventMeta {
+	return EventMeta{CartID: e.CartID, RequestID: e.RequestID, Version: e.Version, RequestedAt: e.RequestedAt, DecidedAt: e.DecidedAt}
+}
+func (CartMergeReturned) isEvent() {}
+
+// mergeReturned reopens the merged cart, if it is the one merged into the
+// target named.
+func (d decider) mergeReturned(c MergeReturned) (Event, Decision) {
+	if d.state.Status != StatusMerged || d.state.MergedInto != c.TargetCartID {
+		return nil, rejected(ReasonWrongCart, "cart is not merged into the cart that returned the lines")
+	}
+	m := d.meta
+	return CartMergeReturned{CartID: m.CartID, RequestID: m.RequestID, Version: m.Version, RequestedAt: m.RequestedAt,
+		DecidedAt: m.DecidedAt, TargetCartID: c.TargetCartID, Lines: slices.Clone(c.Lines), Reason: c.Reason}, Decision{}
+}
+
 func (ClearCart) Kind() Kind  { return KindClearCart }
 func (ExpireCart) Kind() Kind { return KindExpireCart }
 func (MergeCarts) Kind() Kind { return KindMergeCarts }
@@ -135,18 +213,23 @@ func (c MergeInto) Validate() error {
 	var v violations
 	v.checkMeta(c.Meta(), true)
 	v.checkID(FieldSourceCartID, string(c.SourceCartID))
-	if len(c.Lines) > MaxLinesCeiling {
+	checkLines(&v, c.Lines)
+	return v.err()
+}
+
+// checkLines is the syntax of the lines a merge carries.
+func checkLines(v *violations, lines []Line) {
+	if len(lines) > MaxLinesCeiling {
 		v.add(FieldLines, fmt.Sprintf("at most %d lines", MaxLinesCeiling))
 	}
-	seen := make(map[SKU]bool, len(c.Lines))
-	for _, l := range c.Lines {
+	seen := make(map[SKU]bool, len(lines))
+	for _, l := range lines {
 		if !validID(string(l.SKU)) || seen[l.SKU] || l.Quantity < 1 || l.Quantity > MaxQuantity {
 			v.add(FieldLines, "each line needs a distinct valid sku and a quantity in range")
-			break
+			return
 		}
 		seen[l.SKU] = true
 	}
-	return v.err()
 }
 
 // MergeIntoRequestID is the request id of the MergeInto a MergeCarts
@@ -181,6 +264,13 @@ func concreteLifecycle(cmd Command) (Command, bool) {
 	case MergeInto:
 		c.Lines = slices.Clone(c.Lines)
 		return c, true
+	case MergeReturned:
+		c.Lines = slices.Clone(c.Lines)
+		return c, true
+	case *MergeReturned:
+		if c != nil {
+			return concreteLifecycle(*c)
+		}
 	case *ClearCart:
 		if c != nil {
 			return *c, true
@@ -219,6 +309,12 @@ func lifecycleFingerprint(c Command) []byte {
 		str(string(c.TargetCartID))
 	case MergeInto:
 		str(string(c.SourceCartID))
+		for _, l := range c.Lines {
+			str(string(l.SKU))
+			b = binary.BigEndian.AppendUint32(b, uint32(l.Quantity))
+		}
+	case MergeReturned:
+		str(string(c.TargetCartID))
 		for _, l := range c.Lines {
 			str(string(l.SKU))
 			b = binary.BigEndian.AppendUint32(b, uint32(l.Quantity))
@@ -314,6 +410,13 @@ func concreteLifecycleEvent(ev Event) (Event, bool) {
 	case CartMergedInto:
 		e.Lines, e.Dropped = slices.Clone(e.Lines), slices.Clone(e.Dropped)
 		return e, true
+	case CartMergeReturned:
+		e.Lines = slices.Clone(e.Lines)
+		return e, true
+	case *CartMergeReturned:
+		if e != nil {
+			return concreteLifecycleEvent(*e)
+		}
 	case *CartCleared:
 		if e != nil {
 			return *e, true
@@ -438,6 +541,25 @@ func expire(state CartState, e CartExpired) (CartState, error) {
 		return state, fmt.Errorf("%w: expiry idle since %v, the cart was updated at %v", ErrInvalidEvent, e.IdleSince, state.UpdatedAt)
 	}
 	return CartState{}, nil
+}
+
+// returnMerge folds a CartMergeReturned: the merged cart reopens.
+func returnMerge(state CartState, e CartMergeReturned) (CartState, error) {
+	if state.Status != StatusMerged || state.MergedInto != e.TargetCartID {
+		return state, fmt.Errorf("%w: lines returned by %s to a cart not merged into it", ErrInvalidEvent, e.TargetCartID)
+	}
+	next := state.Clone()
+	next.Status, next.MergedInto, next.Lines = StatusOpen, "", slices.Clone(e.Lines)
+	for _, l := range next.Lines {
+		if err := checkLineEvent(l.SKU, l.UnitPrice, l.Quantity); err != nil {
+			return state, err
+		}
+	}
+	if err := next.recompute(); err != nil {
+		return state, err
+	}
+	next.Version, next.UpdatedAt = e.Version, e.DecidedAt
+	return next, nil
 }
 
 // applyLifecycle folds the lifecycle events that keep the cart into next.

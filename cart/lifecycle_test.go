@@ -1,6 +1,7 @@
 package cart_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -85,7 +86,7 @@ func TestMergeIntoCombinesUnderCaps(t *testing.T) {
 		SourceCartID: "g1", Lines: []cart.Line{
 			{SKU: "apple", Name: "Apple", UnitPrice: eur(90), Quantity: 5}, // cap 10: clamped to 10
 			{SKU: "pear", Name: "Pear", UnitPrice: eur(250), Quantity: 2},
-			{SKU: "plum", Name: "Plum", UnitPrice: eur(50), Quantity: 1},   // inactive: dropped
+			{SKU: "plum", Name: "Plum", UnitPrice: eur(50), Quantity: 1},    // inactive: dropped
 			{SKU: "bagel", Name: "Bagel", UnitPrice: usd(300), Quantity: 1}, // USD: dropped
 		}}
 	d := cart.Decide(target, merge, testCatalog(t), cart.Limits{}, t0.Add(time.Minute))
@@ -134,7 +135,7 @@ func TestMergeRetryIsDuplicate(t *testing.T) {
 }
 
 func TestLifecycleKinds(t *testing.T) {
-	for k := cart.KindClearCart; k <= cart.KindMergeInto; k++ {
+	for k := cart.KindClearCart; k <= cart.KindMergeReturned; k++ {
 		if !k.Valid() {
 			t.Errorf("%v not valid", k)
 		}
@@ -150,5 +151,39 @@ func TestLifecycleKinds(t *testing.T) {
 	}
 	if !cart.EventTypeMergeIntoRequest.IsRequest() || cart.EventTypeCheckoutInvalidRequest.Kind() != cart.KindCheckout {
 		t.Error("request types")
+	}
+}
+
+// A target that refuses the merge hands the lines back: the merged cart
+// reopens with them; a return to a cart not merged into that target is
+// refused.
+func TestMergeReturnedReopens(t *testing.T) {
+	src := run(t, testCatalog(t), add("pear", 3))
+	m := mergeCmd("c2")
+	d := cart.Decide(src, m, testCatalog(t), cart.Limits{}, t0.Add(time.Hour))
+	merged, err := cart.Apply(src, d.Events[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	into := cart.MergeIntoOf(d.Events[0].(cart.CartMerged))
+	back := cart.MergeReturnedOf(into, cart.Rejection{Reason: cart.ReasonCartCheckedOut}, t0.Add(2*time.Hour))
+	if back.CartID != "c1" || back.RequestID != cart.MergeReturnedRequestID("c2", into.RequestID) || back.Validate() != nil {
+		t.Fatalf("return request %+v", back)
+	}
+	d = cart.Decide(merged, back, testCatalog(t), cart.Limits{}, t0.Add(2*time.Hour))
+	if !d.Accepted() {
+		t.Fatalf("rejected: %v", d.Rejection)
+	}
+	reopened, err := cart.Apply(merged, d.Events[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reopened.Status != cart.StatusOpen || reopened.MergedInto != "" || !slices.Equal(reopened.Lines, src.Lines) || reopened.Subtotal != src.Subtotal {
+		t.Fatalf("reopened %+v, want the lines of %+v", reopened, src)
+	}
+	wrong := back
+	wrong.TargetCartID = "c3"
+	if d := cart.Decide(merged, wrong, testCatalog(t), cart.Limits{}, t0); d.Rejection.Reason != cart.ReasonWrongCart {
+		t.Fatalf("return from another target: %v", d.Rejection)
 	}
 }

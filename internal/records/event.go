@@ -40,6 +40,12 @@ func eventValue(ev cart.Event) (cart.Event, bool) {
 		if e != nil {
 			return *e, true
 		}
+	case cart.CartMergeReturned:
+		return e, true
+	case *cart.CartMergeReturned:
+		if e != nil {
+			return *e, true
+		}
 	case *cart.AddItemValidatedRequest:
 		if e != nil {
 			return *e, true
@@ -154,6 +160,11 @@ func (c *Codec) encodeValidatedReference(v cart.Event) ([]byte, error) {
 			dropped[i] = string(sku)
 		}
 		native["dropped"] = dropped
+	case cart.CartMergeReturned:
+		s = c.mergeReturned
+		native["target_cart_id"] = string(v.TargetCartID)
+		native["lines"] = lines(v.Lines)
+		native["reason"] = v.Reason.String()
 	}
 	if e.err != nil {
 		return nil, fmt.Errorf("records: encode %s: %w", v.EventType(), e.err)
@@ -231,6 +242,8 @@ func (c *Codec) eventFrom(w *codec.Schema, native any) (cart.Event, error) {
 		reader = c.merged
 	case nameMergedInto:
 		reader = c.mergedInto
+	case nameMergeReturned:
+		reader = c.mergeReturned
 	default:
 		return nil, fmt.Errorf("%w: %s is not an event of cart.validated", ErrWrongType, w.FullName())
 	}
@@ -290,6 +303,9 @@ func (c *Codec) eventFrom(w *codec.Schema, native any) (cart.Event, error) {
 		ev = cart.CartMergedInto{CartID: cartID, RequestID: requestID, Version: version, RequestedAt: requestedAt, DecidedAt: decidedAt,
 			CustomerID: cart.CustomerID(d.str(r, "customer_id")), SourceCartID: cart.CartID(d.str(r, "source_cart_id")),
 			Lines: d.lines(r, "lines"), Dropped: d.skus(r, "dropped")}
+	case c.mergeReturned:
+		ev = cart.CartMergeReturned{CartID: cartID, RequestID: requestID, Version: version, RequestedAt: requestedAt, DecidedAt: decidedAt,
+			TargetCartID: cart.CartID(d.str(r, "target_cart_id")), Lines: d.lines(r, "lines"), Reason: d.reason(r, "reason")}
 	}
 	if d.err != nil {
 		return nil, d.err

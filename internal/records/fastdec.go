@@ -84,7 +84,7 @@ func decodeRequestBody(w *codec.Schema, body []byte) (cart.Command, error) {
 		customerID = cart.CustomerID(r.String())
 	}
 	at := fromNanos(r.Long())
-	branch := r.Index(8)
+	branch := r.Index(9)
 	if branch >= 4 {
 		return nil, errNotFast // the lifecycle's branches: the reference decodes them
 	}

@@ -29,13 +29,13 @@ import (
 
 // Fingerprints of the schema versions the fast paths are written for.
 const (
-	fastRequestFP        uint64 = 0xed54787671a7fd33 // cart_request.v2
+	fastRequestFP        uint64 = 0x6537d1ed0d5391c8 // cart_request.v2
 	fastAddItemFP        uint64 = 0x378dc517f1210ba7 // add_item_validated_request.v1
 	fastRemoveItemFP     uint64 = 0xf9836e95de31bcd9 // remove_item_validated_request.v1
 	fastChangeQuantityFP uint64 = 0x9a8842709e838d48 // change_quantity_validated_request.v1
 	fastCheckedOutFP     uint64 = 0x1246e4f20453bf7c // cart_checked_out.v1
-	fastInvalidFP        uint64 = 0x672fa55730fb7230 // invalid_request.v2
-	fastSnapshotFP       uint64 = 0x27bcd8abf492d10b // cart_snapshot.v2
+	fastInvalidFP        uint64 = 0x968f964ee18a3214 // invalid_request.v2
+	fastSnapshotFP       uint64 = 0x55fb562830e2e789 // cart_snapshot.v2
 	fastProductFP        uint64 = 0x17031b8839c69b21 // product.v1 (decoded by hand only)
 )
 
@@ -63,7 +63,7 @@ func newFastPaths(c *Codec) fastPaths {
 var (
 	cartStatusSymbols  = [...]string{"OPEN", "CHECKED_OUT", "MERGED"}
 	requestKindSymbols = [...]string{"UNKNOWN", "ADD_ITEM", "REMOVE_ITEM", "CHANGE_QUANTITY", "CHECKOUT",
-		"CLEAR_CART", "EXPIRE_CART", "MERGE_CARTS", "MERGE_INTO"}
+		"CLEAR_CART", "EXPIRE_CART", "MERGE_CARTS", "MERGE_INTO", "MERGE_RETURNED"}
 )
 
 // Lookup tables from the domain's closed sets to what the reference

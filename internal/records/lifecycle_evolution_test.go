@@ -83,6 +83,8 @@ func lifecycleCommands() []cart.Command {
 		cart.MergeCarts{CartID: "g1", RequestID: "r3", CustomerID: "u1", RequestedAt: lt0, TargetCartID: "c1"},
 		cart.MergeInto{CartID: "c1", RequestID: cart.MergeIntoRequestID("g1", "r3"), CustomerID: "u1", RequestedAt: lt0, SourceCartID: "g1",
 			Lines: []cart.Line{{SKU: "s1", Name: "One", UnitPrice: cart.Money{Amount: 100, Currency: "EUR"}, Quantity: 3}}},
+		cart.MergeReturned{CartID: "g1", RequestID: cart.MergeReturnedRequestID("c1", "merge-x"), RequestedAt: lt0, TargetCartID: "c1",
+			Lines: []cart.Line{{SKU: "s1", Name: "One", UnitPrice: cart.Money{Amount: 100, Currency: "EUR"}, Quantity: 3}}, Reason: cart.ReasonCartCheckedOut},
 	}
 }
 
@@ -96,6 +98,8 @@ func TestLifecycleEventsRoundTrip(t *testing.T) {
 		cart.CartMerged{CartID: "g1", RequestID: "r3", Version: 2, RequestedAt: lt0, DecidedAt: lt0, CustomerID: "u1", TargetCartID: "c1", Lines: lines},
 		cart.CartMergedInto{CartID: "c1", RequestID: "merge-x", Version: 5, RequestedAt: lt0, DecidedAt: lt0, CustomerID: "u1",
 			SourceCartID: "g1", Lines: lines, Dropped: []cart.SKU{"s2"}},
+		cart.CartMergeReturned{CartID: "g1", RequestID: "return-x", Version: 3, RequestedAt: lt0, DecidedAt: lt0, TargetCartID: "c1",
+			Lines: lines, Reason: cart.ReasonCustomerMismatch},
 	} {
 		b, err := c.EncodeValidated(ev)
 		if err != nil {

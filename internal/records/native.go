@@ -109,6 +109,8 @@ func (e *enc) kindSymbol(field string, k cart.Kind) string {
 		return "MERGE_CARTS"
 	case cart.KindMergeInto:
 		return "MERGE_INTO"
+	case cart.KindMergeReturned:
+		return "MERGE_RETURNED"
 	}
 	e.fail(field, "unknown kind %d", uint8(k))
 	return ""
@@ -340,6 +342,8 @@ func (d *dec) kind(m map[string]any, field string) cart.Kind {
 		return cart.KindMergeCarts
 	case "MERGE_INTO":
 		return cart.KindMergeInto
+	case "MERGE_RETURNED":
+		return cart.KindMergeReturned
 	}
 	d.fail(field, "unknown kind symbol %q", s)
 	return cart.KindUnspecified

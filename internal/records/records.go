@@ -69,6 +69,7 @@ var current = [...]string{
 	"schemas/cart_expired.v1.avsc",
 	"schemas/cart_merged.v1.avsc",
 	"schemas/cart_merged_into.v1.avsc",
+	"schemas/cart_merge_returned.v1.avsc",
 }
 
 // Full names of the record types.
@@ -86,6 +87,7 @@ const (
 	nameExpired        = "cartstream.v1.CartExpired"
 	nameMerged         = "cartstream.v1.CartMerged"
 	nameMergedInto     = "cartstream.v1.CartMergedInto"
+	nameMergeReturned  = "cartstream.v1.CartMergeReturned"
 )
 
 // Config configures a Codec. The zero value is valid.
@@ -137,7 +139,7 @@ type Codec struct {
 	// The current schema of each record type.
 	request, addItem, removeItem, changeQuantity, checkedOut, invalid, snapshot, product, order *codec.Schema
 	// The cart lifecycle's events.
-	cleared, expired, merged, mergedInto *codec.Schema
+	cleared, expired, merged, mergedInto, mergeReturned *codec.Schema
 
 	// Which record types take the hand-written paths (fastenc.go).
 	fast fastPaths
@@ -194,6 +196,7 @@ func newCodec(cfg Config, all, cur []*codec.Schema) (*Codec, error) {
 		nameChangeQuantity: &c.changeQuantity, nameCheckedOut: &c.checkedOut,
 		nameInvalid: &c.invalid, nameSnapshot: &c.snapshot, nameProduct: &c.product, nameOrder: &c.order,
 		nameCleared: &c.cleared, nameExpired: &c.expired, nameMerged: &c.merged, nameMergedInto: &c.mergedInto,
+		nameMergeReturned: &c.mergeReturned,
 	}
 	var errs []error
 	for _, s := range cur {
@@ -288,7 +291,7 @@ func (c *Codec) DecodeAny(value []byte) (any, error) {
 	switch w.FullName() {
 	case nameRequest:
 		v, err = c.requestFrom(w, native)
-	case nameAddItem, nameRemoveItem, nameChangeQuantity, nameCheckedOut, nameCleared, nameExpired, nameMerged, nameMergedInto:
+	case nameAddItem, nameRemoveItem, nameChangeQuantity, nameCheckedOut, nameCleared, nameExpired, nameMerged, nameMergedInto, nameMergeReturned:
 		v, err = c.eventFrom(w, native)
 	case nameInvalid:
 		v, err = c.invalidFrom(w, native)

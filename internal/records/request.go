@@ -20,6 +20,7 @@ const (
 	branchExpireCart = "cartstream.v1.ExpireCartRequest"
 	branchMergeCarts = "cartstream.v1.MergeCartsRequest"
 	branchMergeInto  = "cartstream.v1.MergeIntoRequest"
+	branchReturned   = "cartstream.v1.MergeReturnedRequest"
 )
 
 // EncodeRequest encodes cmd as a CartRequest for cart.requests. The command
@@ -56,6 +57,8 @@ func (c *Codec) EncodeRequest(cmd cart.Command) ([]byte, error) {
 		branch, body = branchMergeCarts, map[string]any{"target_cart_id": string(v.TargetCartID)}
 	case cart.MergeInto:
 		branch, body = branchMergeInto, map[string]any{"source_cart_id": string(v.SourceCartID), "lines": lines(v.Lines)}
+	case cart.MergeReturned:
+		branch, body = branchReturned, map[string]any{"target_cart_id": string(v.TargetCartID), "lines": lines(v.Lines), "reason": v.Reason.String()}
 	}
 	native := map[string]any{
 		"request_id":   string(m.RequestID),
@@ -149,6 +152,9 @@ func (c *Codec) requestFrom(w *codec.Schema, native any) (cart.Command, error) {
 		case branchMergeInto:
 			cmd = cart.MergeInto{CartID: cartID, RequestID: requestID, CustomerID: customerID, RequestedAt: at,
 				SourceCartID: cart.CartID(d.str(b, "source_cart_id")), Lines: d.lines(b, "lines")}
+		case branchReturned:
+			cmd = cart.MergeReturned{CartID: cartID, RequestID: requestID, RequestedAt: at,
+				TargetCartID: cart.CartID(d.str(b, "target_cart_id")), Lines: d.lines(b, "lines"), Reason: d.reason(b, "reason")}
 		default:
 			d.fail("command", "unknown request type %q", branch)
 		}
