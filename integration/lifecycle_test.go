@@ -393,6 +393,35 @@ func TestLifecycleThroughGateway(t *testing.T) {
 	if mi == nil || mi.GetSourceCartId() != "guest-9" || len(mi.GetLines()) != 1 {
 		t.Errorf("target history: %v", h.GetEntries())
 	}
+
+	// A merge into a checked-out cart is refused by the target and comes
+	// back: the guest cart is open again with its lines.
+	add("guest-10", "g2", "guest-10", "SKU-B", 4)
+	mc, err = gw.MergeCarts(ctx, &cartv1.MergeCartsRequest{CartId: "guest-10", RequestId: "m4", CustomerId: "cust-L", TargetCartId: "l-3", WaitForOutcome: true})
+	if o := call("MergeCarts into a checked-out cart", mc.GetOutcome(), err); !o.GetAccepted() {
+		t.Fatalf("guest half: %v", o)
+	}
+	var back *cartv1.Cart
+	waitFor(t, time.Minute, "the lines to come back", func() bool {
+		r, err := gw.GetCart(ctx, &cartv1.GetCartRequest{CartId: "guest-10"})
+		back = r.GetCart()
+		return err == nil && back.GetStatus() == cartv1.CartStatus_CART_STATUS_OPEN && back.GetVersion() == 3
+	})
+	if back.GetItemCount() != 4 || back.GetMergedInto() != "" {
+		t.Errorf("guest cart after a refused merge: %v", back)
+	}
+	var last *cartv1.MergeReturned
+	waitFor(t, time.Minute, "the return in the guest cart's history (the history index follows cart.validated)", func() bool {
+		h, err := gw.GetCartHistory(ctx, &cartv1.GetCartHistoryRequest{CartId: "guest-10"})
+		if err != nil || len(h.GetEntries()) == 0 {
+			return false
+		}
+		last = h.GetEntries()[len(h.GetEntries())-1].GetMergeReturned()
+		return last != nil
+	})
+	if last.GetTargetCartId() != "l-3" || last.GetReason() != cartv1.ReasonCode_REASON_CODE_CART_CHECKED_OUT || len(last.GetLines()) != 1 {
+		t.Errorf("return entry: %v", last)
+	}
 	e.waitProcessed(t, time.Minute)
 	e.verifyClean(t)
 }

@@ -96,6 +96,10 @@ func setLifecycleDetail(he *cartv1.HistoryEntry, ev cart.Event) {
 		he.Detail = &cartv1.HistoryEntry_CartMerged{CartMerged: &cartv1.CartMerged{
 			TargetCartId: string(e.TargetCartID), CustomerId: string(e.CustomerID), ItemCount: int32(min(n, 1<<31-1)),
 		}}
+	case cart.CartMergeReturned:
+		he.Detail = &cartv1.HistoryEntry_MergeReturned{MergeReturned: &cartv1.MergeReturned{
+			TargetCartId: string(e.TargetCartID), Reason: reasonPB(e.Reason), Lines: linesPB(e.Lines),
+		}}
 	case cart.CartMergedInto:
 		dropped := make([]string, len(e.Dropped))
 		for i, s := range e.Dropped {

@@ -328,7 +328,10 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 	}
 	id := cmd.Meta().CartID
 	if q, ok := j.parts[tp.Partition].state.quarantined[id]; ok {
-		return "", nil, w.rejectQuarantined(b, msg, cmd, q, now)
+		if err := w.rejectQuarantined(b, msg, cmd, q, now); err != nil {
+			return "", nil, err
+		}
+		return "", nil, w.returnMerge(j, b, cmd, cart.Rejection{Reason: cart.ReasonInvalidState}, traceparentHeader(msg), tp.Offset, now)
 	}
 	snap, known := cart.NewSnapshot(id), false
 	if pd, inBatch := b.overlay[id]; inBatch {
@@ -338,9 +341,10 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 	} else if cur, ok := j.parts[tp.Partition].state.carts[id]; ok {
 		snap, known = cur, true
 	}
-	if _, expiring := cmd.(cart.ExpireCart); expiring && !known {
-		// The cart is already gone (an expiry requested twice): writing
-		// a rejection would bring it back to cart.state.
+	if internalOnGone(cmd) && !known {
+		// The cart is gone (an expiry requested twice, lines returned to
+		// an expired cart): writing a rejection would bring it back to
+		// cart.state.
 		b.tally.stale++
 		return id, nil, nil
 	}
@@ -375,6 +379,9 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 		}
 		hdrs := outcomeHeaders(string(cmd.Meta().RequestID), out.Invalid.EventType().String(), trace, tp.Offset)
 		b.add(cfg.Topics.Invalid, tp.Partition, msg.Key, value, hdrs)
+		if err := w.returnMerge(j, b, cmd, out.Invalid.Rejection, trace, tp.Offset, now); err != nil {
+			return "", nil, err
+		}
 	case cart.DispositionDuplicate:
 		t.duplicates++
 	case cart.DispositionStale:

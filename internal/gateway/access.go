@@ -91,7 +91,7 @@ func (s *Server) authorizeCommand(ctx context.Context, who auth.Caller, cmd cart
 		if !found || owner == "" {
 			return nil
 		}
-	case cart.ExpireCart, cart.MergeCarts, cart.MergeInto:
+	case cart.ExpireCart, cart.MergeCarts, cart.MergeInto, cart.MergeReturned:
 		// Internal or handled above: no client may send these.
 		return fmt.Errorf("%w: %s is not a client command", ErrPermissionDenied, cmd.Kind())
 	}

@@ -108,12 +108,18 @@ func (s *Server) authorizeMerge(ctx context.Context, who auth.Caller, cmd cart.M
 	return nil
 }
 
-// The manager's own requests have ids "expire-v<version>" and
-// "merge-<digest>" (cart.ExpireRequestID, cart.MergeIntoRequestID). A
+// The manager's own requests have ids "expire-v<version>",
+// "merge-<digest>" and "return-<digest>" (cart.ExpireRequestID,
+// cart.MergeIntoRequestID, cart.MergeReturnedRequestID). A
 // client id of that form could sit in a cart's window and turn the
 // manager's request into a DUPLICATE_REQUEST, so clients may not use them.
-const reservedRule = `must not start with "expire-" or "merge-" (reserved for the manager's own requests)`
+const reservedRule = `must not start with "expire-", "merge-" or "return-" (reserved for the manager's own requests)`
 
 func reservedRequestID(id cart.RequestID) bool {
-	return strings.HasPrefix(string(id), "expire-") || strings.HasPrefix(string(id), "merge-")
+	for _, p := range []string{"expire-", "merge-", "return-"} {
+		if strings.HasPrefix(string(id), p) {
+			return true
+		}
+	}
+	return false
 }

@@ -96,7 +96,7 @@ func TestMergeAndClearOwnership(t *testing.T) {
 func TestReservedRequestIDs(t *testing.T) {
 	p := &fakeProducer{}
 	s := newTestServer(t, p)
-	for _, id := range []string{"expire-v3", "merge-abc"} {
+	for _, id := range []string{"expire-v3", "merge-abc", "return-1"} {
 		_, err := s.AddItem(t.Context(), &cartv1.AddItemRequest{CartId: "c1", RequestId: id, CustomerId: "u1", Sku: "apple", Quantity: 1})
 		if status.Code(err) != codes.InvalidArgument {
 			t.Errorf("request id %s: %v, want INVALID_ARGUMENT", id, err)

@@ -450,7 +450,7 @@ func quantityOf(cmd cart.Command) (int32, bool) {
 		return c.Quantity, true
 	case cart.ChangeQuantity:
 		return c.Quantity, true
-	case cart.RemoveItem, cart.Checkout, cart.ClearCart, cart.ExpireCart, cart.MergeCarts, cart.MergeInto:
+	case cart.RemoveItem, cart.Checkout, cart.ClearCart, cart.ExpireCart, cart.MergeCarts, cart.MergeInto, cart.MergeReturned:
 		return 0, false
 	default:
 		return 0, false

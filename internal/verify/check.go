@@ -78,8 +78,9 @@ const (
 	expectOne    expectation = iota + 1 // one validated event or one InvalidRequest
 	expectReused                        // one DUPLICATE_REQUEST InvalidRequest
 	expectNone                          // a retry: nothing
-	// expectSkipped: an ExpireCart of a cart the manager does not hold
-	// (never created, or already expired): nothing, not even a snapshot.
+	// expectSkipped: an ExpireCart or MergeReturned of a cart the manager
+	// does not hold (never created, or expired): nothing, not even a
+	// snapshot.
 	expectSkipped
 )
 
@@ -291,7 +292,7 @@ func (c *checker) expect(cd *cartData) {
 	fresh := true // no request of this generation moved the snapshot yet
 	expiries := c.expiriesOf(cd)
 	for _, s := range cd.slots {
-		if fresh && s.kind == cart.KindExpireCart {
+		if fresh && (s.kind == cart.KindExpireCart || s.kind == cart.KindMergeReturned) {
 			s.expect = expectSkipped
 			continue
 		}

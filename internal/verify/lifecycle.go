@@ -15,7 +15,8 @@ import (
 //     an ExpireCart that finds no cart is skipped without any outcome.
 //   - An accepted MergeCarts (CartMerged) hands its target exactly one
 //     MergeInto request, written in the same transaction; every MergeInto
-//     comes from one.
+//     comes from one. A MergeInto the target refused hands exactly one
+//     MergeReturned back to the source; every MergeReturned comes from one.
 
 // expiryQueue is a cart's CartExpired events, in cart.validated order.
 type expiryQueue []cart.CartExpired
@@ -88,6 +89,55 @@ func (c *checker) checkMerges() {
 	for t, v := range want {
 		if n := got[t]; n != 1 {
 			v.Detail = fmt.Sprintf("accepted merge into %s has %d MergeInto requests in its partition, want 1", t.key.id, n)
+			c.add(v)
+		}
+	}
+	c.checkReturns()
+}
+
+// checkReturns matches the refused MergeInto requests with the
+// MergeReturned requests.
+func (c *checker) checkReturns() {
+	type source struct {
+		key cartKey
+		rid cart.RequestID
+	}
+	part := func(id cart.CartID) int32 {
+		if c.partitions <= 0 {
+			return -1
+		}
+		return partition.For([]byte(id), c.partitions)
+	}
+	want := map[source]Violation{}
+	for _, k := range c.order {
+		for _, s := range c.carts[k].slots {
+			into, ok := s.req.Command.(cart.MergeInto)
+			if !ok || len(s.invalid) != 1 || c.invalid[s.invalid[0]].Invalid.Rejection.Reason == cart.ReasonDuplicateRequest {
+				continue
+			}
+			want[source{cartKey{part(into.SourceCartID), into.SourceCartID}, cart.MergeReturnedRequestID(into.CartID, into.RequestID)}] = Violation{
+				Kind: KindMergeMismatch, CartID: k.id, RequestID: s.rid, Partition: k.partition, RequestOffset: s.req.Offset,
+				Topic: c.names.Invalid, Offsets: []int64{c.invalid[s.invalid[0]].Offset},
+			}
+		}
+	}
+	got := map[source]int{}
+	for _, k := range c.order {
+		for _, s := range c.carts[k].slots {
+			if s.kind != cart.KindMergeReturned {
+				continue
+			}
+			src := source{cartKey{part(k.id), k.id}, s.rid}
+			got[src]++
+			if _, ok := want[src]; !ok && got[src] == 1 {
+				c.add(Violation{Kind: KindMergeMismatch, CartID: k.id, RequestID: s.rid, Partition: k.partition, RequestOffset: s.req.Offset,
+					Topic: c.names.Requests, Offsets: []int64{s.req.Offset}, Detail: "MergeReturned request without a refused MergeInto that hands it back"})
+			}
+		}
+	}
+	for src, v := range want {
+		if n := got[src]; n != 1 {
+			v.Detail = fmt.Sprintf("refused merge has %d MergeReturned requests to %s, want 1", n, src.key.id)
 			c.add(v)
 		}
 	}

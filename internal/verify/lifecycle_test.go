@@ -29,6 +29,14 @@ func lifecycleHistory(s *sim) {
 	s.send(cart.ClearCart{CartID: "t1", RequestID: "r2", CustomerID: "u1", RequestedAt: t0})
 	s.send(add("x1", "r1", "apple", 1))
 	s.send(expire("x1", 1, s.snaps["x1"].Cart.UpdatedAt)) // ends expired
+	// A merge into a checked-out cart comes back.
+	s.send(add("t2", "r1", "apple", 1))
+	s.send(checkout("t2", "r2"))
+	s.send(add("g2", "r1", "pear", 2))
+	s.send(cart.MergeCarts{CartID: "g2", RequestID: "m1", CustomerID: "u1", RequestedAt: t0, TargetCartID: "t2"})
+	if g := s.snaps["g2"].Cart; g.Status != cart.StatusOpen || len(g.Lines) != 1 {
+		s.tb.Fatalf("refused merge did not come back: %+v", g)
+	}
 }
 
 func TestCheckLifecycleClean(t *testing.T) {
@@ -45,8 +53,8 @@ func TestCheckLifecycleViolations(t *testing.T) {
 	s := newSim(t)
 	lifecycleHistory(s)
 	s.in.Requests = slices.DeleteFunc(s.in.Requests, func(r verify.Request) bool {
-		_, into := r.Command.(cart.MergeInto)
-		return into
+		into, ok := r.Command.(cart.MergeInto)
+		return ok && into.CartID == "t1" // t2's refusal stays paired
 	})
 	// Drop the target half's outcome too, so only the merge is at fault.
 	s.in.Validated = slices.DeleteFunc(s.in.Validated, func(v verify.Validated) bool {
@@ -64,5 +72,23 @@ func TestCheckLifecycleViolations(t *testing.T) {
 	got := violationKinds(verify.Check(s.in))
 	if got[verify.KindMergeMismatch] != 1 || got[verify.KindSnapshotMismatch] != 1 {
 		t.Fatalf("violations %v, want one MergeMismatch and one SnapshotMismatch", got)
+	}
+}
+
+// A refused merge whose lines never went back is a violation.
+func TestCheckLostMergeReturn(t *testing.T) {
+	s := newSim(t)
+	lifecycleHistory(s)
+	s.in.Requests = slices.DeleteFunc(s.in.Requests, func(r verify.Request) bool {
+		_, back := r.Command.(cart.MergeReturned)
+		return back
+	})
+	s.in.Validated = slices.DeleteFunc(s.in.Validated, func(v verify.Validated) bool {
+		_, back := v.Event.(cart.CartMergeReturned)
+		return back
+	})
+	got := violationKinds(verify.Check(s.in))
+	if got[verify.KindMergeMismatch] != 1 {
+		t.Fatalf("violations %v, want one MergeMismatch", got)
 	}
 }

@@ -71,8 +71,9 @@ func (s *sim) send(cmd cart.Command) verify.Position {
 	s.in.Requests = append(s.in.Requests, verify.Request{Position: pos, Key: string(id), Command: cmd})
 	snap, ok := s.snaps[id]
 	if !ok {
-		if _, expiring := cmd.(cart.ExpireCart); expiring {
-			return pos // the manager skips the expiry of a cart it does not hold
+		switch cmd.(type) {
+		case cart.ExpireCart, cart.MergeReturned:
+			return pos // the manager skips these for a cart it does not hold
 		}
 		snap = cart.NewSnapshot(id)
 	}
@@ -88,6 +89,9 @@ func (s *sim) send(cmd cart.Command) verify.Position {
 		}
 	case cart.DispositionRejected:
 		s.in.Invalid = append(s.in.Invalid, verify.Invalid{Position: verify.Position{Partition: p, Offset: s.offset("invalid", p)}, Key: string(id), Invalid: *out.Invalid})
+		if into, ok := cmd.(cart.MergeInto); ok && out.Invalid.Rejection.Reason != cart.ReasonDuplicateRequest {
+			handOn = append(handOn, cart.MergeReturnedOf(into, out.Invalid.Rejection, s.now()))
+		}
 	case cart.DispositionDuplicate:
 	default:
 		s.tb.Fatalf("unexpected disposition %v", out.Disposition)

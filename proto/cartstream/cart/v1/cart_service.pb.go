@@ -1396,6 +1396,7 @@ type HistoryEntry struct {
 	//	*HistoryEntry_CartExpired
 	//	*HistoryEntry_CartMerged
 	//	*HistoryEntry_MergedInto
+	//	*HistoryEntry_MergeReturned
 	Detail        isHistoryEntry_Detail `protobuf_oneof:"detail"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1568,6 +1569,15 @@ func (x *HistoryEntry) GetMergedInto() *MergedInto {
 	return nil
 }
 
+func (x *HistoryEntry) GetMergeReturned() *MergeReturned {
+	if x != nil {
+		if x, ok := x.Detail.(*HistoryEntry_MergeReturned); ok {
+			return x.MergeReturned
+		}
+	}
+	return nil
+}
+
 type isHistoryEntry_Detail interface {
 	isHistoryEntry_Detail()
 }
@@ -1619,6 +1629,12 @@ type HistoryEntry_MergedInto struct {
 	MergedInto *MergedInto `protobuf:"bytes,33,opt,name=merged_into,json=mergedInto,proto3,oneof"`
 }
 
+type HistoryEntry_MergeReturned struct {
+	// The target refused this cart's merge: the cart is open again with
+	// its lines.
+	MergeReturned *MergeReturned `protobuf:"bytes,34,opt,name=merge_returned,json=mergeReturned,proto3,oneof"`
+}
+
 func (*HistoryEntry_ItemAdded) isHistoryEntry_Detail() {}
 
 func (*HistoryEntry_ItemRemoved) isHistoryEntry_Detail() {}
@@ -1637,6 +1653,73 @@ func (*HistoryEntry_CartMerged) isHistoryEntry_Detail() {}
 
 func (*HistoryEntry_MergedInto) isHistoryEntry_Detail() {}
 
+func (*HistoryEntry_MergeReturned) isHistoryEntry_Detail() {}
+
+// MergeReturned: the merge into target_cart_id was refused (reason), the
+// lines came back.
+type MergeReturned struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The cart that refused the merge.
+	TargetCartId string `protobuf:"bytes,1,opt,name=target_cart_id,json=targetCartId,proto3" json:"target_cart_id,omitempty"`
+	// Why it refused.
+	Reason ReasonCode `protobuf:"varint,2,opt,name=reason,proto3,enum=cartstream.cart.v1.ReasonCode" json:"reason,omitempty"`
+	// The lines back in this cart.
+	Lines         []*CartLine `protobuf:"bytes,3,rep,name=lines,proto3" json:"lines,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeReturned) Reset() {
+	*x = MergeReturned{}
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeReturned) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeReturned) ProtoMessage() {}
+
+func (x *MergeReturned) ProtoReflect() protoreflect.Message {
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeReturned.ProtoReflect.Descriptor instead.
+func (*MergeReturned) Descriptor() ([]byte, []int) {
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *MergeReturned) GetTargetCartId() string {
+	if x != nil {
+		return x.TargetCartId
+	}
+	return ""
+}
+
+func (x *MergeReturned) GetReason() ReasonCode {
+	if x != nil {
+		return x.Reason
+	}
+	return ReasonCode_REASON_CODE_UNSPECIFIED
+}
+
+func (x *MergeReturned) GetLines() []*CartLine {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
 // CartCleared is an accepted ClearCart.
 type CartCleared struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1646,7 +1729,7 @@ type CartCleared struct {
 
 func (x *CartCleared) Reset() {
 	*x = CartCleared{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[22]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1658,7 +1741,7 @@ func (x *CartCleared) String() string {
 func (*CartCleared) ProtoMessage() {}
 
 func (x *CartCleared) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[22]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1671,7 +1754,7 @@ func (x *CartCleared) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CartCleared.ProtoReflect.Descriptor instead.
 func (*CartCleared) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{22}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{23}
 }
 
 // CartExpired is an expiry.
@@ -1685,7 +1768,7 @@ type CartExpired struct {
 
 func (x *CartExpired) Reset() {
 	*x = CartExpired{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[23]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1697,7 +1780,7 @@ func (x *CartExpired) String() string {
 func (*CartExpired) ProtoMessage() {}
 
 func (x *CartExpired) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[23]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1710,7 +1793,7 @@ func (x *CartExpired) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CartExpired.ProtoReflect.Descriptor instead.
 func (*CartExpired) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{23}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CartExpired) GetIdleSince() *timestamppb.Timestamp {
@@ -1735,7 +1818,7 @@ type CartMerged struct {
 
 func (x *CartMerged) Reset() {
 	*x = CartMerged{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[24]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1747,7 +1830,7 @@ func (x *CartMerged) String() string {
 func (*CartMerged) ProtoMessage() {}
 
 func (x *CartMerged) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[24]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1760,7 +1843,7 @@ func (x *CartMerged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CartMerged.ProtoReflect.Descriptor instead.
 func (*CartMerged) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{24}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CartMerged) GetTargetCartId() string {
@@ -1800,7 +1883,7 @@ type MergedInto struct {
 
 func (x *MergedInto) Reset() {
 	*x = MergedInto{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[25]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +1895,7 @@ func (x *MergedInto) String() string {
 func (*MergedInto) ProtoMessage() {}
 
 func (x *MergedInto) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[25]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +1908,7 @@ func (x *MergedInto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergedInto.ProtoReflect.Descriptor instead.
 func (*MergedInto) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{25}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MergedInto) GetSourceCartId() string {
@@ -1868,7 +1951,7 @@ type ItemAdded struct {
 
 func (x *ItemAdded) Reset() {
 	*x = ItemAdded{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[26]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1880,7 +1963,7 @@ func (x *ItemAdded) String() string {
 func (*ItemAdded) ProtoMessage() {}
 
 func (x *ItemAdded) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[26]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1893,7 +1976,7 @@ func (x *ItemAdded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemAdded.ProtoReflect.Descriptor instead.
 func (*ItemAdded) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{26}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ItemAdded) GetSku() string {
@@ -1942,7 +2025,7 @@ type ItemRemoved struct {
 
 func (x *ItemRemoved) Reset() {
 	*x = ItemRemoved{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[27]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1954,7 +2037,7 @@ func (x *ItemRemoved) String() string {
 func (*ItemRemoved) ProtoMessage() {}
 
 func (x *ItemRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[27]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1967,7 +2050,7 @@ func (x *ItemRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemRemoved.ProtoReflect.Descriptor instead.
 func (*ItemRemoved) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{27}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ItemRemoved) GetSku() string {
@@ -1990,7 +2073,7 @@ type QuantityChanged struct {
 
 func (x *QuantityChanged) Reset() {
 	*x = QuantityChanged{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[28]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2002,7 +2085,7 @@ func (x *QuantityChanged) String() string {
 func (*QuantityChanged) ProtoMessage() {}
 
 func (x *QuantityChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[28]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2015,7 +2098,7 @@ func (x *QuantityChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuantityChanged.ProtoReflect.Descriptor instead.
 func (*QuantityChanged) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{28}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *QuantityChanged) GetSku() string {
@@ -2047,7 +2130,7 @@ type CheckedOut struct {
 
 func (x *CheckedOut) Reset() {
 	*x = CheckedOut{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[29]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2059,7 +2142,7 @@ func (x *CheckedOut) String() string {
 func (*CheckedOut) ProtoMessage() {}
 
 func (x *CheckedOut) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[29]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2072,7 +2155,7 @@ func (x *CheckedOut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckedOut.ProtoReflect.Descriptor instead.
 func (*CheckedOut) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{29}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CheckedOut) GetCustomerId() string {
@@ -2190,7 +2273,7 @@ const file_cartstream_cart_v1_cart_service_proto_rawDesc = "" +
 	"\x0eRecordPosition\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
-	"\x06offset\x18\x03 \x01(\x03R\x06offset\"\xfd\a\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\"\xc9\b\n" +
 	"\fHistoryEntry\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n" +
@@ -2215,8 +2298,13 @@ const file_cartstream_cart_v1_cart_service_proto_rawDesc = "" +
 	"\vcart_merged\x18  \x01(\v2\x1e.cartstream.cart.v1.CartMergedH\x00R\n" +
 	"cartMerged\x12A\n" +
 	"\vmerged_into\x18! \x01(\v2\x1e.cartstream.cart.v1.MergedIntoH\x00R\n" +
-	"mergedIntoB\b\n" +
-	"\x06detail\"\r\n" +
+	"mergedInto\x12J\n" +
+	"\x0emerge_returned\x18\" \x01(\v2!.cartstream.cart.v1.MergeReturnedH\x00R\rmergeReturnedB\b\n" +
+	"\x06detail\"\xa1\x01\n" +
+	"\rMergeReturned\x12$\n" +
+	"\x0etarget_cart_id\x18\x01 \x01(\tR\ftargetCartId\x126\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x1e.cartstream.cart.v1.ReasonCodeR\x06reason\x122\n" +
+	"\x05lines\x18\x03 \x03(\v2\x1c.cartstream.cart.v1.CartLineR\x05lines\"\r\n" +
 	"\vCartCleared\"H\n" +
 	"\vCartExpired\x129\n" +
 	"\n" +
@@ -2280,7 +2368,7 @@ func file_cartstream_cart_v1_cart_service_proto_rawDescGZIP() []byte {
 	return file_cartstream_cart_v1_cart_service_proto_rawDescData
 }
 
-var file_cartstream_cart_v1_cart_service_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_cartstream_cart_v1_cart_service_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_cartstream_cart_v1_cart_service_proto_goTypes = []any{
 	(*ClearCartRequest)(nil),       // 0: cartstream.cart.v1.ClearCartRequest
 	(*ClearCartResponse)(nil),      // 1: cartstream.cart.v1.ClearCartResponse
@@ -2304,84 +2392,89 @@ var file_cartstream_cart_v1_cart_service_proto_goTypes = []any{
 	(*GetCartHistoryResponse)(nil), // 19: cartstream.cart.v1.GetCartHistoryResponse
 	(*RecordPosition)(nil),         // 20: cartstream.cart.v1.RecordPosition
 	(*HistoryEntry)(nil),           // 21: cartstream.cart.v1.HistoryEntry
-	(*CartCleared)(nil),            // 22: cartstream.cart.v1.CartCleared
-	(*CartExpired)(nil),            // 23: cartstream.cart.v1.CartExpired
-	(*CartMerged)(nil),             // 24: cartstream.cart.v1.CartMerged
-	(*MergedInto)(nil),             // 25: cartstream.cart.v1.MergedInto
-	(*ItemAdded)(nil),              // 26: cartstream.cart.v1.ItemAdded
-	(*ItemRemoved)(nil),            // 27: cartstream.cart.v1.ItemRemoved
-	(*QuantityChanged)(nil),        // 28: cartstream.cart.v1.QuantityChanged
-	(*CheckedOut)(nil),             // 29: cartstream.cart.v1.CheckedOut
-	(*ConsistencyToken)(nil),       // 30: cartstream.cart.v1.ConsistencyToken
-	(*CommandOutcome)(nil),         // 31: cartstream.cart.v1.CommandOutcome
-	(*Cart)(nil),                   // 32: cartstream.cart.v1.Cart
-	(*RequestOutcome)(nil),         // 33: cartstream.cart.v1.RequestOutcome
-	(*timestamppb.Timestamp)(nil),  // 34: google.protobuf.Timestamp
-	(*Rejection)(nil),              // 35: cartstream.cart.v1.Rejection
-	(*CartLine)(nil),               // 36: cartstream.cart.v1.CartLine
-	(*Money)(nil),                  // 37: cartstream.cart.v1.Money
+	(*MergeReturned)(nil),          // 22: cartstream.cart.v1.MergeReturned
+	(*CartCleared)(nil),            // 23: cartstream.cart.v1.CartCleared
+	(*CartExpired)(nil),            // 24: cartstream.cart.v1.CartExpired
+	(*CartMerged)(nil),             // 25: cartstream.cart.v1.CartMerged
+	(*MergedInto)(nil),             // 26: cartstream.cart.v1.MergedInto
+	(*ItemAdded)(nil),              // 27: cartstream.cart.v1.ItemAdded
+	(*ItemRemoved)(nil),            // 28: cartstream.cart.v1.ItemRemoved
+	(*QuantityChanged)(nil),        // 29: cartstream.cart.v1.QuantityChanged
+	(*CheckedOut)(nil),             // 30: cartstream.cart.v1.CheckedOut
+	(*ConsistencyToken)(nil),       // 31: cartstream.cart.v1.ConsistencyToken
+	(*CommandOutcome)(nil),         // 32: cartstream.cart.v1.CommandOutcome
+	(*Cart)(nil),                   // 33: cartstream.cart.v1.Cart
+	(*RequestOutcome)(nil),         // 34: cartstream.cart.v1.RequestOutcome
+	(*timestamppb.Timestamp)(nil),  // 35: google.protobuf.Timestamp
+	(*Rejection)(nil),              // 36: cartstream.cart.v1.Rejection
+	(ReasonCode)(0),                // 37: cartstream.cart.v1.ReasonCode
+	(*CartLine)(nil),               // 38: cartstream.cart.v1.CartLine
+	(*Money)(nil),                  // 39: cartstream.cart.v1.Money
 }
 var file_cartstream_cart_v1_cart_service_proto_depIdxs = []int32{
-	30, // 0: cartstream.cart.v1.ClearCartResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
-	31, // 1: cartstream.cart.v1.ClearCartResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
-	30, // 2: cartstream.cart.v1.MergeCartsResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
-	31, // 3: cartstream.cart.v1.MergeCartsResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
-	32, // 4: cartstream.cart.v1.ListCartsResponse.carts:type_name -> cartstream.cart.v1.Cart
-	30, // 5: cartstream.cart.v1.AddItemResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
-	31, // 6: cartstream.cart.v1.AddItemResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
-	30, // 7: cartstream.cart.v1.RemoveItemResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
-	31, // 8: cartstream.cart.v1.RemoveItemResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
-	30, // 9: cartstream.cart.v1.ChangeQuantityResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
-	31, // 10: cartstream.cart.v1.ChangeQuantityResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
-	30, // 11: cartstream.cart.v1.CheckoutResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
-	31, // 12: cartstream.cart.v1.CheckoutResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
-	30, // 13: cartstream.cart.v1.GetCartRequest.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
-	32, // 14: cartstream.cart.v1.GetCartResponse.cart:type_name -> cartstream.cart.v1.Cart
-	33, // 15: cartstream.cart.v1.GetCartResponse.request_outcome:type_name -> cartstream.cart.v1.RequestOutcome
-	32, // 16: cartstream.cart.v1.WatchCartResponse.cart:type_name -> cartstream.cart.v1.Cart
+	31, // 0: cartstream.cart.v1.ClearCartResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
+	32, // 1: cartstream.cart.v1.ClearCartResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
+	31, // 2: cartstream.cart.v1.MergeCartsResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
+	32, // 3: cartstream.cart.v1.MergeCartsResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
+	33, // 4: cartstream.cart.v1.ListCartsResponse.carts:type_name -> cartstream.cart.v1.Cart
+	31, // 5: cartstream.cart.v1.AddItemResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
+	32, // 6: cartstream.cart.v1.AddItemResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
+	31, // 7: cartstream.cart.v1.RemoveItemResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
+	32, // 8: cartstream.cart.v1.RemoveItemResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
+	31, // 9: cartstream.cart.v1.ChangeQuantityResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
+	32, // 10: cartstream.cart.v1.ChangeQuantityResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
+	31, // 11: cartstream.cart.v1.CheckoutResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
+	32, // 12: cartstream.cart.v1.CheckoutResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
+	31, // 13: cartstream.cart.v1.GetCartRequest.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
+	33, // 14: cartstream.cart.v1.GetCartResponse.cart:type_name -> cartstream.cart.v1.Cart
+	34, // 15: cartstream.cart.v1.GetCartResponse.request_outcome:type_name -> cartstream.cart.v1.RequestOutcome
+	33, // 16: cartstream.cart.v1.WatchCartResponse.cart:type_name -> cartstream.cart.v1.Cart
 	21, // 17: cartstream.cart.v1.GetCartHistoryResponse.entries:type_name -> cartstream.cart.v1.HistoryEntry
 	20, // 18: cartstream.cart.v1.HistoryEntry.record_position:type_name -> cartstream.cart.v1.RecordPosition
-	30, // 19: cartstream.cart.v1.HistoryEntry.request_position:type_name -> cartstream.cart.v1.ConsistencyToken
-	34, // 20: cartstream.cart.v1.HistoryEntry.request_time:type_name -> google.protobuf.Timestamp
-	34, // 21: cartstream.cart.v1.HistoryEntry.record_time:type_name -> google.protobuf.Timestamp
-	26, // 22: cartstream.cart.v1.HistoryEntry.item_added:type_name -> cartstream.cart.v1.ItemAdded
-	27, // 23: cartstream.cart.v1.HistoryEntry.item_removed:type_name -> cartstream.cart.v1.ItemRemoved
-	28, // 24: cartstream.cart.v1.HistoryEntry.quantity_changed:type_name -> cartstream.cart.v1.QuantityChanged
-	29, // 25: cartstream.cart.v1.HistoryEntry.checked_out:type_name -> cartstream.cart.v1.CheckedOut
-	35, // 26: cartstream.cart.v1.HistoryEntry.rejected:type_name -> cartstream.cart.v1.Rejection
-	22, // 27: cartstream.cart.v1.HistoryEntry.cart_cleared:type_name -> cartstream.cart.v1.CartCleared
-	23, // 28: cartstream.cart.v1.HistoryEntry.cart_expired:type_name -> cartstream.cart.v1.CartExpired
-	24, // 29: cartstream.cart.v1.HistoryEntry.cart_merged:type_name -> cartstream.cart.v1.CartMerged
-	25, // 30: cartstream.cart.v1.HistoryEntry.merged_into:type_name -> cartstream.cart.v1.MergedInto
-	34, // 31: cartstream.cart.v1.CartExpired.idle_since:type_name -> google.protobuf.Timestamp
-	36, // 32: cartstream.cart.v1.MergedInto.lines:type_name -> cartstream.cart.v1.CartLine
-	37, // 33: cartstream.cart.v1.ItemAdded.unit_price:type_name -> cartstream.cart.v1.Money
-	37, // 34: cartstream.cart.v1.CheckedOut.subtotal:type_name -> cartstream.cart.v1.Money
-	6,  // 35: cartstream.cart.v1.CartService.AddItem:input_type -> cartstream.cart.v1.AddItemRequest
-	8,  // 36: cartstream.cart.v1.CartService.RemoveItem:input_type -> cartstream.cart.v1.RemoveItemRequest
-	10, // 37: cartstream.cart.v1.CartService.ChangeQuantity:input_type -> cartstream.cart.v1.ChangeQuantityRequest
-	12, // 38: cartstream.cart.v1.CartService.Checkout:input_type -> cartstream.cart.v1.CheckoutRequest
-	14, // 39: cartstream.cart.v1.CartService.GetCart:input_type -> cartstream.cart.v1.GetCartRequest
-	16, // 40: cartstream.cart.v1.CartService.WatchCart:input_type -> cartstream.cart.v1.WatchCartRequest
-	18, // 41: cartstream.cart.v1.CartService.GetCartHistory:input_type -> cartstream.cart.v1.GetCartHistoryRequest
-	0,  // 42: cartstream.cart.v1.CartService.ClearCart:input_type -> cartstream.cart.v1.ClearCartRequest
-	2,  // 43: cartstream.cart.v1.CartService.MergeCarts:input_type -> cartstream.cart.v1.MergeCartsRequest
-	4,  // 44: cartstream.cart.v1.CartService.ListCarts:input_type -> cartstream.cart.v1.ListCartsRequest
-	7,  // 45: cartstream.cart.v1.CartService.AddItem:output_type -> cartstream.cart.v1.AddItemResponse
-	9,  // 46: cartstream.cart.v1.CartService.RemoveItem:output_type -> cartstream.cart.v1.RemoveItemResponse
-	11, // 47: cartstream.cart.v1.CartService.ChangeQuantity:output_type -> cartstream.cart.v1.ChangeQuantityResponse
-	13, // 48: cartstream.cart.v1.CartService.Checkout:output_type -> cartstream.cart.v1.CheckoutResponse
-	15, // 49: cartstream.cart.v1.CartService.GetCart:output_type -> cartstream.cart.v1.GetCartResponse
-	17, // 50: cartstream.cart.v1.CartService.WatchCart:output_type -> cartstream.cart.v1.WatchCartResponse
-	19, // 51: cartstream.cart.v1.CartService.GetCartHistory:output_type -> cartstream.cart.v1.GetCartHistoryResponse
-	1,  // 52: cartstream.cart.v1.CartService.ClearCart:output_type -> cartstream.cart.v1.ClearCartResponse
-	3,  // 53: cartstream.cart.v1.CartService.MergeCarts:output_type -> cartstream.cart.v1.MergeCartsResponse
-	5,  // 54: cartstream.cart.v1.CartService.ListCarts:output_type -> cartstream.cart.v1.ListCartsResponse
-	45, // [45:55] is the sub-list for method output_type
-	35, // [35:45] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	31, // 19: cartstream.cart.v1.HistoryEntry.request_position:type_name -> cartstream.cart.v1.ConsistencyToken
+	35, // 20: cartstream.cart.v1.HistoryEntry.request_time:type_name -> google.protobuf.Timestamp
+	35, // 21: cartstream.cart.v1.HistoryEntry.record_time:type_name -> google.protobuf.Timestamp
+	27, // 22: cartstream.cart.v1.HistoryEntry.item_added:type_name -> cartstream.cart.v1.ItemAdded
+	28, // 23: cartstream.cart.v1.HistoryEntry.item_removed:type_name -> cartstream.cart.v1.ItemRemoved
+	29, // 24: cartstream.cart.v1.HistoryEntry.quantity_changed:type_name -> cartstream.cart.v1.QuantityChanged
+	30, // 25: cartstream.cart.v1.HistoryEntry.checked_out:type_name -> cartstream.cart.v1.CheckedOut
+	36, // 26: cartstream.cart.v1.HistoryEntry.rejected:type_name -> cartstream.cart.v1.Rejection
+	23, // 27: cartstream.cart.v1.HistoryEntry.cart_cleared:type_name -> cartstream.cart.v1.CartCleared
+	24, // 28: cartstream.cart.v1.HistoryEntry.cart_expired:type_name -> cartstream.cart.v1.CartExpired
+	25, // 29: cartstream.cart.v1.HistoryEntry.cart_merged:type_name -> cartstream.cart.v1.CartMerged
+	26, // 30: cartstream.cart.v1.HistoryEntry.merged_into:type_name -> cartstream.cart.v1.MergedInto
+	22, // 31: cartstream.cart.v1.HistoryEntry.merge_returned:type_name -> cartstream.cart.v1.MergeReturned
+	37, // 32: cartstream.cart.v1.MergeReturned.reason:type_name -> cartstream.cart.v1.ReasonCode
+	38, // 33: cartstream.cart.v1.MergeReturned.lines:type_name -> cartstream.cart.v1.CartLine
+	35, // 34: cartstream.cart.v1.CartExpired.idle_since:type_name -> google.protobuf.Timestamp
+	38, // 35: cartstream.cart.v1.MergedInto.lines:type_name -> cartstream.cart.v1.CartLine
+	39, // 36: cartstream.cart.v1.ItemAdded.unit_price:type_name -> cartstream.cart.v1.Money
+	39, // 37: cartstream.cart.v1.CheckedOut.subtotal:type_name -> cartstream.cart.v1.Money
+	6,  // 38: cartstream.cart.v1.CartService.AddItem:input_type -> cartstream.cart.v1.AddItemRequest
+	8,  // 39: cartstream.cart.v1.CartService.RemoveItem:input_type -> cartstream.cart.v1.RemoveItemRequest
+	10, // 40: cartstream.cart.v1.CartService.ChangeQuantity:input_type -> cartstream.cart.v1.ChangeQuantityRequest
+	12, // 41: cartstream.cart.v1.CartService.Checkout:input_type -> cartstream.cart.v1.CheckoutRequest
+	14, // 42: cartstream.cart.v1.CartService.GetCart:input_type -> cartstream.cart.v1.GetCartRequest
+	16, // 43: cartstream.cart.v1.CartService.WatchCart:input_type -> cartstream.cart.v1.WatchCartRequest
+	18, // 44: cartstream.cart.v1.CartService.GetCartHistory:input_type -> cartstream.cart.v1.GetCartHistoryRequest
+	0,  // 45: cartstream.cart.v1.CartService.ClearCart:input_type -> cartstream.cart.v1.ClearCartRequest
+	2,  // 46: cartstream.cart.v1.CartService.MergeCarts:input_type -> cartstream.cart.v1.MergeCartsRequest
+	4,  // 47: cartstream.cart.v1.CartService.ListCarts:input_type -> cartstream.cart.v1.ListCartsRequest
+	7,  // 48: cartstream.cart.v1.CartService.AddItem:output_type -> cartstream.cart.v1.AddItemResponse
+	9,  // 49: cartstream.cart.v1.CartService.RemoveItem:output_type -> cartstream.cart.v1.RemoveItemResponse
+	11, // 50: cartstream.cart.v1.CartService.ChangeQuantity:output_type -> cartstream.cart.v1.ChangeQuantityResponse
+	13, // 51: cartstream.cart.v1.CartService.Checkout:output_type -> cartstream.cart.v1.CheckoutResponse
+	15, // 52: cartstream.cart.v1.CartService.GetCart:output_type -> cartstream.cart.v1.GetCartResponse
+	17, // 53: cartstream.cart.v1.CartService.WatchCart:output_type -> cartstream.cart.v1.WatchCartResponse
+	19, // 54: cartstream.cart.v1.CartService.GetCartHistory:output_type -> cartstream.cart.v1.GetCartHistoryResponse
+	1,  // 55: cartstream.cart.v1.CartService.ClearCart:output_type -> cartstream.cart.v1.ClearCartResponse
+	3,  // 56: cartstream.cart.v1.CartService.MergeCarts:output_type -> cartstream.cart.v1.MergeCartsResponse
+	5,  // 57: cartstream.cart.v1.CartService.ListCarts:output_type -> cartstream.cart.v1.ListCartsResponse
+	48, // [48:58] is the sub-list for method output_type
+	38, // [38:48] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_cartstream_cart_v1_cart_service_proto_init() }
@@ -2400,6 +2493,7 @@ func file_cartstream_cart_v1_cart_service_proto_init() {
 		(*HistoryEntry_CartExpired)(nil),
 		(*HistoryEntry_CartMerged)(nil),
 		(*HistoryEntry_MergedInto)(nil),
+		(*HistoryEntry_MergeReturned)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2407,7 +2501,7 @@ func file_cartstream_cart_v1_cart_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cartstream_cart_v1_cart_service_proto_rawDesc), len(file_cartstream_cart_v1_cart_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
