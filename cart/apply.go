@@ -40,8 +40,19 @@ func apply(state CartState, e Event) (CartState, error) {
 	if m.Version != state.Version+1 {
 		return state, fmt.Errorf("%w: event version %d after version %d", ErrVersionMismatch, m.Version, state.Version)
 	}
-	if state.Status == StatusCheckedOut {
+	switch e := e.(type) {
+	case CartExpired:
+		// Expiry ends the cart whatever its status: the id starts over.
+		return expire(state, e)
+	case CartMergeReturned:
+		return returnMerge(state, e)
+	}
+	switch state.Status {
+	case StatusCheckedOut:
 		return state, ErrCartCheckedOut
+	case StatusMerged:
+		return state, ErrCartMerged
+	case StatusOpen:
 	}
 	next := state.Clone()
 	next.CartID = m.CartID
@@ -95,6 +106,10 @@ func apply(state CartState, e Event) (CartState, error) {
 		}
 		next.Status = StatusCheckedOut
 		next.CheckedOutAt = m.DecidedAt
+	case CartCleared, CartMerged, CartMergedInto:
+		if err := applyLifecycle(&next, e); err != nil {
+			return state, err
+		}
 	}
 	if err := next.recompute(); err != nil {
 		return state, err

@@ -162,7 +162,7 @@ func (c Checkout) Validate() error {
 func ValidateCommand(cmd Command) error {
 	c, ok := Concrete(cmd)
 	if !ok {
-		return &ValidationError{Violations: []FieldViolation{{Field: "command", Description: "must be one of AddItem, RemoveItem, ChangeQuantity, Checkout"}}}
+		return &ValidationError{Violations: []FieldViolation{{Field: "command", Description: "must be one of AddItem, RemoveItem, ChangeQuantity, Checkout, ClearCart, ExpireCart, MergeCarts, MergeInto"}}}
 	}
 	return c.Validate()
 }
@@ -191,7 +191,7 @@ func Concrete(cmd Command) (Command, bool) {
 			return *c, true
 		}
 	}
-	return nil, false
+	return concreteLifecycle(cmd)
 }
 
 // Fingerprint is a compact digest of a command's content: kind, cart,
@@ -225,6 +225,7 @@ func FingerprintOf(cmd Command) Fingerprint {
 		sku, qty = c.SKU, c.Quantity
 	case Checkout:
 	}
+	extra := lifecycleFingerprint(c)
 	m := c.Meta()
 	b := make([]byte, 0, 64+len(m.CartID)+len(m.CustomerID)+len(sku))
 	b = binary.AppendUvarint(b, uint64(len(fingerprintVersion)))
@@ -235,6 +236,9 @@ func FingerprintOf(cmd Command) Fingerprint {
 		b = append(b, s...)
 	}
 	b = binary.BigEndian.AppendUint32(b, uint32(qty))
+	// The lifecycle commands' own fields follow; the four original kinds
+	// add nothing, so their fingerprints are unchanged.
+	b = append(b, extra...)
 	sum := sha256.Sum256(b)
 	return Fingerprint(binary.BigEndian.Uint64(sum[:8]))
 }

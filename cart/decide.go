@@ -44,8 +44,12 @@ func Decide(state CartState, cmd Command, catalog Catalog, limits Limits, decide
 	if state.CartID != "" && state.CartID != m.CartID {
 		return rejected(ReasonWrongCart, "command is for another cart than the state given")
 	}
-	if state.Status == StatusCheckedOut {
-		return rejected(ReasonCartCheckedOut, "cart is checked out")
+	switch c.(type) {
+	case ExpireCart, MergeReturned: // a closed cart still expires, a merged one gets its lines back
+	default:
+		if rej, closed := closedRejection(state.Status); closed {
+			return rej
+		}
 	}
 	d := decider{
 		state:   state,
@@ -70,6 +74,16 @@ func Decide(state CartState, cmd Command, catalog Catalog, limits Limits, decide
 		ev, rej = d.changeQuantity(c)
 	case Checkout:
 		ev, rej = d.checkout(c)
+	case ClearCart:
+		ev, rej = d.clearCart(c)
+	case ExpireCart:
+		ev, rej = d.expireCart(c)
+	case MergeCarts:
+		ev, rej = d.mergeCarts(c)
+	case MergeInto:
+		ev, rej = d.mergeInto(c)
+	case MergeReturned:
+		ev, rej = d.mergeReturned(c)
 	}
 	if ev == nil {
 		return rej

@@ -64,7 +64,7 @@ func decideCases() []decideCase {
 	}
 	checkedOut := fold(add("apple", 1), checkout())
 
-	return []decideCase{
+	cases := []decideCase{
 		// Accepted paths and the repricing policy.
 		{name: "add new line", state: empty, cmd: add("apple", 2), cat: catalog,
 			check: func(tb testing.TB, _, s cart.CartState) {
@@ -199,6 +199,7 @@ func decideCases() []decideCase {
 			cat: catalogWith(cart.Product{SKU: "apple", Name: "Apple", UnitPrice: eur(101), Active: true}), want: cart.ReasonPriceChanged},
 		{name: "corrupt state", state: corrupt, cmd: add("pear", 1), cat: catalog, want: cart.ReasonInvalidState},
 	}
+	return append(cases, lifecycleCases()...)
 }
 
 func TestDecide(t *testing.T) {

@@ -33,14 +33,24 @@ const (
 	KindRemoveItem
 	KindChangeQuantity
 	KindCheckout
+	// The cart lifecycle's kinds (docs/decisions/0013-cart-lifecycle.md).
+	// ExpireCart and MergeInto are internal: only the manager writes them.
+	KindClearCart
+	KindExpireCart
+	KindMergeCarts
+	KindMergeInto
+	// KindMergeReturned: a target that refused a MergeInto hands the
+	// lines back to the merged cart (internal).
+	KindMergeReturned
 )
 
-var kindNames = []string{"Unspecified", "AddItem", "RemoveItem", "ChangeQuantity", "Checkout"}
+var kindNames = []string{"Unspecified", "AddItem", "RemoveItem", "ChangeQuantity", "Checkout",
+	"ClearCart", "ExpireCart", "MergeCarts", "MergeInto", "MergeReturned"}
 
 func (k Kind) String() string { return nameOf(kindNames, k, "Kind") }
 
-// Valid reports whether k is one of the four command kinds.
-func (k Kind) Valid() bool { return k >= KindAddItem && k <= KindCheckout }
+// Valid reports whether k is one of the command kinds.
+func (k Kind) Valid() bool { return k >= KindAddItem && k <= KindMergeReturned }
 
 // ParseKind is the inverse of String.
 func ParseKind(s string) (Kind, error) { return parseName[Kind](kindNames, s, "kind") }
@@ -73,7 +83,38 @@ const (
 	EventTypeRemoveItemInvalidRequest
 	EventTypeChangeQuantityInvalidRequest
 	EventTypeCheckoutInvalidRequest
+	// The cart lifecycle's records, appended so the numbers above keep
+	// their meaning; kindTypes maps every kind to its three.
+	EventTypeClearCartRequest
+	EventTypeExpireCartRequest
+	EventTypeMergeCartsRequest
+	EventTypeMergeIntoRequest
+	EventTypeCartCleared
+	EventTypeCartExpired
+	EventTypeCartMerged
+	EventTypeCartMergedInto
+	EventTypeClearCartInvalidRequest
+	EventTypeExpireCartInvalidRequest
+	EventTypeMergeCartsInvalidRequest
+	EventTypeMergeIntoInvalidRequest
+	EventTypeMergeReturnedRequest
+	EventTypeCartMergeReturned
+	EventTypeMergeReturnedInvalidRequest
 )
+
+// kindTypes are each kind's request, event and rejection types, indexed
+// by Kind.
+var kindTypes = [...]struct{ request, validated, invalid EventType }{
+	KindAddItem:        {EventTypeAddItemRequest, EventTypeAddItemValidatedRequest, EventTypeAddItemInvalidRequest},
+	KindRemoveItem:     {EventTypeRemoveItemRequest, EventTypeRemoveItemValidatedRequest, EventTypeRemoveItemInvalidRequest},
+	KindChangeQuantity: {EventTypeChangeQuantityRequest, EventTypeChangeQuantityValidatedRequest, EventTypeChangeQuantityInvalidRequest},
+	KindCheckout:       {EventTypeCheckoutRequest, EventTypeCartCheckedOut, EventTypeCheckoutInvalidRequest},
+	KindClearCart:      {EventTypeClearCartRequest, EventTypeCartCleared, EventTypeClearCartInvalidRequest},
+	KindExpireCart:     {EventTypeExpireCartRequest, EventTypeCartExpired, EventTypeExpireCartInvalidRequest},
+	KindMergeCarts:     {EventTypeMergeCartsRequest, EventTypeCartMerged, EventTypeMergeCartsInvalidRequest},
+	KindMergeInto:      {EventTypeMergeIntoRequest, EventTypeCartMergedInto, EventTypeMergeIntoInvalidRequest},
+	KindMergeReturned:  {EventTypeMergeReturnedRequest, EventTypeCartMergeReturned, EventTypeMergeReturnedInvalidRequest},
+}
 
 var eventTypeNames = []string{
 	"Unspecified",
@@ -89,6 +130,21 @@ var eventTypeNames = []string{
 	"RemoveItemInvalidRequest",
 	"ChangeQuantityInvalidRequest",
 	"CheckoutInvalidRequest",
+	"ClearCartRequest",
+	"ExpireCartRequest",
+	"MergeCartsRequest",
+	"MergeIntoRequest",
+	"CartCleared",
+	"CartExpired",
+	"CartMerged",
+	"CartMergedInto",
+	"ClearCartInvalidRequest",
+	"ExpireCartInvalidRequest",
+	"MergeCartsInvalidRequest",
+	"MergeIntoInvalidRequest",
+	"MergeReturnedRequest",
+	"CartMergeReturned",
+	"MergeReturnedInvalidRequest",
 }
 
 func (t EventType) String() string { return nameOf(eventTypeNames, t, "EventType") }
@@ -108,28 +164,25 @@ func (t *EventType) UnmarshalText(b []byte) error {
 
 // IsRequest reports whether t is a command as accepted (cart.requests).
 func (t EventType) IsRequest() bool {
-	return t >= EventTypeAddItemRequest && t <= EventTypeCheckoutRequest
+	return t.Kind() != KindUnspecified && kindTypes[t.Kind()].request == t
 }
 
 // IsValidated reports whether t is a fold input (cart.validated).
 func (t EventType) IsValidated() bool {
-	return t >= EventTypeAddItemValidatedRequest && t <= EventTypeCartCheckedOut
+	return t.Kind() != KindUnspecified && kindTypes[t.Kind()].validated == t
 }
 
 // IsInvalid reports whether t is a rejection (cart.invalid).
 func (t EventType) IsInvalid() bool {
-	return t >= EventTypeAddItemInvalidRequest && t <= EventTypeCheckoutInvalidRequest
+	return t.Kind() != KindUnspecified && kindTypes[t.Kind()].invalid == t
 }
 
 // Kind returns the command kind t belongs to, or KindUnspecified.
 func (t EventType) Kind() Kind {
-	switch {
-	case t.IsRequest():
-		return Kind(t - EventTypeAddItemRequest + 1)
-	case t.IsValidated():
-		return Kind(t - EventTypeAddItemValidatedRequest + 1)
-	case t.IsInvalid():
-		return Kind(t - EventTypeAddItemInvalidRequest + 1)
+	for k := KindAddItem; k <= KindMergeReturned; k++ {
+		if ts := kindTypes[k]; ts.request == t || ts.validated == t || ts.invalid == t {
+			return k
+		}
 	}
 	return KindUnspecified
 }
@@ -158,6 +211,8 @@ const (
 	ReasonCustomerMismatch          // the cart belongs to another customer
 	ReasonPriceChanged              // checkout while a line's price differs from the catalog
 	ReasonInvalidState              // the stored cart breaks an invariant; an operator must look
+	ReasonNotExpired                // an ExpireCart found the cart touched within its time to live
+	ReasonCartMerged                // the cart was merged into another; nothing changes it any more
 )
 
 var reasonNames = []string{
@@ -178,6 +233,8 @@ var reasonNames = []string{
 	"CUSTOMER_MISMATCH",
 	"PRICE_CHANGED",
 	"INVALID_STATE",
+	"NOT_EXPIRED",
+	"CART_MERGED",
 }
 
 func (r Reason) String() string { return nameOf(reasonNames, r, "Reason") }
@@ -225,9 +282,11 @@ type Status uint8
 const (
 	StatusOpen Status = iota
 	StatusCheckedOut
+	// StatusMerged: a MergeCarts moved the lines into another cart.
+	StatusMerged
 )
 
-var statusNames = []string{"OPEN", "CHECKED_OUT"}
+var statusNames = []string{"OPEN", "CHECKED_OUT", "MERGED"}
 
 func (s Status) String() string { return nameOf(statusNames, s, "Status") }
 

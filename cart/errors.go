@@ -37,6 +37,8 @@ var (
 	ErrVersionMismatch = errors.New("cart: event version out of sequence")
 	// ErrCartCheckedOut is an event after the checkout.
 	ErrCartCheckedOut = errors.New("cart: cart is checked out")
+	// ErrCartMerged is an event after the cart was merged into another.
+	ErrCartMerged = errors.New("cart: cart is merged")
 	// ErrLineNotFound is an event about a line the cart does not hold.
 	ErrLineNotFound = errors.New("cart: line not found")
 	// ErrQuantityOutOfRange is a line quantity outside 1..MaxQuantity.

@@ -143,7 +143,7 @@ func concreteEvent(ev Event) (Event, bool) {
 			return c, true
 		}
 	}
-	return nil, false
+	return concreteLifecycleEvent(ev)
 }
 
 // Rejection says why a request was not accepted. Message is for humans and
@@ -177,7 +177,7 @@ func (r InvalidRequest) EventType() EventType {
 	if !r.Kind.Valid() {
 		return EventTypeUnspecified
 	}
-	return EventTypeAddItemInvalidRequest + EventType(r.Kind-KindAddItem)
+	return kindTypes[r.Kind].invalid
 }
 
 // NewInvalidRequest records the rejection of cmd decided at decidedAt. A nil

@@ -224,7 +224,7 @@ func sameCart(a, b cart.CartState) bool {
 	return a.CartID == b.CartID && a.CustomerID == b.CustomerID && a.Status == b.Status &&
 		a.Currency == b.Currency && slices.Equal(a.Lines, b.Lines) && a.Subtotal == b.Subtotal &&
 		a.ItemCount == b.ItemCount && a.Version == b.Version &&
-		a.UpdatedAt == b.UpdatedAt && a.CheckedOutAt == b.CheckedOutAt
+		a.UpdatedAt == b.UpdatedAt && a.CheckedOutAt == b.CheckedOutAt && a.MergedInto == b.MergedInto
 }
 
 func sameSnapshot(a, b cart.Snapshot) bool {
@@ -248,6 +248,11 @@ func FuzzApply(f *testing.F) {
 			{},
 			one,
 			func() cart.CartState { s := one.Clone(); s.Status = cart.StatusCheckedOut; s.Version = 2; return s }(),
+			func() cart.CartState {
+				s := one.Clone()
+				s.Status, s.MergedInto, s.Lines, s.Currency, s.Subtotal, s.ItemCount, s.Version = cart.StatusMerged, "c9", nil, "", cart.Money{}, 0, 2
+				return s
+			}(),
 			// Corrupt: the fuzz values land in the stored state itself.
 			{CartID: cart.CartID(cartID), CustomerID: cart.CustomerID(customer), Currency: price.Currency, Version: version,
 				Lines: []cart.Line{{SKU: cart.SKU(sku), UnitPrice: price, Quantity: qty}}, Subtotal: price, ItemCount: int64(qty)},
@@ -256,7 +261,8 @@ func FuzzApply(f *testing.F) {
 		keep := state.Clone()
 		id := cart.CartID(cartID)
 		var ev cart.Event
-		switch kind % 5 {
+		lines := []cart.Line{{SKU: cart.SKU(sku), Name: "N", UnitPrice: price, Quantity: qty}}
+		switch kind % 10 {
 		case 0:
 			ev = cart.AddItemValidatedRequest{CartID: id, RequestID: "r", Version: version, CustomerID: cart.CustomerID(customer), SKU: cart.SKU(sku), UnitPrice: price, Quantity: qty}
 		case 1:
@@ -268,6 +274,16 @@ func FuzzApply(f *testing.F) {
 				Lines: state.Clone().Lines, Subtotal: price, ItemCount: int64(qty)}
 		case 4:
 			ev = nil
+		case 5:
+			ev = cart.CartCleared{CartID: id, RequestID: "r", Version: version, CustomerID: cart.CustomerID(customer)}
+		case 6:
+			ev = cart.CartExpired{CartID: id, RequestID: "r", Version: version, IdleSince: state.UpdatedAt}
+		case 7:
+			ev = cart.CartMerged{CartID: id, RequestID: "r", Version: version, CustomerID: cart.CustomerID(customer), TargetCartID: "c9", Lines: state.Clone().Lines}
+		case 8:
+			ev = &cart.CartMergedInto{CartID: id, RequestID: "r", Version: version, CustomerID: cart.CustomerID(customer), SourceCartID: "g1", Lines: lines}
+		case 9:
+			ev = cart.CartMergeReturned{CartID: id, RequestID: "r", Version: version, TargetCartID: "c9", Lines: lines}
 		}
 		next, err := cart.Apply(state, ev)
 		if !reflect.DeepEqual(state, keep) {
@@ -281,7 +297,11 @@ func FuzzApply(f *testing.F) {
 			if verr := next.Validate(); verr != nil {
 				t.Fatalf("Apply produced an invalid state: %v", verr)
 			}
-			if next.Version != state.Version+1 {
+			_, expired := ev.(cart.CartExpired)
+			switch {
+			case expired && !reflect.DeepEqual(next, cart.CartState{}):
+				t.Fatalf("expiry left %+v, want the zero cart", next)
+			case !expired && next.Version != state.Version+1:
 				t.Fatalf("version %d after %d", next.Version, state.Version)
 			}
 		}
@@ -292,6 +312,11 @@ func FuzzApply(f *testing.F) {
 			cart.RemoveItem{CartID: id, RequestID: "r2", RequestedAt: t0, SKU: cart.SKU(sku)},
 			cart.ChangeQuantity{CartID: id, RequestID: "r3", RequestedAt: t0, SKU: cart.SKU(sku), Quantity: qty},
 			cart.Checkout{CartID: id, RequestID: "r4", CustomerID: cart.CustomerID(customer), RequestedAt: t0},
+			cart.ClearCart{CartID: id, RequestID: "r5", CustomerID: cart.CustomerID(customer), RequestedAt: t0},
+			cart.ExpireCart{CartID: id, RequestID: "r6", RequestedAt: t0, IdleSince: t0, TTL: time.Duration(amount)},
+			cart.MergeCarts{CartID: id, RequestID: "r7", CustomerID: cart.CustomerID(customer), RequestedAt: t0, TargetCartID: "c9"},
+			cart.MergeInto{CartID: id, RequestID: "r8", CustomerID: cart.CustomerID(customer), RequestedAt: t0, SourceCartID: "g1", Lines: lines},
+			cart.MergeReturned{CartID: id, RequestID: "r9", RequestedAt: t0, TargetCartID: "c9", Lines: lines},
 		}
 		limits := cart.Limits{MaxLines: int(qty), MaxQuantityPerLine: int32(amount)}
 		for _, c := range cmds {
@@ -306,7 +331,12 @@ func FuzzApply(f *testing.F) {
 			}
 			snap := cart.Snapshot{Cart: state, RequestOffset: version}
 			next, out := cart.Process(snap, c, version+1, catalog, limits, t0)
-			if out.Disposition == cart.DispositionAccepted && next.Cart.Version != state.Version+1 {
+			_, expiring := c.(cart.ExpireCart)
+			switch {
+			case out.Disposition != cart.DispositionAccepted:
+			case expiring && !reflect.DeepEqual(next.Cart, cart.CartState{}):
+				t.Fatalf("accepted expiry left %+v", next.Cart)
+			case !expiring && next.Cart.Version != state.Version+1:
 				t.Fatalf("accepted without a version step")
 			}
 		}
@@ -351,7 +381,7 @@ func FuzzMoney(f *testing.F) {
 // sameCart must compare every field; a field added to CartState fails here
 // until sameCart learns it.
 func TestSameCartCoversEveryField(t *testing.T) {
-	if n := reflect.TypeFor[cart.CartState]().NumField(); n != 10 {
-		t.Fatalf("CartState has %d fields, sameCart compares 10", n)
+	if n := reflect.TypeFor[cart.CartState]().NumField(); n != 11 {
+		t.Fatalf("CartState has %d fields, sameCart compares 11", n)
 	}
 }

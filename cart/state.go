@@ -42,6 +42,9 @@ type CartState struct {
 	// the checkout.
 	UpdatedAt    time.Time
 	CheckedOutAt time.Time
+	// MergedInto is the cart a MergeCarts moved the lines to; set only
+	// with StatusMerged.
+	MergedInto CartID
 }
 
 // Clone returns a copy of s that shares no memory with it.
@@ -121,6 +124,12 @@ func (s CartState) Validate() error {
 	}
 	if s.Status == StatusCheckedOut && len(s.Lines) == 0 {
 		bad("a checked-out cart has no lines")
+	}
+	if (s.Status == StatusMerged) != (s.MergedInto != "") {
+		bad("status %v with merged-into %q", s.Status, s.MergedInto)
+	}
+	if s.Status == StatusMerged && (len(s.Lines) > 0 || !validID(string(s.MergedInto))) {
+		bad("a merged cart keeps no lines and names a valid target")
 	}
 	if len(s.Lines) > 0 && s.CustomerID == "" {
 		bad("a cart with lines has no customer")

@@ -19,6 +19,8 @@ func statusPB(s cart.Status) cartv1.CartStatus {
 		return cartv1.CartStatus_CART_STATUS_OPEN
 	case cart.StatusCheckedOut:
 		return cartv1.CartStatus_CART_STATUS_CHECKED_OUT
+	case cart.StatusMerged:
+		return cartv1.CartStatus_CART_STATUS_MERGED
 	default:
 		return cartv1.CartStatus_CART_STATUS_UNSPECIFIED
 	}
@@ -50,22 +52,30 @@ func cartPB(s *cart.CartState) *cartv1.Cart {
 		ItemCount:  int32(min(s.ItemCount, int64(1<<31-1))),
 		Version:    s.Version,
 		CustomerId: string(s.CustomerID),
+		MergedInto: string(s.MergedInto),
 	}
-	if len(s.Lines) > 0 {
-		c.Lines = make([]*cartv1.CartLine, len(s.Lines))
-		for i, l := range s.Lines {
+	c.Lines = linesPB(s.Lines)
+	return c
+}
+
+// linesPB is the API's view of cart lines; nil for none.
+func linesPB(lines []cart.Line) []*cartv1.CartLine {
+	var out []*cartv1.CartLine
+	if len(lines) > 0 {
+		out = make([]*cartv1.CartLine, len(lines))
+		for i, l := range lines {
 			total, err := l.Total()
 			if err != nil {
 				// A decoded snapshot is validated, so its totals fit.
 				total = cart.Money{Currency: l.UnitPrice.Currency}
 			}
-			c.Lines[i] = &cartv1.CartLine{
+			out[i] = &cartv1.CartLine{
 				Sku: string(l.SKU), Name: l.Name, UnitPrice: moneyPB(l.UnitPrice),
 				Quantity: l.Quantity, LineTotal: moneyPB(total),
 			}
 		}
 	}
-	return c
+	return out
 }
 
 // requestOutcomePB is a window entry as GetCart returns it.

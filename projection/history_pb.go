@@ -49,6 +49,8 @@ func (p *Projection) historyEntry(m *kafka.Message, pk histPick, snap cart.Snaps
 			he.Detail = &cartv1.HistoryEntry_CheckedOut{CheckedOut: &cartv1.CheckedOut{
 				CustomerId: string(e.CustomerID), Subtotal: moneyPB(e.Subtotal), ItemCount: int32(min(e.ItemCount, 1<<31-1)),
 			}}
+		default:
+			setLifecycleDetail(he, ev)
 		}
 		return he, nil
 	}
@@ -76,4 +78,35 @@ func header(m *kafka.Message, key string) string {
 		}
 	}
 	return ""
+}
+
+// setLifecycleDetail maps the cart lifecycle's events; any other leaves
+// the detail unset.
+func setLifecycleDetail(he *cartv1.HistoryEntry, ev cart.Event) {
+	switch e := ev.(type) {
+	case cart.CartCleared:
+		he.Detail = &cartv1.HistoryEntry_CartCleared{CartCleared: &cartv1.CartCleared{}}
+	case cart.CartExpired:
+		he.Detail = &cartv1.HistoryEntry_CartExpired{CartExpired: &cartv1.CartExpired{IdleSince: timestampPB(e.IdleSince)}}
+	case cart.CartMerged:
+		var n int64
+		for _, l := range e.Lines {
+			n += int64(l.Quantity)
+		}
+		he.Detail = &cartv1.HistoryEntry_CartMerged{CartMerged: &cartv1.CartMerged{
+			TargetCartId: string(e.TargetCartID), CustomerId: string(e.CustomerID), ItemCount: int32(min(n, 1<<31-1)),
+		}}
+	case cart.CartMergeReturned:
+		he.Detail = &cartv1.HistoryEntry_MergeReturned{MergeReturned: &cartv1.MergeReturned{
+			TargetCartId: string(e.TargetCartID), Reason: reasonPB(e.Reason), Lines: linesPB(e.Lines),
+		}}
+	case cart.CartMergedInto:
+		dropped := make([]string, len(e.Dropped))
+		for i, s := range e.Dropped {
+			dropped[i] = string(s)
+		}
+		he.Detail = &cartv1.HistoryEntry_MergedInto{MergedInto: &cartv1.MergedInto{
+			SourceCartId: string(e.SourceCartID), Lines: linesPB(e.Lines), DroppedSkus: dropped,
+		}}
+	}
 }

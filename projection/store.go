@@ -70,6 +70,9 @@ type shard struct {
 	settledCh chan struct{}
 	// offsets are the partition's offsets behind Stats.
 	offsets partOffsets
+	// byCustomer indexes the carts with a snapshot by their customer, for
+	// ListCarts (customers.go).
+	byCustomer customerIndex
 }
 
 func newShard(partition int32) *shard {
@@ -98,7 +101,10 @@ func (sh *shard) apply(s cart.Snapshot) (stored, isNew bool) {
 	if !e.has {
 		sh.snapshots++
 		isNew = true
+	} else {
+		sh.byCustomer.drop(e.snap.Cart.CustomerID, id)
 	}
+	sh.byCustomer.add(s.Cart.CustomerID, id)
 	e.snap, e.has = s, true
 	sh.high = max(sh.high, s.RequestOffset)
 	e.notify()
@@ -121,6 +127,7 @@ func (sh *shard) remove(id cart.CartID) {
 		}
 		return
 	}
+	sh.byCustomer.drop(e.snap.Cart.CustomerID, id)
 	e.snap, e.has = cart.Snapshot{}, false
 	sh.snapshots--
 	e.notify()
@@ -141,6 +148,7 @@ func (sh *shard) quarantine(id cart.CartID, u *unreadable) {
 		sh.carts[id] = e
 	}
 	if e.has {
+		sh.byCustomer.drop(e.snap.Cart.CustomerID, id)
 		e.snap, e.has = cart.Snapshot{}, false
 		sh.snapshots--
 	}

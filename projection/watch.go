@@ -37,7 +37,7 @@ func (s *Server) WatchCart(req *cartv1.WatchCartRequest, stream grpc.ServerStrea
 	defer out.stop()
 	for {
 		err := out.send(ctx, &cartv1.WatchCartResponse{Cart: cartPB(&snap.Cart)})
-		if err == nil && snap.Cart.Status == cart.StatusCheckedOut {
+		if err == nil && snap.Cart.Status != cart.StatusOpen { // checked out or merged: final
 			return nil
 		}
 		if err == nil {

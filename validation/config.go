@@ -27,6 +27,9 @@ type Records interface {
 	EncodeOrder(o cart.OrderPlaced) ([]byte, error)
 	DecodeSnapshot(value []byte) (cart.Snapshot, error)
 	DecodeProduct(value []byte) (cart.Product, error)
+	// EncodeRequest encodes the requests the manager writes itself to
+	// cart.requests (MergeInto, ExpireCart).
+	EncodeRequest(cmd cart.Command) ([]byte, error)
 }
 
 // Defaults of Config.
@@ -107,7 +110,16 @@ type Config struct {
 	// Faults, if set, injects failures into the write path (fault tests
 	// only; nil in production).
 	Faults FaultInjector
+	// CartTTL is how long a cart may stay untouched before the manager
+	// expires it (expiry.go); default DefaultCartTTL.
+	CartTTL time.Duration
+	// ExpiryScan is how often the manager looks for idle carts; default
+	// CartTTL/4, between 100ms and a minute.
+	ExpiryScan time.Duration
 }
+
+// DefaultCartTTL is the default Config.CartTTL: 30 days.
+const DefaultCartTTL = 30 * 24 * time.Hour
 
 func (c Config) withDefaults() Config {
 	if c.GroupID == "" {
@@ -146,12 +158,21 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.CartTTL == 0 {
+		c.CartTTL = DefaultCartTTL
+	}
+	if c.ExpiryScan == 0 {
+		c.ExpiryScan = min(max(c.CartTTL/4, 100*time.Millisecond), time.Minute)
+	}
 	return c
 }
 
 // Validate reports every problem at once.
 func (c Config) Validate() error {
 	var errs []error
+	if c.CartTTL < 0 || c.ExpiryScan < 0 {
+		errs = append(errs, errors.New("cart ttl and expiry scan must not be negative"))
+	}
 	if c.Client["bootstrap.servers"] == nil {
 		errs = append(errs, errors.New("bootstrap.servers is not set"))
 	}

@@ -129,6 +129,7 @@ func (m *Manager) session(ctx context.Context) error {
 	// Not serving from the session's end until the next one is assigned.
 	defer m.health.left()
 	defer m.stats.OwnedPartitions.Store(0)
+	defer m.stats.Carts.Store(0)
 	workers, closeProducers, err := m.startProducers(ctx)
 	if err != nil {
 		return err

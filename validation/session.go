@@ -62,6 +62,9 @@ type partition struct {
 	// next job waits until retryAt (abortBackoff).
 	aborts  int
 	retryAt time.Time
+	// carts is len(state.carts) as of the last time no job held the
+	// partition: the Stats.Carts gauge's share.
+	carts int
 }
 
 // session is one consumer's lifetime with its pool of transactional
@@ -104,6 +107,8 @@ type session struct {
 	// forever (librdkafka #4041, confluent-kafka-go #1016); TestChaos saw
 	// a manager stuck there for minutes after broker restarts.
 	cooperative bool
+	// expiry is the idle-cart scan's state (expiry.go).
+	expiry expiryScan
 }
 
 // shutdownGrace is how long a stopping manager waits for the transactions
@@ -148,6 +153,7 @@ func (s *session) run(ctx context.Context) error {
 	go func() { defer close(polling); s.poll(pctx) }()
 
 	err := s.loop(ctx)
+	s.closeExpiry()
 	stopPoll()
 	<-polling
 	for _, w := range s.workers {
@@ -160,6 +166,8 @@ func (s *session) run(ctx context.Context) error {
 func (s *session) loop(ctx context.Context) error {
 	tick := time.NewTicker(s.m.cfg.StatsInterval)
 	defer tick.Stop()
+	scan := time.NewTicker(s.m.cfg.ExpiryScan)
+	defer scan.Stop()
 	for {
 		if ctx.Err() != nil {
 			return s.finishJobs()
@@ -181,9 +189,13 @@ func (s *session) loop(ctx context.Context) error {
 			}
 		case <-tick.C:
 			s.m.logStats("periodic")
+		case <-scan.C:
+			s.scanExpiry(s.m.cfg.Now()) // the clock the decisions use
+
 		case <-ctx.Done():
 		}
 		s.m.stats.OwnedPartitions.Store(int64(len(s.parts)))
+		s.countCarts()
 	}
 }
 
@@ -266,6 +278,7 @@ func (s *session) onResult(r jobResult) error {
 	s.free = append(s.free, r.w)
 	for _, p := range r.job.parts {
 		p.busy = false
+		p.carts = len(p.state.carts) // the worker is done with it
 	}
 	switch {
 	case r.err == nil:
@@ -330,6 +343,7 @@ func (s *session) onEvent(ev pollEvent) error {
 	case ev.assigned != nil:
 		s.partitions = ev.assigned.count
 		for _, p := range ev.assigned.parts {
+			p.carts = len(p.state.carts)
 			s.parts[p.id] = p
 		}
 		if !s.joined {
@@ -358,6 +372,15 @@ func (s *session) onEvent(ev pollEvent) error {
 		}
 	}
 	return nil
+}
+
+// countCarts updates the Stats.Carts gauge.
+func (s *session) countCarts() {
+	n := 0
+	for _, p := range s.parts {
+		n += p.carts
+	}
+	s.m.stats.Carts.Store(int64(n))
 }
 
 // finishRevocations releases the poller's rebalance callback once no job

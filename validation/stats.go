@@ -44,6 +44,12 @@ type Stats struct {
 	// OwnedPartitions is how many cart.requests partitions the current
 	// session holds (0 between sessions).
 	OwnedPartitions atomic.Int64
+	// Carts is how many carts the owned partitions hold in memory (a
+	// gauge, updated by the scheduler); Expired counts carts expired.
+	Carts   atomic.Int64
+	Expired atomic.Int64
+	// ExpiryRequests counts the ExpireCart requests the scan wrote.
+	ExpiryRequests atomic.Int64
 	// rejectedBy counts committed rejections by reason (RejectedBy).
 	rejectedBy [reasonSlots]atomic.Int64
 }

@@ -96,6 +96,9 @@ type pending struct {
 	partition int32
 	snap      cart.Snapshot
 	trace     string // traceparent the snapshot carries (txnSpans.snapshotTrace)
+	// gone: the cart expired in this batch; cart.state gets a tombstone
+	// and the manager forgets it when the transaction commits.
+	gone bool
 }
 
 // tally counts a transaction's outcomes; they reach Stats only when it
@@ -104,6 +107,7 @@ type tally struct {
 	processed, accepted, rejected, duplicates, stale, malformed int64
 	quarantined                                                 int64 // rejections of quarantined carts (also in rejected)
 	orders                                                      int64 // OrderPlaced records
+	expired                                                     int64 // carts expired
 	rejectedBy                                                  [reasonSlots]int64
 }
 
@@ -250,6 +254,10 @@ func (w *worker) transact(j *job, b *batchTxn) error {
 // tally into the manager's counters.
 func (w *worker) commitState(j *job, b *batchTxn) {
 	for id, pd := range b.overlay {
+		if pd.gone {
+			delete(j.parts[pd.partition].state.carts, id)
+			continue
+		}
 		j.parts[pd.partition].state.carts[id] = pd.snap
 	}
 	st, t := &w.m.stats, b.tally
@@ -261,6 +269,7 @@ func (w *worker) commitState(j *job, b *batchTxn) {
 	st.Malformed.Add(t.malformed)
 	st.QuarantineRejections.Add(t.quarantined)
 	st.Orders.Add(t.orders)
+	st.Expired.Add(t.expired)
 	for r, n := range t.rejectedBy {
 		if n > 0 {
 			st.rejectedBy[r].Add(n)
@@ -284,10 +293,16 @@ func (w *worker) decide(j *job, b *batchTxn) error {
 		if _, seen := b.overlay[id]; !seen {
 			b.order = append(b.order, id)
 		}
-		b.overlay[id] = &pending{partition: r.msg.TopicPartition.Partition, snap: *snap, trace: b.spans.snapshotTrace()}
+		// An expired cart's next snapshot is the fold's zero cart, which
+		// has no id: the cart is gone (a real snapshot always has one).
+		b.overlay[id] = &pending{partition: r.msg.TopicPartition.Partition, snap: *snap, trace: b.spans.snapshotTrace(), gone: snap.Cart.CartID == ""}
 	}
 	for _, id := range b.order {
 		pd := b.overlay[id]
+		if pd.gone {
+			b.add(w.m.cfg.Topics.State, pd.partition, []byte(id), nil, nil) // the tombstone
+			continue
+		}
 		value, err := w.m.cfg.Records.EncodeSnapshot(pd.snap)
 		if err != nil {
 			return fmt.Errorf("%w: encode snapshot of cart %s: %w", errSessionFatal, id, err)
@@ -325,15 +340,25 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 	}
 	id := cmd.Meta().CartID
 	if q, ok := j.parts[tp.Partition].state.quarantined[id]; ok {
-		return "", nil, w.rejectQuarantined(b, msg, cmd, q, now)
+		if err := w.rejectQuarantined(b, msg, cmd, q, now); err != nil {
+			return "", nil, err
+		}
+		return "", nil, w.returnMerge(j, b, cmd, cart.Rejection{Reason: cart.ReasonInvalidState}, traceparentHeader(msg), tp.Offset, now)
 	}
-	var snap cart.Snapshot
-	if pd, ok := b.overlay[id]; ok {
-		snap = pd.snap
+	snap, known := cart.NewSnapshot(id), false
+	if pd, inBatch := b.overlay[id]; inBatch {
+		if !pd.gone { // else it expired earlier in this batch: a new cart
+			snap, known = pd.snap, true
+		}
 	} else if cur, ok := j.parts[tp.Partition].state.carts[id]; ok {
-		snap = cur
-	} else {
-		snap = cart.NewSnapshot(id)
+		snap, known = cur, true
+	}
+	if internalOnGone(cmd) && !known {
+		// The cart is gone (an expiry requested twice, lines returned to
+		// an expired cart): writing a rejection would bring it back to
+		// cart.state.
+		b.tally.stale++
+		return id, nil, nil
 	}
 	nextSnap, out := cart.Process(snap, cmd, int64(tp.Offset), w.m.catalog, cfg.Limits, now)
 	trace := b.spans.cur
@@ -354,6 +379,9 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 					return "", nil, err
 				}
 			}
+			if err := w.lifecycleEffects(j, b, ev, trace, tp.Offset); err != nil {
+				return "", nil, err
+			}
 		}
 	case cart.DispositionRejected:
 		t.reject(out.Invalid.Rejection.Reason)
@@ -363,6 +391,9 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 		}
 		hdrs := outcomeHeaders(string(cmd.Meta().RequestID), out.Invalid.EventType().String(), trace, tp.Offset)
 		b.add(cfg.Topics.Invalid, tp.Partition, msg.Key, value, hdrs)
+		if err := w.returnMerge(j, b, cmd, out.Invalid.Rejection, trace, tp.Offset, now); err != nil {
+			return "", nil, err
+		}
 	case cart.DispositionDuplicate:
 		t.duplicates++
 	case cart.DispositionStale:

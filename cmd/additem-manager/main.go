@@ -51,6 +51,7 @@ func run(args []string) int {
 		txTimeout  time.Duration
 		sessTO     time.Duration
 		maxLines   int
+		cartTTL    time.Duration
 		mf         service.MetricsFlags
 	)
 	e := &service.EnvFlags{FS: fs}
@@ -69,6 +70,7 @@ func run(args []string) int {
 	e.Duration(&sessTO, "session-timeout", "CARTSTREAM_SESSION_TIMEOUT", validation.DefaultSessionTimeout, "consumer group session timeout")
 	e.String(&schemaDir, "schema-dir", "CARTSTREAM_SCHEMA_DIR", "", "directory of newer record schemas (*.avsc) to read, shipped ahead of a rolling upgrade (docs/operations.md)")
 	e.Int(&maxLines, "max-lines", "CARTSTREAM_MAX_LINES", cart.DefaultMaxLines, "distinct lines a cart may hold")
+	e.Duration(&cartTTL, "cart-ttl", "CARTSTREAM_CART_TTL", validation.DefaultCartTTL, "how long a cart may stay untouched before it expires")
 	mf.Register(e, ":9102")
 	logFlags.Register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -118,7 +120,7 @@ func run(args []string) int {
 		Client: client, Topics: set, GroupID: group, InstanceID: instance,
 		MaxBatchRecords: maxBatch, Producers: producers, TransactionTimeout: txTimeout, SessionTimeout: sessTO,
 		Limits: cart.Limits{MaxLines: maxLines}, Records: rec, Logger: log,
-		Observer: obs.Manager,
+		Observer: obs.Manager, CartTTL: cartTTL,
 	}
 	if mf.KafkaStatsInterval > 0 {
 		cfg.KafkaStats, cfg.KafkaStatsInterval = obs.Kafka.Func("manager-"), mf.KafkaStatsInterval

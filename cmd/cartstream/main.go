@@ -29,6 +29,7 @@ import (
 	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/topics"
+	"github.com/cartstream/cartstream/validation"
 )
 
 func main() {
@@ -77,6 +78,7 @@ func parse(args []string, lookup func(string) (string, bool), output io.Writer) 
 	e.String(&c.InstanceID, "instance-id", "CARTSTREAM_INSTANCE_ID", app.DefaultInstanceID, "stable, unique name of this replica's manager (static member id, transactional.id suffix)")
 	e.String(&c.GroupID, "group", "CARTSTREAM_MANAGER_GROUP", "", "consumer group of the manager replicas (default "+"cartstream-additem-manager)")
 	e.Int(&c.Limits.MaxLines, "max-lines", "CARTSTREAM_MAX_LINES", cart.DefaultMaxLines, "distinct lines a cart may hold")
+	e.Duration(&c.CartTTL, "cart-ttl", "CARTSTREAM_CART_TTL", validation.DefaultCartTTL, "how long a cart may stay untouched before it expires")
 	e.Duration(&c.StartTimeout, "start-timeout", "CARTSTREAM_START_TIMEOUT", app.DefaultStartTimeout, "bound on the start until every part serves")
 	e.Duration(&c.ShutdownTimeout, "shutdown-timeout", "CARTSTREAM_SHUTDOWN_TIMEOUT", app.DefaultShutdownTimeout, "bound on each stage of the graceful stop")
 	e.Duration(&c.KafkaStatsInterval, "kafka-stats-interval", "CARTSTREAM_KAFKA_STATS_INTERVAL", service.DefaultKafkaStatsInterval, "how often librdkafka's statistics refresh the cartstream_kafka_* metrics; 0: off")

@@ -74,6 +74,9 @@ func (s *Server) authorizeCommand(ctx context.Context, who auth.Caller, cmd cart
 	if who.Dev {
 		return nil
 	}
+	if m, ok := cmd.(cart.MergeCarts); ok {
+		return s.authorizeMerge(ctx, who, m)
+	}
 	id := cmd.Meta().CartID
 	owner, found, err := s.owner(ctx, id)
 	if err != nil {
@@ -84,10 +87,13 @@ func (s *Server) authorizeCommand(ctx context.Context, who auth.Caller, cmd cart
 		if !found || owner == "" {
 			return fmt.Errorf("%w: %s (a RemoveItem or ChangeQuantity needs a cart the read side has seen: wait for the AddItem's outcome first)", ErrCartNotFound, id)
 		}
-	case cart.AddItem, cart.Checkout:
+	case cart.AddItem, cart.Checkout, cart.ClearCart:
 		if !found || owner == "" {
 			return nil
 		}
+	case cart.ExpireCart, cart.MergeCarts, cart.MergeInto, cart.MergeReturned:
+		// Internal or handled above: no client may send these.
+		return fmt.Errorf("%w: %s is not a client command", ErrPermissionDenied, cmd.Kind())
 	}
 	if owner != who.Customer {
 		return fmt.Errorf("%w: cart %s belongs to another customer", ErrPermissionDenied, id)

@@ -444,6 +444,9 @@ func checkCommand(cmd cart.Command) error {
 	if q, ok := quantityOf(cmd); ok && (q < 1 || q > MaxAPIQuantity) {
 		out = append(out, cart.FieldViolation{Field: cart.FieldQuantity, Description: apiQuantityRule})
 	}
+	if reservedRequestID(cmd.Meta().RequestID) {
+		out = append(out, cart.FieldViolation{Field: cart.FieldRequestID, Description: reservedRule})
+	}
 	if len(out) == 0 {
 		return nil
 	}
@@ -456,7 +459,7 @@ func quantityOf(cmd cart.Command) (int32, bool) {
 		return c.Quantity, true
 	case cart.ChangeQuantity:
 		return c.Quantity, true
-	case cart.RemoveItem, cart.Checkout:
+	case cart.RemoveItem, cart.Checkout, cart.ClearCart, cart.ExpireCart, cart.MergeCarts, cart.MergeInto, cart.MergeReturned:
 		return 0, false
 	default:
 		return 0, false

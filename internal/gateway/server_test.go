@@ -36,6 +36,10 @@ func call(ctx context.Context, s *Server, req proto.Message) (*cartv1.Consistenc
 		resp, err = s.ChangeQuantity(ctx, r)
 	case *cartv1.CheckoutRequest:
 		resp, err = s.Checkout(ctx, r)
+	case *cartv1.ClearCartRequest:
+		resp, err = s.ClearCart(ctx, r)
+	case *cartv1.MergeCartsRequest:
+		resp, err = s.MergeCarts(ctx, r)
 	default:
 		panic(fmt.Sprintf("not a command request: %T", req))
 	}

@@ -21,8 +21,31 @@ import (
 // dereferencing pointers; ok is false for nil and foreign types.
 func eventValue(ev cart.Event) (cart.Event, bool) {
 	switch e := ev.(type) {
-	case cart.AddItemValidatedRequest, cart.RemoveItemValidatedRequest, cart.ChangeQuantityValidatedRequest, cart.CartCheckedOut:
+	case cart.AddItemValidatedRequest, cart.RemoveItemValidatedRequest, cart.ChangeQuantityValidatedRequest, cart.CartCheckedOut,
+		cart.CartCleared, cart.CartExpired, cart.CartMerged, cart.CartMergedInto:
 		return e, true
+	case *cart.CartCleared:
+		if e != nil {
+			return *e, true
+		}
+	case *cart.CartExpired:
+		if e != nil {
+			return *e, true
+		}
+	case *cart.CartMerged:
+		if e != nil {
+			return *e, true
+		}
+	case *cart.CartMergedInto:
+		if e != nil {
+			return *e, true
+		}
+	case cart.CartMergeReturned:
+		return e, true
+	case *cart.CartMergeReturned:
+		if e != nil {
+			return *e, true
+		}
 	case *cart.AddItemValidatedRequest:
 		if e != nil {
 			return *e, true
@@ -116,6 +139,32 @@ func (c *Codec) encodeValidatedReference(v cart.Event) ([]byte, error) {
 		native["lines"] = lines(v.Lines)
 		native["subtotal"] = money(v.Subtotal)
 		native["item_count"] = v.ItemCount
+	case cart.CartCleared:
+		s = c.cleared
+		native["customer_id"] = string(v.CustomerID)
+	case cart.CartExpired:
+		s = c.expired
+		native["idle_since"] = e.ts("idle_since", v.IdleSince)
+	case cart.CartMerged:
+		s = c.merged
+		native["customer_id"] = string(v.CustomerID)
+		native["target_cart_id"] = string(v.TargetCartID)
+		native["lines"] = lines(v.Lines)
+	case cart.CartMergedInto:
+		s = c.mergedInto
+		native["customer_id"] = string(v.CustomerID)
+		native["source_cart_id"] = string(v.SourceCartID)
+		native["lines"] = lines(v.Lines)
+		dropped := make([]any, len(v.Dropped))
+		for i, sku := range v.Dropped {
+			dropped[i] = string(sku)
+		}
+		native["dropped"] = dropped
+	case cart.CartMergeReturned:
+		s = c.mergeReturned
+		native["target_cart_id"] = string(v.TargetCartID)
+		native["lines"] = lines(v.Lines)
+		native["reason"] = v.Reason.String()
 	}
 	if e.err != nil {
 		return nil, fmt.Errorf("records: encode %s: %w", v.EventType(), e.err)
@@ -185,6 +234,16 @@ func (c *Codec) eventFrom(w *codec.Schema, native any) (cart.Event, error) {
 		reader = c.changeQuantity
 	case nameCheckedOut:
 		reader = c.checkedOut
+	case nameCleared:
+		reader = c.cleared
+	case nameExpired:
+		reader = c.expired
+	case nameMerged:
+		reader = c.merged
+	case nameMergedInto:
+		reader = c.mergedInto
+	case nameMergeReturned:
+		reader = c.mergeReturned
 	default:
 		return nil, fmt.Errorf("%w: %s is not an event of cart.validated", ErrWrongType, w.FullName())
 	}
@@ -230,6 +289,23 @@ func (c *Codec) eventFrom(w *codec.Schema, native any) (cart.Event, error) {
 			Subtotal:   d.money(r, "subtotal"),
 			ItemCount:  d.long(r, "item_count"),
 		}
+	case c.cleared:
+		ev = cart.CartCleared{CartID: cartID, RequestID: requestID, Version: version, RequestedAt: requestedAt, DecidedAt: decidedAt,
+			CustomerID: cart.CustomerID(d.str(r, "customer_id"))}
+	case c.expired:
+		ev = cart.CartExpired{CartID: cartID, RequestID: requestID, Version: version, RequestedAt: requestedAt, DecidedAt: decidedAt,
+			IdleSince: d.ts(r, "idle_since")}
+	case c.merged:
+		ev = cart.CartMerged{CartID: cartID, RequestID: requestID, Version: version, RequestedAt: requestedAt, DecidedAt: decidedAt,
+			CustomerID: cart.CustomerID(d.str(r, "customer_id")), TargetCartID: cart.CartID(d.str(r, "target_cart_id")),
+			Lines: d.lines(r, "lines")}
+	case c.mergedInto:
+		ev = cart.CartMergedInto{CartID: cartID, RequestID: requestID, Version: version, RequestedAt: requestedAt, DecidedAt: decidedAt,
+			CustomerID: cart.CustomerID(d.str(r, "customer_id")), SourceCartID: cart.CartID(d.str(r, "source_cart_id")),
+			Lines: d.lines(r, "lines"), Dropped: d.skus(r, "dropped")}
+	case c.mergeReturned:
+		ev = cart.CartMergeReturned{CartID: cartID, RequestID: requestID, Version: version, RequestedAt: requestedAt, DecidedAt: decidedAt,
+			TargetCartID: cart.CartID(d.str(r, "target_cart_id")), Lines: d.lines(r, "lines"), Reason: d.reason(r, "reason")}
 	}
 	if d.err != nil {
 		return nil, d.err

@@ -1,6 +1,7 @@
 package records
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/cartstream/cartstream/cart"
@@ -22,6 +23,10 @@ import (
 //   - The body is converted to a string once; every string of the decoded
 //     value is a substring of it (one allocation for all of them, no alias
 //     of the caller's buffer).
+
+// errNotFast sends a record the hand-written decoder does not cover to
+// the reference decoder.
+var errNotFast = errors.New("records: not on the fast path")
 
 // Decode tables built with the reference's own functions.
 var (
@@ -79,7 +84,10 @@ func decodeRequestBody(w *codec.Schema, body []byte) (cart.Command, error) {
 		customerID = cart.CustomerID(r.String())
 	}
 	at := fromNanos(r.Long())
-	branch := r.Index(4)
+	branch := r.Index(9)
+	if branch >= 4 {
+		return nil, errNotFast // the lifecycle's branches: the reference decodes them
+	}
 	var sku cart.SKU
 	var quantity int32
 	switch branch {
@@ -143,6 +151,9 @@ func decodeSnapshotBody(w *codec.Schema, body []byte) (cart.Snapshot, error) {
 	}
 	if r.Index(2) == 1 {
 		st.CheckedOutAt = fromNanos(r.Long())
+	}
+	if r.Index(2) == 1 {
+		st.MergedInto = cart.CartID(r.String())
 	}
 	s.RequestOffset = r.Long()
 	for n := r.ArrayBlock(); n > 0; n = r.ArrayBlock() {

@@ -29,13 +29,13 @@ import (
 
 // Fingerprints of the schema versions the fast paths are written for.
 const (
-	fastRequestFP        uint64 = 0x926387c121d18eb8 // cart_request.v1
+	fastRequestFP        uint64 = 0x6537d1ed0d5391c8 // cart_request.v2
 	fastAddItemFP        uint64 = 0x378dc517f1210ba7 // add_item_validated_request.v1
 	fastRemoveItemFP     uint64 = 0xf9836e95de31bcd9 // remove_item_validated_request.v1
 	fastChangeQuantityFP uint64 = 0x9a8842709e838d48 // change_quantity_validated_request.v1
 	fastCheckedOutFP     uint64 = 0x1246e4f20453bf7c // cart_checked_out.v1
-	fastInvalidFP        uint64 = 0xb9fcf664490dce97 // invalid_request.v1
-	fastSnapshotFP       uint64 = 0x54d1417e4ee147b9 // cart_snapshot.v1
+	fastInvalidFP        uint64 = 0x968f964ee18a3214 // invalid_request.v2
+	fastSnapshotFP       uint64 = 0x55fb562830e2e789 // cart_snapshot.v2
 	fastProductFP        uint64 = 0x17031b8839c69b21 // product.v1 (decoded by hand only)
 )
 
@@ -61,8 +61,9 @@ func newFastPaths(c *Codec) fastPaths {
 
 // Enum symbols of the pinned schemas, in schema order.
 var (
-	cartStatusSymbols  = [...]string{"OPEN", "CHECKED_OUT"}
-	requestKindSymbols = [...]string{"UNKNOWN", "ADD_ITEM", "REMOVE_ITEM", "CHANGE_QUANTITY", "CHECKOUT"}
+	cartStatusSymbols  = [...]string{"OPEN", "CHECKED_OUT", "MERGED"}
+	requestKindSymbols = [...]string{"UNKNOWN", "ADD_ITEM", "REMOVE_ITEM", "CHANGE_QUANTITY", "CHECKOUT",
+		"CLEAR_CART", "EXPIRE_CART", "MERGE_CARTS", "MERGE_INTO", "MERGE_RETURNED"}
 )
 
 // Lookup tables from the domain's closed sets to what the reference
@@ -191,7 +192,8 @@ func snapshotSize(s *cart.Snapshot) (int, bool) {
 	n := strSize(string(st.CartID)) + optStrSize(string(st.CustomerID)) +
 		codec.LongSize(int64(statusIndex[st.Status])) + optStrSize(string(st.Currency)) +
 		linesSize(st.Lines) + moneySize(st.Subtotal) +
-		codec.LongSize(st.ItemCount) + codec.LongSize(st.Version) + updated + checkedOut
+		codec.LongSize(st.ItemCount) + codec.LongSize(st.Version) + updated + checkedOut +
+		optStrSize(string(st.MergedInto))
 	n += codec.LongSize(s.RequestOffset) + codec.ArrayHeadersSize(len(s.Window))
 	for i := range s.Window {
 		o := &s.Window[i]
@@ -218,6 +220,7 @@ func appendSnapshot(dst []byte, s *cart.Snapshot) []byte {
 	dst = codec.AppendLong(dst, st.Version)
 	dst = appendOptTS(dst, st.UpdatedAt)
 	dst = appendOptTS(dst, st.CheckedOutAt)
+	dst = appendOptStr(dst, string(st.MergedInto))
 	dst = codec.AppendLong(dst, s.RequestOffset)
 	for i := range s.Window {
 		o := &s.Window[i]

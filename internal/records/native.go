@@ -101,6 +101,16 @@ func (e *enc) kindSymbol(field string, k cart.Kind) string {
 		return "CHANGE_QUANTITY"
 	case cart.KindCheckout:
 		return "CHECKOUT"
+	case cart.KindClearCart:
+		return "CLEAR_CART"
+	case cart.KindExpireCart:
+		return "EXPIRE_CART"
+	case cart.KindMergeCarts:
+		return "MERGE_CARTS"
+	case cart.KindMergeInto:
+		return "MERGE_INTO"
+	case cart.KindMergeReturned:
+		return "MERGE_RETURNED"
 	}
 	e.fail(field, "unknown kind %d", uint8(k))
 	return ""
@@ -290,6 +300,23 @@ func (d *dec) lines(m map[string]any, field string) []cart.Line {
 	return out
 }
 
+// skus decodes an array of SKU strings.
+func (d *dec) skus(m map[string]any, field string) []cart.SKU {
+	a := d.array(m, field)
+	if len(a) == 0 {
+		return nil
+	}
+	out := make([]cart.SKU, len(a))
+	for i, v := range a {
+		s, ok := v.(string)
+		if !ok {
+			d.shape(field, v, "string")
+		}
+		out[i] = cart.SKU(s)
+	}
+	return out
+}
+
 func (d *dec) kind(m map[string]any, field string) cart.Kind {
 	s, ok := m[field].(string)
 	if !ok {
@@ -307,6 +334,16 @@ func (d *dec) kind(m map[string]any, field string) cart.Kind {
 		return cart.KindChangeQuantity
 	case "CHECKOUT":
 		return cart.KindCheckout
+	case "CLEAR_CART":
+		return cart.KindClearCart
+	case "EXPIRE_CART":
+		return cart.KindExpireCart
+	case "MERGE_CARTS":
+		return cart.KindMergeCarts
+	case "MERGE_INTO":
+		return cart.KindMergeInto
+	case "MERGE_RETURNED":
+		return cart.KindMergeReturned
 	}
 	d.fail(field, "unknown kind symbol %q", s)
 	return cart.KindUnspecified

@@ -1,7 +1,9 @@
 package records
 
 import (
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/internal/codec"
@@ -13,6 +15,12 @@ const (
 	branchRemoveItem     = "cartstream.v1.RemoveItemRequest"
 	branchChangeQuantity = "cartstream.v1.ChangeQuantityRequest"
 	branchCheckout       = "cartstream.v1.CheckoutRequest"
+	// v2: the cart lifecycle's.
+	branchClearCart  = "cartstream.v1.ClearCartRequest"
+	branchExpireCart = "cartstream.v1.ExpireCartRequest"
+	branchMergeCarts = "cartstream.v1.MergeCartsRequest"
+	branchMergeInto  = "cartstream.v1.MergeIntoRequest"
+	branchReturned   = "cartstream.v1.MergeReturnedRequest"
 )
 
 // EncodeRequest encodes cmd as a CartRequest for cart.requests. The command
@@ -41,6 +49,16 @@ func (c *Codec) EncodeRequest(cmd cart.Command) ([]byte, error) {
 		branch, body = branchChangeQuantity, map[string]any{"sku": string(v.SKU), "quantity": v.Quantity}
 	case cart.Checkout:
 		branch, body = branchCheckout, map[string]any{}
+	case cart.ClearCart:
+		branch, body = branchClearCart, map[string]any{}
+	case cart.ExpireCart:
+		branch, body = branchExpireCart, map[string]any{"idle_since": e.ts("idle_since", v.IdleSince), "ttl_nanos": int64(v.TTL)}
+	case cart.MergeCarts:
+		branch, body = branchMergeCarts, map[string]any{"target_cart_id": string(v.TargetCartID)}
+	case cart.MergeInto:
+		branch, body = branchMergeInto, map[string]any{"source_cart_id": string(v.SourceCartID), "lines": lines(v.Lines)}
+	case cart.MergeReturned:
+		branch, body = branchReturned, map[string]any{"target_cart_id": string(v.TargetCartID), "lines": lines(v.Lines), "reason": v.Reason.String()}
 	}
 	native := map[string]any{
 		"request_id":   string(m.RequestID),
@@ -66,6 +84,9 @@ func (c *Codec) DecodeRequest(value []byte) (cart.Command, error) {
 		}
 		if w.Fingerprint() == fastRequestFP {
 			cmd, err := decodeRequestBody(w, body)
+			if errors.Is(err, errNotFast) {
+				return c.decodeRequestReference(value)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("records: decode request: %w", err)
 			}
@@ -120,6 +141,20 @@ func (c *Codec) requestFrom(w *codec.Schema, native any) (cart.Command, error) {
 				SKU: cart.SKU(d.str(b, "sku")), Quantity: d.int(b, "quantity")}
 		case branchCheckout:
 			cmd = cart.Checkout{CartID: cartID, RequestID: requestID, CustomerID: customerID, RequestedAt: at}
+		case branchClearCart:
+			cmd = cart.ClearCart{CartID: cartID, RequestID: requestID, CustomerID: customerID, RequestedAt: at}
+		case branchExpireCart:
+			cmd = cart.ExpireCart{CartID: cartID, RequestID: requestID, RequestedAt: at,
+				IdleSince: d.ts(b, "idle_since"), TTL: time.Duration(d.long(b, "ttl_nanos"))}
+		case branchMergeCarts:
+			cmd = cart.MergeCarts{CartID: cartID, RequestID: requestID, CustomerID: customerID, RequestedAt: at,
+				TargetCartID: cart.CartID(d.str(b, "target_cart_id"))}
+		case branchMergeInto:
+			cmd = cart.MergeInto{CartID: cartID, RequestID: requestID, CustomerID: customerID, RequestedAt: at,
+				SourceCartID: cart.CartID(d.str(b, "source_cart_id")), Lines: d.lines(b, "lines")}
+		case branchReturned:
+			cmd = cart.MergeReturned{CartID: cartID, RequestID: requestID, RequestedAt: at,
+				TargetCartID: cart.CartID(d.str(b, "target_cart_id")), Lines: d.lines(b, "lines"), Reason: d.reason(b, "reason")}
 		default:
 			d.fail("command", "unknown request type %q", branch)
 		}

@@ -49,6 +49,7 @@ func (c *Codec) encodeSnapshotReference(s cart.Snapshot) ([]byte, error) {
 		"version":        st.Version,
 		"updated_at":     e.optTS("updated_at", st.UpdatedAt),
 		"checked_out_at": e.optTS("checked_out_at", st.CheckedOutAt),
+		"merged_into":    optString(string(st.MergedInto)),
 	}
 	// One buffer holds every fingerprint: one allocation, not one per entry.
 	fps := make([]byte, fingerprintSize*len(s.Window))
@@ -135,6 +136,7 @@ func (c *Codec) snapshotFrom(w *codec.Schema, native any) (cart.Snapshot, error)
 			Version:      d.long(cr, "version"),
 			UpdatedAt:    d.optTS(cr, "updated_at"),
 			CheckedOutAt: d.optTS(cr, "checked_out_at"),
+			MergedInto:   cart.CartID(d.optStr(cr, "merged_into")),
 		},
 		RequestOffset: d.long(r, "request_offset"),
 	}

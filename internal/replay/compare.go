@@ -110,6 +110,12 @@ func Compare(res Result, current map[cart.CartID]*Current) []Difference {
 			d.Kind, d.Detail = DiffUnfoldable, "the events do not fold: "+problems[id]
 		case cur != nil && cur.Undecodable != nil:
 			d.Kind, d.Detail = DiffUndecodable, "the latest snapshot does not decode: "+cur.Undecodable.Error()
+		case f.State.Version == 0 && (cur == nil || !cur.HasSnapshot):
+			// The fold ended with a CartExpired (a cart with events has a
+			// version otherwise): no snapshot is right.
+			continue
+		case f.State.Version == 0:
+			d.Kind, d.Detail = DiffMismatch, "the cart expired, yet cart.state still holds a snapshot"
 		case cur == nil || !cur.HasSnapshot:
 			d.Kind, d.Detail = DiffMissing, fmt.Sprintf("%d events, no snapshot", f.Events)
 			if cur != nil && cur.Deleted {

@@ -224,3 +224,29 @@ func TestViewOf(t *testing.T) {
 		t.Errorf("view %+v", v)
 	}
 }
+
+// Issue 14 item 4: a cart whose events end with CartExpired folds to the
+// zero state; a tombstone (or nothing) in cart.state is then right, a
+// surviving snapshot is not.
+func TestCompareExpiredCart(t *testing.T) {
+	live := fold(t, "kept", add("kept", 1, "A", 100, 1))
+	res := Result{Carts: map[cart.CartID]*Folded{
+		"gone":  {State: cart.CartState{}, Partition: 0, LastOffset: 3, Events: 2},
+		"none":  {State: cart.CartState{}, Partition: 0, LastOffset: 5, Events: 2},
+		"kept":  {State: cart.CartState{}, Partition: 1, LastOffset: 7, Events: 2},
+		"fresh": {State: live, Partition: 1, LastOffset: 9, Events: 3},
+	}}
+	cur := map[cart.CartID]*Current{
+		"gone":  {Deleted: true, Partition: 0, Offset: 4},
+		"kept":  {Snapshot: cart.Snapshot{Cart: live}, HasSnapshot: true, Partition: 1, Offset: 8},
+		"fresh": {Deleted: true, Partition: 1, Offset: 10},
+	}
+	got := map[cart.CartID]DiffKind{}
+	for _, d := range Compare(res, cur) {
+		got[d.CartID] = d.Kind
+	}
+	want := map[cart.CartID]DiffKind{"kept": DiffMismatch, "fresh": DiffMissing}
+	if !maps.Equal(got, want) {
+		t.Fatalf("Compare kinds = %v, want %v", got, want)
+	}
+}

@@ -176,6 +176,17 @@ func PlanRewrite(res Result, current map[cart.CartID]*Current, progress map[int3
 			plan.Refused = append(plan.Refused, d)
 			return
 		}
+		if folded.Version == 0 {
+			// Expired (the fold ended with CartExpired): the right state
+			// is the tombstone the manager wrote, not a snapshot.
+			if differs {
+				d.Detail += " (writing the tombstone is left to the operator)"
+				plan.Refused = append(plan.Refused, d)
+			} else {
+				plan.Unchanged++
+			}
+			return
+		}
 		w := Write{CartID: id, Partition: partition, LastOffset: lastOffset, KeptFrom: -1}
 		if differs {
 			w.Kind, w.Fields = d.Kind, d.Fields

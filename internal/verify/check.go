@@ -49,6 +49,7 @@ func Check(in Input) Report {
 		c.expect(cd)
 	}
 	c.assignOutcomes()
+	c.checkMerges()
 	for _, k := range c.order {
 		c.checkCart(c.carts[k])
 	}
@@ -77,6 +78,10 @@ const (
 	expectOne    expectation = iota + 1 // one validated event or one InvalidRequest
 	expectReused                        // one DUPLICATE_REQUEST InvalidRequest
 	expectNone                          // a retry: nothing
+	// expectSkipped: an ExpireCart or MergeReturned of a cart the manager
+	// does not hold (never created, or expired): nothing, not even a
+	// snapshot.
+	expectSkipped
 )
 
 type slot struct {
@@ -103,6 +108,9 @@ type cartData struct {
 	invalid   []int // decodable, non-malformed cart.invalid records, in offset order
 	snapshot  *State
 	window    []*slot // the modelled window after the last request
+	// lastProcessed is the last slot of the last generation that moved
+	// the snapshot; nil when that generation has none (no snapshot due).
+	lastProcessed *slot
 }
 
 type malformedKey struct {
@@ -281,7 +289,21 @@ func (c *checker) load(in Input) {
 // cart.Process keeps it and records what each request must leave.
 func (c *checker) expect(cd *cartData) {
 	var window []*slot
+	fresh := true // no request of this generation moved the snapshot yet
+	expiries := c.expiriesOf(cd)
 	for _, s := range cd.slots {
+		if fresh && (s.kind == cart.KindExpireCart || s.kind == cart.KindMergeReturned) {
+			s.expect = expectSkipped
+			continue
+		}
+		fresh = false
+		cd.lastProcessed = s
+		if expiries.ends(s) {
+			// The cart is gone: its window and snapshot with it.
+			s.expect = expectOne
+			window, fresh, cd.lastProcessed = nil, true, nil
+			continue
+		}
 		recordable := s.rid.Validate() == nil
 		if recordable {
 			if w := lookup(window, s.rid); w != nil {
@@ -327,7 +349,7 @@ func (c *checker) assignOutcomes() {
 		c.assignValidated(cd)
 		c.assignInvalid(cd)
 		for _, s := range cd.slots {
-			if s.outcomes() > 0 || s.expect == expectNone {
+			if s.outcomes() > 0 || s.expect == expectNone || s.expect == expectSkipped {
 				continue
 			}
 			v := c.requestViolation(KindMissingOutcome, cd, s)
@@ -515,6 +537,11 @@ func (c *checker) checkCart(cd *cartData) {
 			continue
 		}
 		next, err := cart.Apply(state, v.Event)
+		if _, expired := v.Event.(cart.CartExpired); expired && err == nil {
+			// A new generation: versions start over.
+			state, prev = cart.CartState{CartID: cd.key.id}, 0
+			continue
+		}
 		if err != nil {
 			// After a gap or a refused event the fold cannot go on; the
 			// snapshot's cart is then not compared (the cart already has
@@ -541,7 +568,15 @@ func (c *checker) checkCart(cd *cartData) {
 	case len(cd.slots) == 0:
 		return
 	}
-	lastReq := cd.slots[len(cd.slots)-1].req.Offset
+	if cd.lastProcessed == nil {
+		// Expired (or only ever asked to expire): a tombstone is due.
+		if cd.snapshot != nil {
+			base.Kind, base.Detail = KindSnapshotMismatch, "the cart expired but cart.state still holds a snapshot of it"
+			c.add(base)
+		}
+		return
+	}
+	lastReq := cd.lastProcessed.req.Offset
 	base.RequestOffset = lastReq
 	if cd.snapshot == nil {
 		base.Kind, base.Detail = KindMissingSnapshot, fmt.Sprintf("cart has %d requests but no snapshot", len(cd.slots))

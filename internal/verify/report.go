@@ -69,6 +69,10 @@ const (
 	// KindOrderMismatch: an OrderPlaced that differs from the order its
 	// checkout places (lines, totals, customer, key).
 	KindOrderMismatch
+	// KindMergeMismatch: an accepted MergeCarts (CartMerged) without
+	// exactly one MergeInto request for its target, or a MergeInto request
+	// no accepted merge handed on (docs/decisions/0013-cart-lifecycle.md).
+	KindMergeMismatch
 	numKinds
 )
 
@@ -93,6 +97,7 @@ var kindNames = []string{
 	"DuplicateOrder",
 	"OrphanOrder",
 	"OrderMismatch",
+	"MergeMismatch",
 }
 
 // Kinds returns every violation kind, in order.

@@ -71,22 +71,41 @@ func (s *sim) send(cmd cart.Command) verify.Position {
 	s.in.Requests = append(s.in.Requests, verify.Request{Position: pos, Key: string(id), Command: cmd})
 	snap, ok := s.snaps[id]
 	if !ok {
+		switch cmd.(type) {
+		case cart.ExpireCart, cart.MergeReturned:
+			return pos // the manager skips these for a cart it does not hold
+		}
 		snap = cart.NewSnapshot(id)
 	}
 	next, out := cart.Process(snap, cmd, pos.Offset, s.catalog, cart.Limits{}, s.now())
+	var handOn []cart.Command
 	switch out.Disposition {
 	case cart.DispositionAccepted:
 		for _, ev := range out.Events {
 			s.in.Validated = append(s.in.Validated, verify.Validated{Position: verify.Position{Partition: p, Offset: s.offset("validated", p)}, Key: string(id), Event: ev})
+			if m, ok := ev.(cart.CartMerged); ok {
+				handOn = append(handOn, cart.MergeIntoOf(m))
+			}
 		}
 	case cart.DispositionRejected:
 		s.in.Invalid = append(s.in.Invalid, verify.Invalid{Position: verify.Position{Partition: p, Offset: s.offset("invalid", p)}, Key: string(id), Invalid: *out.Invalid})
+		if into, ok := cmd.(cart.MergeInto); ok && out.Invalid.Rejection.Reason != cart.ReasonDuplicateRequest {
+			handOn = append(handOn, cart.MergeReturnedOf(into, out.Invalid.Rejection, s.now()))
+		}
 	case cart.DispositionDuplicate:
 	default:
 		s.tb.Fatalf("unexpected disposition %v", out.Disposition)
 	}
+	if next.Cart.CartID == "" { // expired: a tombstone
+		delete(s.snaps, id)
+		s.in.State = append(s.in.State, verify.State{Position: verify.Position{Partition: p, Offset: s.offset("state", p)}, Key: string(id), Tombstone: true})
+		return pos
+	}
 	s.snaps[id] = next
 	s.in.State = append(s.in.State, verify.State{Position: verify.Position{Partition: p, Offset: s.offset("state", p)}, Key: string(id), Snapshot: next})
+	for _, c := range handOn {
+		s.send(c)
+	}
 	return pos
 }
 

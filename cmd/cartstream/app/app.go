@@ -269,6 +269,7 @@ func (a *App) startBackend(ctx context.Context, client kafka.ConfigMap, codec *r
 	mgrCfg := validation.Config{
 		Client: client, Topics: cfg.Topics, GroupID: cfg.GroupID, InstanceID: cfg.InstanceID,
 		Limits: cfg.Limits, Records: codec, Logger: log.With("part", "manager"), Observer: obs.Manager,
+		CartTTL: cfg.CartTTL,
 	}
 	if cfg.KafkaStatsInterval > 0 {
 		mgrCfg.KafkaStats, mgrCfg.KafkaStatsInterval = obs.Kafka.Func("manager-"), cfg.KafkaStatsInterval

@@ -65,6 +65,9 @@ type Config struct {
 	// Limits are the business limits of the manager (and the caps the
 	// catalog reports).
 	Limits cart.Limits
+	// CartTTL is how long a cart may stay untouched before the manager
+	// expires it; 0 means validation.DefaultCartTTL.
+	CartTTL time.Duration
 	// StartTimeout bounds everything until ready; ShutdownTimeout each
 	// stage of the stop.
 	StartTimeout    time.Duration

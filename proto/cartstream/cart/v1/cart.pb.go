@@ -43,19 +43,25 @@ const (
 	// Checked out: final. Every further command is rejected with
 	// REASON_CODE_CART_CHECKED_OUT.
 	CartStatus_CART_STATUS_CHECKED_OUT CartStatus = 2
+	// Merged into another cart (Cart.merged_into) by MergeCarts: final, like
+	// CHECKED_OUT; every further command is rejected with
+	// REASON_CODE_CART_MERGED. (Numbered apart from other additions.)
+	CartStatus_CART_STATUS_MERGED CartStatus = 10
 )
 
 // Enum value maps for CartStatus.
 var (
 	CartStatus_name = map[int32]string{
-		0: "CART_STATUS_UNSPECIFIED",
-		1: "CART_STATUS_OPEN",
-		2: "CART_STATUS_CHECKED_OUT",
+		0:  "CART_STATUS_UNSPECIFIED",
+		1:  "CART_STATUS_OPEN",
+		2:  "CART_STATUS_CHECKED_OUT",
+		10: "CART_STATUS_MERGED",
 	}
 	CartStatus_value = map[string]int32{
 		"CART_STATUS_UNSPECIFIED": 0,
 		"CART_STATUS_OPEN":        1,
 		"CART_STATUS_CHECKED_OUT": 2,
+		"CART_STATUS_MERGED":      10,
 	}
 )
 
@@ -134,6 +140,12 @@ const (
 	ReasonCode_REASON_CODE_PRICE_CHANGED ReasonCode = 15
 	// The stored cart breaks an invariant; an operator must look.
 	ReasonCode_REASON_CODE_INVALID_STATE ReasonCode = 16
+	// The cart lifecycle's codes (numbered apart from other additions).
+	// An expiry found the cart touched within its time to live (only the
+	// manager's internal ExpireCart gets it; visible in the history).
+	ReasonCode_REASON_CODE_NOT_EXPIRED ReasonCode = 30
+	// The cart was merged into another (status MERGED); nothing changes it.
+	ReasonCode_REASON_CODE_CART_MERGED ReasonCode = 31
 )
 
 // Enum value maps for ReasonCode.
@@ -156,6 +168,8 @@ var (
 		14: "REASON_CODE_CUSTOMER_MISMATCH",
 		15: "REASON_CODE_PRICE_CHANGED",
 		16: "REASON_CODE_INVALID_STATE",
+		30: "REASON_CODE_NOT_EXPIRED",
+		31: "REASON_CODE_CART_MERGED",
 	}
 	ReasonCode_value = map[string]int32{
 		"REASON_CODE_UNSPECIFIED":           0,
@@ -175,6 +189,8 @@ var (
 		"REASON_CODE_CUSTOMER_MISMATCH":     14,
 		"REASON_CODE_PRICE_CHANGED":         15,
 		"REASON_CODE_INVALID_STATE":         16,
+		"REASON_CODE_NOT_EXPIRED":           30,
+		"REASON_CODE_CART_MERGED":           31,
 	}
 )
 
@@ -425,7 +441,9 @@ type Cart struct {
 	Version int64 `protobuf:"varint,6,opt,name=version,proto3" json:"version,omitempty"`
 	// The customer the cart belongs to (identifier rule); empty for an
 	// anonymous cart until AddItem or Checkout names one.
-	CustomerId    string `protobuf:"bytes,7,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	CustomerId string `protobuf:"bytes,7,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// For a MERGED cart: the cart its lines moved to.
+	MergedInto    string `protobuf:"bytes,20,opt,name=merged_into,json=mergedInto,proto3" json:"merged_into,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -505,6 +523,13 @@ func (x *Cart) GetVersion() int64 {
 func (x *Cart) GetCustomerId() string {
 	if x != nil {
 		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *Cart) GetMergedInto() string {
+	if x != nil {
+		return x.MergedInto
 	}
 	return ""
 }
@@ -725,7 +750,7 @@ const file_cartstream_cart_v1_cart_proto_rawDesc = "" +
 	"unit_price\x18\x03 \x01(\v2\x19.cartstream.cart.v1.MoneyR\tunitPrice\x12\x1a\n" +
 	"\bquantity\x18\x04 \x01(\x05R\bquantity\x128\n" +
 	"\n" +
-	"line_total\x18\x05 \x01(\v2\x19.cartstream.cart.v1.MoneyR\tlineTotal\"\x9c\x02\n" +
+	"line_total\x18\x05 \x01(\v2\x19.cartstream.cart.v1.MoneyR\tlineTotal\"\xbd\x02\n" +
 	"\x04Cart\x12\x17\n" +
 	"\acart_id\x18\x01 \x01(\tR\x06cartId\x126\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1e.cartstream.cart.v1.CartStatusR\x06status\x122\n" +
@@ -735,7 +760,9 @@ const file_cartstream_cart_v1_cart_proto_rawDesc = "" +
 	"item_count\x18\x05 \x01(\x05R\titemCount\x12\x18\n" +
 	"\aversion\x18\x06 \x01(\x03R\aversion\x12\x1f\n" +
 	"\vcustomer_id\x18\a \x01(\tR\n" +
-	"customerId\"]\n" +
+	"customerId\x12\x1f\n" +
+	"\vmerged_into\x18\x14 \x01(\tR\n" +
+	"mergedInto\"]\n" +
 	"\tRejection\x126\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x1e.cartstream.cart.v1.ReasonCodeR\x06reason\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"\xb2\x01\n" +
@@ -748,12 +775,14 @@ const file_cartstream_cart_v1_cart_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\bR\baccepted\x12;\n" +
-	"\trejection\x18\x03 \x01(\v2\x1d.cartstream.cart.v1.RejectionR\trejection*\\\n" +
+	"\trejection\x18\x03 \x01(\v2\x1d.cartstream.cart.v1.RejectionR\trejection*t\n" +
 	"\n" +
 	"CartStatus\x12\x1b\n" +
 	"\x17CART_STATUS_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10CART_STATUS_OPEN\x10\x01\x12\x1b\n" +
-	"\x17CART_STATUS_CHECKED_OUT\x10\x02*\xa7\x04\n" +
+	"\x17CART_STATUS_CHECKED_OUT\x10\x02\x12\x16\n" +
+	"\x12CART_STATUS_MERGED\x10\n" +
+	"*\xe1\x04\n" +
 	"\n" +
 	"ReasonCode\x12\x1b\n" +
 	"\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x1b\n" +
@@ -773,7 +802,9 @@ const file_cartstream_cart_v1_cart_proto_rawDesc = "" +
 	"\x16REASON_CODE_WRONG_CART\x10\r\x12!\n" +
 	"\x1dREASON_CODE_CUSTOMER_MISMATCH\x10\x0e\x12\x1d\n" +
 	"\x19REASON_CODE_PRICE_CHANGED\x10\x0f\x12\x1d\n" +
-	"\x19REASON_CODE_INVALID_STATE\x10\x10BBZ@github.com/cartstream/cartstream/proto/cartstream/cart/v1;cartv1b\x06proto3"
+	"\x19REASON_CODE_INVALID_STATE\x10\x10\x12\x1b\n" +
+	"\x17REASON_CODE_NOT_EXPIRED\x10\x1e\x12\x1b\n" +
+	"\x17REASON_CODE_CART_MERGED\x10\x1fBBZ@github.com/cartstream/cartstream/proto/cartstream/cart/v1;cartv1b\x06proto3"
 
 var (
 	file_cartstream_cart_v1_cart_proto_rawDescOnce sync.Once

@@ -36,6 +36,370 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ClearCartRequest empties a cart.
+type ClearCartRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The cart (identifier rule).
+	CartId string `protobuf:"bytes,1,opt,name=cart_id,json=cartId,proto3" json:"cart_id,omitempty"`
+	// Client idempotency key (identifier rule); see AddItemRequest.request_id.
+	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// If true, the call waits for the outcome.
+	WaitForOutcome bool `protobuf:"varint,3,opt,name=wait_for_outcome,json=waitForOutcome,proto3" json:"wait_for_outcome,omitempty"`
+	// The cart's customer (identifier rule). Required in development mode;
+	// with bearer tokens it may be empty and must otherwise equal the token's.
+	CustomerId    string `protobuf:"bytes,4,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClearCartRequest) Reset() {
+	*x = ClearCartRequest{}
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClearCartRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClearCartRequest) ProtoMessage() {}
+
+func (x *ClearCartRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClearCartRequest.ProtoReflect.Descriptor instead.
+func (*ClearCartRequest) Descriptor() ([]byte, []int) {
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ClearCartRequest) GetCartId() string {
+	if x != nil {
+		return x.CartId
+	}
+	return ""
+}
+
+func (x *ClearCartRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ClearCartRequest) GetWaitForOutcome() bool {
+	if x != nil {
+		return x.WaitForOutcome
+	}
+	return false
+}
+
+func (x *ClearCartRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+// ClearCartResponse: see AddItemResponse.
+type ClearCartResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The command's position in cart.requests; always set.
+	ConsistencyToken *ConsistencyToken `protobuf:"bytes,1,opt,name=consistency_token,json=consistencyToken,proto3" json:"consistency_token,omitempty"`
+	// Set only if wait_for_outcome was true and the outcome was known in time.
+	Outcome       *CommandOutcome `protobuf:"bytes,2,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClearCartResponse) Reset() {
+	*x = ClearCartResponse{}
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClearCartResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClearCartResponse) ProtoMessage() {}
+
+func (x *ClearCartResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClearCartResponse.ProtoReflect.Descriptor instead.
+func (*ClearCartResponse) Descriptor() ([]byte, []int) {
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ClearCartResponse) GetConsistencyToken() *ConsistencyToken {
+	if x != nil {
+		return x.ConsistencyToken
+	}
+	return nil
+}
+
+func (x *ClearCartResponse) GetOutcome() *CommandOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+// MergeCartsRequest merges a guest cart into a customer's cart.
+type MergeCartsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The guest cart whose lines move (identifier rule).
+	CartId string `protobuf:"bytes,1,opt,name=cart_id,json=cartId,proto3" json:"cart_id,omitempty"`
+	// Client idempotency key (identifier rule); see AddItemRequest.request_id.
+	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// If true, the call waits for the guest cart's outcome.
+	WaitForOutcome bool `protobuf:"varint,3,opt,name=wait_for_outcome,json=waitForOutcome,proto3" json:"wait_for_outcome,omitempty"`
+	// The signed-in customer (identifier rule), who owns or will own the
+	// target. Required in development mode; with bearer tokens it may be
+	// empty and must otherwise equal the token's.
+	CustomerId string `protobuf:"bytes,4,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The customer's cart the lines move to (identifier rule, not cart_id).
+	// A new id creates the cart for customer_id.
+	TargetCartId  string `protobuf:"bytes,5,opt,name=target_cart_id,json=targetCartId,proto3" json:"target_cart_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeCartsRequest) Reset() {
+	*x = MergeCartsRequest{}
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeCartsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeCartsRequest) ProtoMessage() {}
+
+func (x *MergeCartsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeCartsRequest.ProtoReflect.Descriptor instead.
+func (*MergeCartsRequest) Descriptor() ([]byte, []int) {
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MergeCartsRequest) GetCartId() string {
+	if x != nil {
+		return x.CartId
+	}
+	return ""
+}
+
+func (x *MergeCartsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *MergeCartsRequest) GetWaitForOutcome() bool {
+	if x != nil {
+		return x.WaitForOutcome
+	}
+	return false
+}
+
+func (x *MergeCartsRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *MergeCartsRequest) GetTargetCartId() string {
+	if x != nil {
+		return x.TargetCartId
+	}
+	return ""
+}
+
+// MergeCartsResponse: see AddItemResponse. When accepted, outcome.cart is
+// the guest cart, MERGED.
+type MergeCartsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The command's position in cart.requests; always set.
+	ConsistencyToken *ConsistencyToken `protobuf:"bytes,1,opt,name=consistency_token,json=consistencyToken,proto3" json:"consistency_token,omitempty"`
+	// Set only if wait_for_outcome was true and the outcome was known in time.
+	Outcome       *CommandOutcome `protobuf:"bytes,2,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeCartsResponse) Reset() {
+	*x = MergeCartsResponse{}
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeCartsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeCartsResponse) ProtoMessage() {}
+
+func (x *MergeCartsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeCartsResponse.ProtoReflect.Descriptor instead.
+func (*MergeCartsResponse) Descriptor() ([]byte, []int) {
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *MergeCartsResponse) GetConsistencyToken() *ConsistencyToken {
+	if x != nil {
+		return x.ConsistencyToken
+	}
+	return nil
+}
+
+func (x *MergeCartsResponse) GetOutcome() *CommandOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+// ListCartsRequest names the customer whose open carts to list.
+type ListCartsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer (identifier rule). With bearer tokens it must be the
+	// token's customer unless the caller is an operator.
+	CustomerId    string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCartsRequest) Reset() {
+	*x = ListCartsRequest{}
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCartsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCartsRequest) ProtoMessage() {}
+
+func (x *ListCartsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCartsRequest.ProtoReflect.Descriptor instead.
+func (*ListCartsRequest) Descriptor() ([]byte, []int) {
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListCartsRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+// ListCartsResponse carries the customer's open carts, the most recently
+// updated first.
+type ListCartsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The open carts (at most 100).
+	Carts         []*Cart `protobuf:"bytes,1,rep,name=carts,proto3" json:"carts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCartsResponse) Reset() {
+	*x = ListCartsResponse{}
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCartsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCartsResponse) ProtoMessage() {}
+
+func (x *ListCartsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCartsResponse.ProtoReflect.Descriptor instead.
+func (*ListCartsResponse) Descriptor() ([]byte, []int) {
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListCartsResponse) GetCarts() []*Cart {
+	if x != nil {
+		return x.Carts
+	}
+	return nil
+}
+
 // AddItemRequest adds units of a product to a cart.
 type AddItemRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -65,7 +429,7 @@ type AddItemRequest struct {
 
 func (x *AddItemRequest) Reset() {
 	*x = AddItemRequest{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[0]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -77,7 +441,7 @@ func (x *AddItemRequest) String() string {
 func (*AddItemRequest) ProtoMessage() {}
 
 func (x *AddItemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[0]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -90,7 +454,7 @@ func (x *AddItemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddItemRequest.ProtoReflect.Descriptor instead.
 func (*AddItemRequest) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{0}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AddItemRequest) GetCartId() string {
@@ -152,7 +516,7 @@ type AddItemResponse struct {
 
 func (x *AddItemResponse) Reset() {
 	*x = AddItemResponse{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[1]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -164,7 +528,7 @@ func (x *AddItemResponse) String() string {
 func (*AddItemResponse) ProtoMessage() {}
 
 func (x *AddItemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[1]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -177,7 +541,7 @@ func (x *AddItemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddItemResponse.ProtoReflect.Descriptor instead.
 func (*AddItemResponse) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{1}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AddItemResponse) GetConsistencyToken() *ConsistencyToken {
@@ -212,7 +576,7 @@ type RemoveItemRequest struct {
 
 func (x *RemoveItemRequest) Reset() {
 	*x = RemoveItemRequest{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[2]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -224,7 +588,7 @@ func (x *RemoveItemRequest) String() string {
 func (*RemoveItemRequest) ProtoMessage() {}
 
 func (x *RemoveItemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[2]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -237,7 +601,7 @@ func (x *RemoveItemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveItemRequest.ProtoReflect.Descriptor instead.
 func (*RemoveItemRequest) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{2}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RemoveItemRequest) GetCartId() string {
@@ -281,7 +645,7 @@ type RemoveItemResponse struct {
 
 func (x *RemoveItemResponse) Reset() {
 	*x = RemoveItemResponse{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[3]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -293,7 +657,7 @@ func (x *RemoveItemResponse) String() string {
 func (*RemoveItemResponse) ProtoMessage() {}
 
 func (x *RemoveItemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[3]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -306,7 +670,7 @@ func (x *RemoveItemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveItemResponse.ProtoReflect.Descriptor instead.
 func (*RemoveItemResponse) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{3}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RemoveItemResponse) GetConsistencyToken() *ConsistencyToken {
@@ -343,7 +707,7 @@ type ChangeQuantityRequest struct {
 
 func (x *ChangeQuantityRequest) Reset() {
 	*x = ChangeQuantityRequest{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[4]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -355,7 +719,7 @@ func (x *ChangeQuantityRequest) String() string {
 func (*ChangeQuantityRequest) ProtoMessage() {}
 
 func (x *ChangeQuantityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[4]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -368,7 +732,7 @@ func (x *ChangeQuantityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeQuantityRequest.ProtoReflect.Descriptor instead.
 func (*ChangeQuantityRequest) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{4}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ChangeQuantityRequest) GetCartId() string {
@@ -419,7 +783,7 @@ type ChangeQuantityResponse struct {
 
 func (x *ChangeQuantityResponse) Reset() {
 	*x = ChangeQuantityResponse{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[5]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -431,7 +795,7 @@ func (x *ChangeQuantityResponse) String() string {
 func (*ChangeQuantityResponse) ProtoMessage() {}
 
 func (x *ChangeQuantityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[5]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -444,7 +808,7 @@ func (x *ChangeQuantityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeQuantityResponse.ProtoReflect.Descriptor instead.
 func (*ChangeQuantityResponse) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{5}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ChangeQuantityResponse) GetConsistencyToken() *ConsistencyToken {
@@ -480,7 +844,7 @@ type CheckoutRequest struct {
 
 func (x *CheckoutRequest) Reset() {
 	*x = CheckoutRequest{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[6]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -492,7 +856,7 @@ func (x *CheckoutRequest) String() string {
 func (*CheckoutRequest) ProtoMessage() {}
 
 func (x *CheckoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[6]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -505,7 +869,7 @@ func (x *CheckoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckoutRequest.ProtoReflect.Descriptor instead.
 func (*CheckoutRequest) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{6}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CheckoutRequest) GetCartId() string {
@@ -550,7 +914,7 @@ type CheckoutResponse struct {
 
 func (x *CheckoutResponse) Reset() {
 	*x = CheckoutResponse{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[7]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -562,7 +926,7 @@ func (x *CheckoutResponse) String() string {
 func (*CheckoutResponse) ProtoMessage() {}
 
 func (x *CheckoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[7]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -575,7 +939,7 @@ func (x *CheckoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckoutResponse.ProtoReflect.Descriptor instead.
 func (*CheckoutResponse) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{7}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CheckoutResponse) GetConsistencyToken() *ConsistencyToken {
@@ -608,7 +972,7 @@ type GetCartRequest struct {
 
 func (x *GetCartRequest) Reset() {
 	*x = GetCartRequest{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[8]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +984,7 @@ func (x *GetCartRequest) String() string {
 func (*GetCartRequest) ProtoMessage() {}
 
 func (x *GetCartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[8]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +997,7 @@ func (x *GetCartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCartRequest.ProtoReflect.Descriptor instead.
 func (*GetCartRequest) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{8}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetCartRequest) GetCartId() string {
@@ -665,7 +1029,7 @@ type GetCartResponse struct {
 
 func (x *GetCartResponse) Reset() {
 	*x = GetCartResponse{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[9]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -677,7 +1041,7 @@ func (x *GetCartResponse) String() string {
 func (*GetCartResponse) ProtoMessage() {}
 
 func (x *GetCartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[9]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -690,7 +1054,7 @@ func (x *GetCartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCartResponse.ProtoReflect.Descriptor instead.
 func (*GetCartResponse) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{9}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetCartResponse) GetCart() *Cart {
@@ -718,7 +1082,7 @@ type WatchCartRequest struct {
 
 func (x *WatchCartRequest) Reset() {
 	*x = WatchCartRequest{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[10]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +1094,7 @@ func (x *WatchCartRequest) String() string {
 func (*WatchCartRequest) ProtoMessage() {}
 
 func (x *WatchCartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[10]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +1107,7 @@ func (x *WatchCartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchCartRequest.ProtoReflect.Descriptor instead.
 func (*WatchCartRequest) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{10}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WatchCartRequest) GetCartId() string {
@@ -765,7 +1129,7 @@ type WatchCartResponse struct {
 
 func (x *WatchCartResponse) Reset() {
 	*x = WatchCartResponse{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[11]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -777,7 +1141,7 @@ func (x *WatchCartResponse) String() string {
 func (*WatchCartResponse) ProtoMessage() {}
 
 func (x *WatchCartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[11]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -790,7 +1154,7 @@ func (x *WatchCartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchCartResponse.ProtoReflect.Descriptor instead.
 func (*WatchCartResponse) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{11}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchCartResponse) GetCart() *Cart {
@@ -817,7 +1181,7 @@ type GetCartHistoryRequest struct {
 
 func (x *GetCartHistoryRequest) Reset() {
 	*x = GetCartHistoryRequest{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[12]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -829,7 +1193,7 @@ func (x *GetCartHistoryRequest) String() string {
 func (*GetCartHistoryRequest) ProtoMessage() {}
 
 func (x *GetCartHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[12]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -842,7 +1206,7 @@ func (x *GetCartHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCartHistoryRequest.ProtoReflect.Descriptor instead.
 func (*GetCartHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{12}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetCartHistoryRequest) GetCartId() string {
@@ -885,7 +1249,7 @@ type GetCartHistoryResponse struct {
 
 func (x *GetCartHistoryResponse) Reset() {
 	*x = GetCartHistoryResponse{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[13]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +1261,7 @@ func (x *GetCartHistoryResponse) String() string {
 func (*GetCartHistoryResponse) ProtoMessage() {}
 
 func (x *GetCartHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[13]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1274,7 @@ func (x *GetCartHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCartHistoryResponse.ProtoReflect.Descriptor instead.
 func (*GetCartHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{13}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetCartHistoryResponse) GetEntries() []*HistoryEntry {
@@ -949,7 +1313,7 @@ type RecordPosition struct {
 
 func (x *RecordPosition) Reset() {
 	*x = RecordPosition{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[14]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -961,7 +1325,7 @@ func (x *RecordPosition) String() string {
 func (*RecordPosition) ProtoMessage() {}
 
 func (x *RecordPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[14]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -974,7 +1338,7 @@ func (x *RecordPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordPosition.ProtoReflect.Descriptor instead.
 func (*RecordPosition) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{14}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RecordPosition) GetTopic() string {
@@ -1028,6 +1392,11 @@ type HistoryEntry struct {
 	//	*HistoryEntry_QuantityChanged
 	//	*HistoryEntry_CheckedOut
 	//	*HistoryEntry_Rejected
+	//	*HistoryEntry_CartCleared
+	//	*HistoryEntry_CartExpired
+	//	*HistoryEntry_CartMerged
+	//	*HistoryEntry_MergedInto
+	//	*HistoryEntry_MergeReturned
 	Detail        isHistoryEntry_Detail `protobuf_oneof:"detail"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1035,7 +1404,7 @@ type HistoryEntry struct {
 
 func (x *HistoryEntry) Reset() {
 	*x = HistoryEntry{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[15]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1047,7 +1416,7 @@ func (x *HistoryEntry) String() string {
 func (*HistoryEntry) ProtoMessage() {}
 
 func (x *HistoryEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[15]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1060,7 +1429,7 @@ func (x *HistoryEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryEntry.ProtoReflect.Descriptor instead.
 func (*HistoryEntry) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{15}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HistoryEntry) GetRequestId() string {
@@ -1164,6 +1533,51 @@ func (x *HistoryEntry) GetRejected() *Rejection {
 	return nil
 }
 
+func (x *HistoryEntry) GetCartCleared() *CartCleared {
+	if x != nil {
+		if x, ok := x.Detail.(*HistoryEntry_CartCleared); ok {
+			return x.CartCleared
+		}
+	}
+	return nil
+}
+
+func (x *HistoryEntry) GetCartExpired() *CartExpired {
+	if x != nil {
+		if x, ok := x.Detail.(*HistoryEntry_CartExpired); ok {
+			return x.CartExpired
+		}
+	}
+	return nil
+}
+
+func (x *HistoryEntry) GetCartMerged() *CartMerged {
+	if x != nil {
+		if x, ok := x.Detail.(*HistoryEntry_CartMerged); ok {
+			return x.CartMerged
+		}
+	}
+	return nil
+}
+
+func (x *HistoryEntry) GetMergedInto() *MergedInto {
+	if x != nil {
+		if x, ok := x.Detail.(*HistoryEntry_MergedInto); ok {
+			return x.MergedInto
+		}
+	}
+	return nil
+}
+
+func (x *HistoryEntry) GetMergeReturned() *MergeReturned {
+	if x != nil {
+		if x, ok := x.Detail.(*HistoryEntry_MergeReturned); ok {
+			return x.MergeReturned
+		}
+	}
+	return nil
+}
+
 type isHistoryEntry_Detail interface {
 	isHistoryEntry_Detail()
 }
@@ -1193,6 +1607,34 @@ type HistoryEntry_Rejected struct {
 	Rejected *Rejection `protobuf:"bytes,20,opt,name=rejected,proto3,oneof"`
 }
 
+type HistoryEntry_CartCleared struct {
+	// The cart lifecycle (numbered apart from other additions).
+	// ClearCart accepted.
+	CartCleared *CartCleared `protobuf:"bytes,30,opt,name=cart_cleared,json=cartCleared,proto3,oneof"`
+}
+
+type HistoryEntry_CartExpired struct {
+	// The cart expired: untouched for its time to live. Its id starts
+	// over as a new cart.
+	CartExpired *CartExpired `protobuf:"bytes,31,opt,name=cart_expired,json=cartExpired,proto3,oneof"`
+}
+
+type HistoryEntry_CartMerged struct {
+	// MergeCarts accepted: this (guest) cart was merged into another.
+	CartMerged *CartMerged `protobuf:"bytes,32,opt,name=cart_merged,json=cartMerged,proto3,oneof"`
+}
+
+type HistoryEntry_MergedInto struct {
+	// Another cart's lines were merged into this one.
+	MergedInto *MergedInto `protobuf:"bytes,33,opt,name=merged_into,json=mergedInto,proto3,oneof"`
+}
+
+type HistoryEntry_MergeReturned struct {
+	// The target refused this cart's merge: the cart is open again with
+	// its lines.
+	MergeReturned *MergeReturned `protobuf:"bytes,34,opt,name=merge_returned,json=mergeReturned,proto3,oneof"`
+}
+
 func (*HistoryEntry_ItemAdded) isHistoryEntry_Detail() {}
 
 func (*HistoryEntry_ItemRemoved) isHistoryEntry_Detail() {}
@@ -1202,6 +1644,293 @@ func (*HistoryEntry_QuantityChanged) isHistoryEntry_Detail() {}
 func (*HistoryEntry_CheckedOut) isHistoryEntry_Detail() {}
 
 func (*HistoryEntry_Rejected) isHistoryEntry_Detail() {}
+
+func (*HistoryEntry_CartCleared) isHistoryEntry_Detail() {}
+
+func (*HistoryEntry_CartExpired) isHistoryEntry_Detail() {}
+
+func (*HistoryEntry_CartMerged) isHistoryEntry_Detail() {}
+
+func (*HistoryEntry_MergedInto) isHistoryEntry_Detail() {}
+
+func (*HistoryEntry_MergeReturned) isHistoryEntry_Detail() {}
+
+// MergeReturned: the merge into target_cart_id was refused (reason), the
+// lines came back.
+type MergeReturned struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The cart that refused the merge.
+	TargetCartId string `protobuf:"bytes,1,opt,name=target_cart_id,json=targetCartId,proto3" json:"target_cart_id,omitempty"`
+	// Why it refused.
+	Reason ReasonCode `protobuf:"varint,2,opt,name=reason,proto3,enum=cartstream.cart.v1.ReasonCode" json:"reason,omitempty"`
+	// The lines back in this cart.
+	Lines         []*CartLine `protobuf:"bytes,3,rep,name=lines,proto3" json:"lines,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeReturned) Reset() {
+	*x = MergeReturned{}
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeReturned) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeReturned) ProtoMessage() {}
+
+func (x *MergeReturned) ProtoReflect() protoreflect.Message {
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeReturned.ProtoReflect.Descriptor instead.
+func (*MergeReturned) Descriptor() ([]byte, []int) {
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *MergeReturned) GetTargetCartId() string {
+	if x != nil {
+		return x.TargetCartId
+	}
+	return ""
+}
+
+func (x *MergeReturned) GetReason() ReasonCode {
+	if x != nil {
+		return x.Reason
+	}
+	return ReasonCode_REASON_CODE_UNSPECIFIED
+}
+
+func (x *MergeReturned) GetLines() []*CartLine {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+// CartCleared is an accepted ClearCart.
+type CartCleared struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CartCleared) Reset() {
+	*x = CartCleared{}
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CartCleared) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CartCleared) ProtoMessage() {}
+
+func (x *CartCleared) ProtoReflect() protoreflect.Message {
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CartCleared.ProtoReflect.Descriptor instead.
+func (*CartCleared) Descriptor() ([]byte, []int) {
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{23}
+}
+
+// CartExpired is an expiry.
+type CartExpired struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the cart was last changed.
+	IdleSince     *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=idle_since,json=idleSince,proto3" json:"idle_since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CartExpired) Reset() {
+	*x = CartExpired{}
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CartExpired) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CartExpired) ProtoMessage() {}
+
+func (x *CartExpired) ProtoReflect() protoreflect.Message {
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CartExpired.ProtoReflect.Descriptor instead.
+func (*CartExpired) Descriptor() ([]byte, []int) {
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *CartExpired) GetIdleSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.IdleSince
+	}
+	return nil
+}
+
+// CartMerged: the cart's lines moved to target_cart_id.
+type CartMerged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The cart the lines moved to.
+	TargetCartId string `protobuf:"bytes,1,opt,name=target_cart_id,json=targetCartId,proto3" json:"target_cart_id,omitempty"`
+	// The customer who merged.
+	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Units moved.
+	ItemCount     int32 `protobuf:"varint,3,opt,name=item_count,json=itemCount,proto3" json:"item_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CartMerged) Reset() {
+	*x = CartMerged{}
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CartMerged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CartMerged) ProtoMessage() {}
+
+func (x *CartMerged) ProtoReflect() protoreflect.Message {
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CartMerged.ProtoReflect.Descriptor instead.
+func (*CartMerged) Descriptor() ([]byte, []int) {
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CartMerged) GetTargetCartId() string {
+	if x != nil {
+		return x.TargetCartId
+	}
+	return ""
+}
+
+func (x *CartMerged) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *CartMerged) GetItemCount() int32 {
+	if x != nil {
+		return x.ItemCount
+	}
+	return 0
+}
+
+// MergedInto: lines of source_cart_id were combined into this cart.
+type MergedInto struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The guest cart merged.
+	SourceCartId string `protobuf:"bytes,1,opt,name=source_cart_id,json=sourceCartId,proto3" json:"source_cart_id,omitempty"`
+	// The lines created or grown, as they now are.
+	Lines []*CartLine `protobuf:"bytes,2,rep,name=lines,proto3" json:"lines,omitempty"`
+	// SKUs of the source that did not fit (not for sale, another currency,
+	// the line limit).
+	DroppedSkus   []string `protobuf:"bytes,3,rep,name=dropped_skus,json=droppedSkus,proto3" json:"dropped_skus,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergedInto) Reset() {
+	*x = MergedInto{}
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergedInto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergedInto) ProtoMessage() {}
+
+func (x *MergedInto) ProtoReflect() protoreflect.Message {
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergedInto.ProtoReflect.Descriptor instead.
+func (*MergedInto) Descriptor() ([]byte, []int) {
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *MergedInto) GetSourceCartId() string {
+	if x != nil {
+		return x.SourceCartId
+	}
+	return ""
+}
+
+func (x *MergedInto) GetLines() []*CartLine {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+func (x *MergedInto) GetDroppedSkus() []string {
+	if x != nil {
+		return x.DroppedSkus
+	}
+	return nil
+}
 
 // ItemAdded is an accepted AddItem.
 type ItemAdded struct {
@@ -1222,7 +1951,7 @@ type ItemAdded struct {
 
 func (x *ItemAdded) Reset() {
 	*x = ItemAdded{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[16]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1234,7 +1963,7 @@ func (x *ItemAdded) String() string {
 func (*ItemAdded) ProtoMessage() {}
 
 func (x *ItemAdded) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[16]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1247,7 +1976,7 @@ func (x *ItemAdded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemAdded.ProtoReflect.Descriptor instead.
 func (*ItemAdded) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{16}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ItemAdded) GetSku() string {
@@ -1296,7 +2025,7 @@ type ItemRemoved struct {
 
 func (x *ItemRemoved) Reset() {
 	*x = ItemRemoved{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[17]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1308,7 +2037,7 @@ func (x *ItemRemoved) String() string {
 func (*ItemRemoved) ProtoMessage() {}
 
 func (x *ItemRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[17]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1321,7 +2050,7 @@ func (x *ItemRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemRemoved.ProtoReflect.Descriptor instead.
 func (*ItemRemoved) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{17}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ItemRemoved) GetSku() string {
@@ -1344,7 +2073,7 @@ type QuantityChanged struct {
 
 func (x *QuantityChanged) Reset() {
 	*x = QuantityChanged{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[18]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +2085,7 @@ func (x *QuantityChanged) String() string {
 func (*QuantityChanged) ProtoMessage() {}
 
 func (x *QuantityChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[18]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +2098,7 @@ func (x *QuantityChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuantityChanged.ProtoReflect.Descriptor instead.
 func (*QuantityChanged) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{18}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *QuantityChanged) GetSku() string {
@@ -1401,7 +2130,7 @@ type CheckedOut struct {
 
 func (x *CheckedOut) Reset() {
 	*x = CheckedOut{}
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[19]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1413,7 +2142,7 @@ func (x *CheckedOut) String() string {
 func (*CheckedOut) ProtoMessage() {}
 
 func (x *CheckedOut) ProtoReflect() protoreflect.Message {
-	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[19]
+	mi := &file_cartstream_cart_v1_cart_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1426,7 +2155,7 @@ func (x *CheckedOut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckedOut.ProtoReflect.Descriptor instead.
 func (*CheckedOut) Descriptor() ([]byte, []int) {
-	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{19}
+	return file_cartstream_cart_v1_cart_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CheckedOut) GetCustomerId() string {
@@ -1454,7 +2183,33 @@ var File_cartstream_cart_v1_cart_service_proto protoreflect.FileDescriptor
 
 const file_cartstream_cart_v1_cart_service_proto_rawDesc = "" +
 	"\n" +
-	"%cartstream/cart/v1/cart_service.proto\x12\x12cartstream.cart.v1\x1a\x1dcartstream/cart/v1/cart.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x01\n" +
+	"%cartstream/cart/v1/cart_service.proto\x12\x12cartstream.cart.v1\x1a\x1dcartstream/cart/v1/cart.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x01\n" +
+	"\x10ClearCartRequest\x12\x1d\n" +
+	"\acart_id\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06cartId\x12#\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\trequestId\x12(\n" +
+	"\x10wait_for_outcome\x18\x03 \x01(\bR\x0ewaitForOutcome\x12\x1f\n" +
+	"\vcustomer_id\x18\x04 \x01(\tR\n" +
+	"customerId\"\xa4\x01\n" +
+	"\x11ClearCartResponse\x12Q\n" +
+	"\x11consistency_token\x18\x01 \x01(\v2$.cartstream.cart.v1.ConsistencyTokenR\x10consistencyToken\x12<\n" +
+	"\aoutcome\x18\x02 \x01(\v2\".cartstream.cart.v1.CommandOutcomeR\aoutcome\"\xce\x01\n" +
+	"\x11MergeCartsRequest\x12\x1d\n" +
+	"\acart_id\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06cartId\x12#\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\trequestId\x12(\n" +
+	"\x10wait_for_outcome\x18\x03 \x01(\bR\x0ewaitForOutcome\x12\x1f\n" +
+	"\vcustomer_id\x18\x04 \x01(\tR\n" +
+	"customerId\x12*\n" +
+	"\x0etarget_cart_id\x18\x05 \x01(\tB\x04\xe2A\x01\x02R\ftargetCartId\"\xa5\x01\n" +
+	"\x12MergeCartsResponse\x12Q\n" +
+	"\x11consistency_token\x18\x01 \x01(\v2$.cartstream.cart.v1.ConsistencyTokenR\x10consistencyToken\x12<\n" +
+	"\aoutcome\x18\x02 \x01(\v2\".cartstream.cart.v1.CommandOutcomeR\aoutcome\"9\n" +
+	"\x10ListCartsRequest\x12%\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\n" +
+	"customerId\"C\n" +
+	"\x11ListCartsResponse\x12.\n" +
+	"\x05carts\x18\x01 \x03(\v2\x18.cartstream.cart.v1.CartR\x05carts\"\xd9\x01\n" +
 	"\x0eAddItemRequest\x12\x1d\n" +
 	"\acart_id\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06cartId\x12#\n" +
 	"\n" +
@@ -1518,7 +2273,7 @@ const file_cartstream_cart_v1_cart_service_proto_rawDesc = "" +
 	"\x0eRecordPosition\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
-	"\x06offset\x18\x03 \x01(\x03R\x06offset\"\xeb\x05\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\"\xc9\b\n" +
 	"\fHistoryEntry\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n" +
@@ -1537,8 +2292,35 @@ const file_cartstream_cart_v1_cart_service_proto_rawDesc = "" +
 	"\x10quantity_changed\x18\f \x01(\v2#.cartstream.cart.v1.QuantityChangedH\x00R\x0fquantityChanged\x12A\n" +
 	"\vchecked_out\x18\r \x01(\v2\x1e.cartstream.cart.v1.CheckedOutH\x00R\n" +
 	"checkedOut\x12;\n" +
-	"\brejected\x18\x14 \x01(\v2\x1d.cartstream.cart.v1.RejectionH\x00R\brejectedB\b\n" +
-	"\x06detail\"\xa8\x01\n" +
+	"\brejected\x18\x14 \x01(\v2\x1d.cartstream.cart.v1.RejectionH\x00R\brejected\x12D\n" +
+	"\fcart_cleared\x18\x1e \x01(\v2\x1f.cartstream.cart.v1.CartClearedH\x00R\vcartCleared\x12D\n" +
+	"\fcart_expired\x18\x1f \x01(\v2\x1f.cartstream.cart.v1.CartExpiredH\x00R\vcartExpired\x12A\n" +
+	"\vcart_merged\x18  \x01(\v2\x1e.cartstream.cart.v1.CartMergedH\x00R\n" +
+	"cartMerged\x12A\n" +
+	"\vmerged_into\x18! \x01(\v2\x1e.cartstream.cart.v1.MergedIntoH\x00R\n" +
+	"mergedInto\x12J\n" +
+	"\x0emerge_returned\x18\" \x01(\v2!.cartstream.cart.v1.MergeReturnedH\x00R\rmergeReturnedB\b\n" +
+	"\x06detail\"\xa1\x01\n" +
+	"\rMergeReturned\x12$\n" +
+	"\x0etarget_cart_id\x18\x01 \x01(\tR\ftargetCartId\x126\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x1e.cartstream.cart.v1.ReasonCodeR\x06reason\x122\n" +
+	"\x05lines\x18\x03 \x03(\v2\x1c.cartstream.cart.v1.CartLineR\x05lines\"\r\n" +
+	"\vCartCleared\"H\n" +
+	"\vCartExpired\x129\n" +
+	"\n" +
+	"idle_since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tidleSince\"r\n" +
+	"\n" +
+	"CartMerged\x12$\n" +
+	"\x0etarget_cart_id\x18\x01 \x01(\tR\ftargetCartId\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\x12\x1d\n" +
+	"\n" +
+	"item_count\x18\x03 \x01(\x05R\titemCount\"\x89\x01\n" +
+	"\n" +
+	"MergedInto\x12$\n" +
+	"\x0esource_cart_id\x18\x01 \x01(\tR\fsourceCartId\x122\n" +
+	"\x05lines\x18\x02 \x03(\v2\x1c.cartstream.cart.v1.CartLineR\x05lines\x12!\n" +
+	"\fdropped_skus\x18\x03 \x03(\tR\vdroppedSkus\"\xa8\x01\n" +
 	"\tItemAdded\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
@@ -1558,7 +2340,8 @@ const file_cartstream_cart_v1_cart_service_proto_rawDesc = "" +
 	"customerId\x125\n" +
 	"\bsubtotal\x18\x02 \x01(\v2\x19.cartstream.cart.v1.MoneyR\bsubtotal\x12\x1d\n" +
 	"\n" +
-	"item_count\x18\x03 \x01(\x05R\titemCount2\xa3\a\n" +
+	"item_count\x18\x03 \x01(\x05R\titemCount2\xad\n" +
+	"\n" +
 	"\vCartService\x12x\n" +
 	"\aAddItem\x12\".cartstream.cart.v1.AddItemRequest\x1a#.cartstream.cart.v1.AddItemResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/carts/{cart_id}/items\x12\x84\x01\n" +
 	"\n" +
@@ -1567,7 +2350,11 @@ const file_cartstream_cart_v1_cart_service_proto_rawDesc = "" +
 	"\bCheckout\x12#.cartstream.cart.v1.CheckoutRequest\x1a$.cartstream.cart.v1.CheckoutResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/carts/{cart_id}:checkout\x12o\n" +
 	"\aGetCart\x12\".cartstream.cart.v1.GetCartRequest\x1a#.cartstream.cart.v1.GetCartResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/carts/{cart_id}\x12}\n" +
 	"\tWatchCart\x12$.cartstream.cart.v1.WatchCartRequest\x1a%.cartstream.cart.v1.WatchCartResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/carts/{cart_id}:watch0\x01\x12\x8c\x01\n" +
-	"\x0eGetCartHistory\x12).cartstream.cart.v1.GetCartHistoryRequest\x1a*.cartstream.cart.v1.GetCartHistoryResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/carts/{cart_id}/historyBBZ@github.com/cartstream/cartstream/proto/cartstream/cart/v1;cartv1b\x06proto3"
+	"\x0eGetCartHistory\x12).cartstream.cart.v1.GetCartHistoryRequest\x1a*.cartstream.cart.v1.GetCartHistoryResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/carts/{cart_id}/history\x12~\n" +
+	"\tClearCart\x12$.cartstream.cart.v1.ClearCartRequest\x1a%.cartstream.cart.v1.ClearCartResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/carts/{cart_id}:clear\x12\x81\x01\n" +
+	"\n" +
+	"MergeCarts\x12%.cartstream.cart.v1.MergeCartsRequest\x1a&.cartstream.cart.v1.MergeCartsResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/carts/{cart_id}:merge\x12\x83\x01\n" +
+	"\tListCarts\x12$.cartstream.cart.v1.ListCartsRequest\x1a%.cartstream.cart.v1.ListCartsResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/customers/{customer_id}/cartsBBZ@github.com/cartstream/cartstream/proto/cartstream/cart/v1;cartv1b\x06proto3"
 
 var (
 	file_cartstream_cart_v1_cart_service_proto_rawDescOnce sync.Once
@@ -1581,80 +2368,113 @@ func file_cartstream_cart_v1_cart_service_proto_rawDescGZIP() []byte {
 	return file_cartstream_cart_v1_cart_service_proto_rawDescData
 }
 
-var file_cartstream_cart_v1_cart_service_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_cartstream_cart_v1_cart_service_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_cartstream_cart_v1_cart_service_proto_goTypes = []any{
-	(*AddItemRequest)(nil),         // 0: cartstream.cart.v1.AddItemRequest
-	(*AddItemResponse)(nil),        // 1: cartstream.cart.v1.AddItemResponse
-	(*RemoveItemRequest)(nil),      // 2: cartstream.cart.v1.RemoveItemRequest
-	(*RemoveItemResponse)(nil),     // 3: cartstream.cart.v1.RemoveItemResponse
-	(*ChangeQuantityRequest)(nil),  // 4: cartstream.cart.v1.ChangeQuantityRequest
-	(*ChangeQuantityResponse)(nil), // 5: cartstream.cart.v1.ChangeQuantityResponse
-	(*CheckoutRequest)(nil),        // 6: cartstream.cart.v1.CheckoutRequest
-	(*CheckoutResponse)(nil),       // 7: cartstream.cart.v1.CheckoutResponse
-	(*GetCartRequest)(nil),         // 8: cartstream.cart.v1.GetCartRequest
-	(*GetCartResponse)(nil),        // 9: cartstream.cart.v1.GetCartResponse
-	(*WatchCartRequest)(nil),       // 10: cartstream.cart.v1.WatchCartRequest
-	(*WatchCartResponse)(nil),      // 11: cartstream.cart.v1.WatchCartResponse
-	(*GetCartHistoryRequest)(nil),  // 12: cartstream.cart.v1.GetCartHistoryRequest
-	(*GetCartHistoryResponse)(nil), // 13: cartstream.cart.v1.GetCartHistoryResponse
-	(*RecordPosition)(nil),         // 14: cartstream.cart.v1.RecordPosition
-	(*HistoryEntry)(nil),           // 15: cartstream.cart.v1.HistoryEntry
-	(*ItemAdded)(nil),              // 16: cartstream.cart.v1.ItemAdded
-	(*ItemRemoved)(nil),            // 17: cartstream.cart.v1.ItemRemoved
-	(*QuantityChanged)(nil),        // 18: cartstream.cart.v1.QuantityChanged
-	(*CheckedOut)(nil),             // 19: cartstream.cart.v1.CheckedOut
-	(*ConsistencyToken)(nil),       // 20: cartstream.cart.v1.ConsistencyToken
-	(*CommandOutcome)(nil),         // 21: cartstream.cart.v1.CommandOutcome
-	(*Cart)(nil),                   // 22: cartstream.cart.v1.Cart
-	(*RequestOutcome)(nil),         // 23: cartstream.cart.v1.RequestOutcome
-	(*timestamppb.Timestamp)(nil),  // 24: google.protobuf.Timestamp
-	(*Rejection)(nil),              // 25: cartstream.cart.v1.Rejection
-	(*Money)(nil),                  // 26: cartstream.cart.v1.Money
+	(*ClearCartRequest)(nil),       // 0: cartstream.cart.v1.ClearCartRequest
+	(*ClearCartResponse)(nil),      // 1: cartstream.cart.v1.ClearCartResponse
+	(*MergeCartsRequest)(nil),      // 2: cartstream.cart.v1.MergeCartsRequest
+	(*MergeCartsResponse)(nil),     // 3: cartstream.cart.v1.MergeCartsResponse
+	(*ListCartsRequest)(nil),       // 4: cartstream.cart.v1.ListCartsRequest
+	(*ListCartsResponse)(nil),      // 5: cartstream.cart.v1.ListCartsResponse
+	(*AddItemRequest)(nil),         // 6: cartstream.cart.v1.AddItemRequest
+	(*AddItemResponse)(nil),        // 7: cartstream.cart.v1.AddItemResponse
+	(*RemoveItemRequest)(nil),      // 8: cartstream.cart.v1.RemoveItemRequest
+	(*RemoveItemResponse)(nil),     // 9: cartstream.cart.v1.RemoveItemResponse
+	(*ChangeQuantityRequest)(nil),  // 10: cartstream.cart.v1.ChangeQuantityRequest
+	(*ChangeQuantityResponse)(nil), // 11: cartstream.cart.v1.ChangeQuantityResponse
+	(*CheckoutRequest)(nil),        // 12: cartstream.cart.v1.CheckoutRequest
+	(*CheckoutResponse)(nil),       // 13: cartstream.cart.v1.CheckoutResponse
+	(*GetCartRequest)(nil),         // 14: cartstream.cart.v1.GetCartRequest
+	(*GetCartResponse)(nil),        // 15: cartstream.cart.v1.GetCartResponse
+	(*WatchCartRequest)(nil),       // 16: cartstream.cart.v1.WatchCartRequest
+	(*WatchCartResponse)(nil),      // 17: cartstream.cart.v1.WatchCartResponse
+	(*GetCartHistoryRequest)(nil),  // 18: cartstream.cart.v1.GetCartHistoryRequest
+	(*GetCartHistoryResponse)(nil), // 19: cartstream.cart.v1.GetCartHistoryResponse
+	(*RecordPosition)(nil),         // 20: cartstream.cart.v1.RecordPosition
+	(*HistoryEntry)(nil),           // 21: cartstream.cart.v1.HistoryEntry
+	(*MergeReturned)(nil),          // 22: cartstream.cart.v1.MergeReturned
+	(*CartCleared)(nil),            // 23: cartstream.cart.v1.CartCleared
+	(*CartExpired)(nil),            // 24: cartstream.cart.v1.CartExpired
+	(*CartMerged)(nil),             // 25: cartstream.cart.v1.CartMerged
+	(*MergedInto)(nil),             // 26: cartstream.cart.v1.MergedInto
+	(*ItemAdded)(nil),              // 27: cartstream.cart.v1.ItemAdded
+	(*ItemRemoved)(nil),            // 28: cartstream.cart.v1.ItemRemoved
+	(*QuantityChanged)(nil),        // 29: cartstream.cart.v1.QuantityChanged
+	(*CheckedOut)(nil),             // 30: cartstream.cart.v1.CheckedOut
+	(*ConsistencyToken)(nil),       // 31: cartstream.cart.v1.ConsistencyToken
+	(*CommandOutcome)(nil),         // 32: cartstream.cart.v1.CommandOutcome
+	(*Cart)(nil),                   // 33: cartstream.cart.v1.Cart
+	(*RequestOutcome)(nil),         // 34: cartstream.cart.v1.RequestOutcome
+	(*timestamppb.Timestamp)(nil),  // 35: google.protobuf.Timestamp
+	(*Rejection)(nil),              // 36: cartstream.cart.v1.Rejection
+	(ReasonCode)(0),                // 37: cartstream.cart.v1.ReasonCode
+	(*CartLine)(nil),               // 38: cartstream.cart.v1.CartLine
+	(*Money)(nil),                  // 39: cartstream.cart.v1.Money
 }
 var file_cartstream_cart_v1_cart_service_proto_depIdxs = []int32{
-	20, // 0: cartstream.cart.v1.AddItemResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
-	21, // 1: cartstream.cart.v1.AddItemResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
-	20, // 2: cartstream.cart.v1.RemoveItemResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
-	21, // 3: cartstream.cart.v1.RemoveItemResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
-	20, // 4: cartstream.cart.v1.ChangeQuantityResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
-	21, // 5: cartstream.cart.v1.ChangeQuantityResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
-	20, // 6: cartstream.cart.v1.CheckoutResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
-	21, // 7: cartstream.cart.v1.CheckoutResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
-	20, // 8: cartstream.cart.v1.GetCartRequest.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
-	22, // 9: cartstream.cart.v1.GetCartResponse.cart:type_name -> cartstream.cart.v1.Cart
-	23, // 10: cartstream.cart.v1.GetCartResponse.request_outcome:type_name -> cartstream.cart.v1.RequestOutcome
-	22, // 11: cartstream.cart.v1.WatchCartResponse.cart:type_name -> cartstream.cart.v1.Cart
-	15, // 12: cartstream.cart.v1.GetCartHistoryResponse.entries:type_name -> cartstream.cart.v1.HistoryEntry
-	14, // 13: cartstream.cart.v1.HistoryEntry.record_position:type_name -> cartstream.cart.v1.RecordPosition
-	20, // 14: cartstream.cart.v1.HistoryEntry.request_position:type_name -> cartstream.cart.v1.ConsistencyToken
-	24, // 15: cartstream.cart.v1.HistoryEntry.request_time:type_name -> google.protobuf.Timestamp
-	24, // 16: cartstream.cart.v1.HistoryEntry.record_time:type_name -> google.protobuf.Timestamp
-	16, // 17: cartstream.cart.v1.HistoryEntry.item_added:type_name -> cartstream.cart.v1.ItemAdded
-	17, // 18: cartstream.cart.v1.HistoryEntry.item_removed:type_name -> cartstream.cart.v1.ItemRemoved
-	18, // 19: cartstream.cart.v1.HistoryEntry.quantity_changed:type_name -> cartstream.cart.v1.QuantityChanged
-	19, // 20: cartstream.cart.v1.HistoryEntry.checked_out:type_name -> cartstream.cart.v1.CheckedOut
-	25, // 21: cartstream.cart.v1.HistoryEntry.rejected:type_name -> cartstream.cart.v1.Rejection
-	26, // 22: cartstream.cart.v1.ItemAdded.unit_price:type_name -> cartstream.cart.v1.Money
-	26, // 23: cartstream.cart.v1.CheckedOut.subtotal:type_name -> cartstream.cart.v1.Money
-	0,  // 24: cartstream.cart.v1.CartService.AddItem:input_type -> cartstream.cart.v1.AddItemRequest
-	2,  // 25: cartstream.cart.v1.CartService.RemoveItem:input_type -> cartstream.cart.v1.RemoveItemRequest
-	4,  // 26: cartstream.cart.v1.CartService.ChangeQuantity:input_type -> cartstream.cart.v1.ChangeQuantityRequest
-	6,  // 27: cartstream.cart.v1.CartService.Checkout:input_type -> cartstream.cart.v1.CheckoutRequest
-	8,  // 28: cartstream.cart.v1.CartService.GetCart:input_type -> cartstream.cart.v1.GetCartRequest
-	10, // 29: cartstream.cart.v1.CartService.WatchCart:input_type -> cartstream.cart.v1.WatchCartRequest
-	12, // 30: cartstream.cart.v1.CartService.GetCartHistory:input_type -> cartstream.cart.v1.GetCartHistoryRequest
-	1,  // 31: cartstream.cart.v1.CartService.AddItem:output_type -> cartstream.cart.v1.AddItemResponse
-	3,  // 32: cartstream.cart.v1.CartService.RemoveItem:output_type -> cartstream.cart.v1.RemoveItemResponse
-	5,  // 33: cartstream.cart.v1.CartService.ChangeQuantity:output_type -> cartstream.cart.v1.ChangeQuantityResponse
-	7,  // 34: cartstream.cart.v1.CartService.Checkout:output_type -> cartstream.cart.v1.CheckoutResponse
-	9,  // 35: cartstream.cart.v1.CartService.GetCart:output_type -> cartstream.cart.v1.GetCartResponse
-	11, // 36: cartstream.cart.v1.CartService.WatchCart:output_type -> cartstream.cart.v1.WatchCartResponse
-	13, // 37: cartstream.cart.v1.CartService.GetCartHistory:output_type -> cartstream.cart.v1.GetCartHistoryResponse
-	31, // [31:38] is the sub-list for method output_type
-	24, // [24:31] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	31, // 0: cartstream.cart.v1.ClearCartResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
+	32, // 1: cartstream.cart.v1.ClearCartResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
+	31, // 2: cartstream.cart.v1.MergeCartsResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
+	32, // 3: cartstream.cart.v1.MergeCartsResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
+	33, // 4: cartstream.cart.v1.ListCartsResponse.carts:type_name -> cartstream.cart.v1.Cart
+	31, // 5: cartstream.cart.v1.AddItemResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
+	32, // 6: cartstream.cart.v1.AddItemResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
+	31, // 7: cartstream.cart.v1.RemoveItemResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
+	32, // 8: cartstream.cart.v1.RemoveItemResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
+	31, // 9: cartstream.cart.v1.ChangeQuantityResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
+	32, // 10: cartstream.cart.v1.ChangeQuantityResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
+	31, // 11: cartstream.cart.v1.CheckoutResponse.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
+	32, // 12: cartstream.cart.v1.CheckoutResponse.outcome:type_name -> cartstream.cart.v1.CommandOutcome
+	31, // 13: cartstream.cart.v1.GetCartRequest.consistency_token:type_name -> cartstream.cart.v1.ConsistencyToken
+	33, // 14: cartstream.cart.v1.GetCartResponse.cart:type_name -> cartstream.cart.v1.Cart
+	34, // 15: cartstream.cart.v1.GetCartResponse.request_outcome:type_name -> cartstream.cart.v1.RequestOutcome
+	33, // 16: cartstream.cart.v1.WatchCartResponse.cart:type_name -> cartstream.cart.v1.Cart
+	21, // 17: cartstream.cart.v1.GetCartHistoryResponse.entries:type_name -> cartstream.cart.v1.HistoryEntry
+	20, // 18: cartstream.cart.v1.HistoryEntry.record_position:type_name -> cartstream.cart.v1.RecordPosition
+	31, // 19: cartstream.cart.v1.HistoryEntry.request_position:type_name -> cartstream.cart.v1.ConsistencyToken
+	35, // 20: cartstream.cart.v1.HistoryEntry.request_time:type_name -> google.protobuf.Timestamp
+	35, // 21: cartstream.cart.v1.HistoryEntry.record_time:type_name -> google.protobuf.Timestamp
+	27, // 22: cartstream.cart.v1.HistoryEntry.item_added:type_name -> cartstream.cart.v1.ItemAdded
+	28, // 23: cartstream.cart.v1.HistoryEntry.item_removed:type_name -> cartstream.cart.v1.ItemRemoved
+	29, // 24: cartstream.cart.v1.HistoryEntry.quantity_changed:type_name -> cartstream.cart.v1.QuantityChanged
+	30, // 25: cartstream.cart.v1.HistoryEntry.checked_out:type_name -> cartstream.cart.v1.CheckedOut
+	36, // 26: cartstream.cart.v1.HistoryEntry.rejected:type_name -> cartstream.cart.v1.Rejection
+	23, // 27: cartstream.cart.v1.HistoryEntry.cart_cleared:type_name -> cartstream.cart.v1.CartCleared
+	24, // 28: cartstream.cart.v1.HistoryEntry.cart_expired:type_name -> cartstream.cart.v1.CartExpired
+	25, // 29: cartstream.cart.v1.HistoryEntry.cart_merged:type_name -> cartstream.cart.v1.CartMerged
+	26, // 30: cartstream.cart.v1.HistoryEntry.merged_into:type_name -> cartstream.cart.v1.MergedInto
+	22, // 31: cartstream.cart.v1.HistoryEntry.merge_returned:type_name -> cartstream.cart.v1.MergeReturned
+	37, // 32: cartstream.cart.v1.MergeReturned.reason:type_name -> cartstream.cart.v1.ReasonCode
+	38, // 33: cartstream.cart.v1.MergeReturned.lines:type_name -> cartstream.cart.v1.CartLine
+	35, // 34: cartstream.cart.v1.CartExpired.idle_since:type_name -> google.protobuf.Timestamp
+	38, // 35: cartstream.cart.v1.MergedInto.lines:type_name -> cartstream.cart.v1.CartLine
+	39, // 36: cartstream.cart.v1.ItemAdded.unit_price:type_name -> cartstream.cart.v1.Money
+	39, // 37: cartstream.cart.v1.CheckedOut.subtotal:type_name -> cartstream.cart.v1.Money
+	6,  // 38: cartstream.cart.v1.CartService.AddItem:input_type -> cartstream.cart.v1.AddItemRequest
+	8,  // 39: cartstream.cart.v1.CartService.RemoveItem:input_type -> cartstream.cart.v1.RemoveItemRequest
+	10, // 40: cartstream.cart.v1.CartService.ChangeQuantity:input_type -> cartstream.cart.v1.ChangeQuantityRequest
+	12, // 41: cartstream.cart.v1.CartService.Checkout:input_type -> cartstream.cart.v1.CheckoutRequest
+	14, // 42: cartstream.cart.v1.CartService.GetCart:input_type -> cartstream.cart.v1.GetCartRequest
+	16, // 43: cartstream.cart.v1.CartService.WatchCart:input_type -> cartstream.cart.v1.WatchCartRequest
+	18, // 44: cartstream.cart.v1.CartService.GetCartHistory:input_type -> cartstream.cart.v1.GetCartHistoryRequest
+	0,  // 45: cartstream.cart.v1.CartService.ClearCart:input_type -> cartstream.cart.v1.ClearCartRequest
+	2,  // 46: cartstream.cart.v1.CartService.MergeCarts:input_type -> cartstream.cart.v1.MergeCartsRequest
+	4,  // 47: cartstream.cart.v1.CartService.ListCarts:input_type -> cartstream.cart.v1.ListCartsRequest
+	7,  // 48: cartstream.cart.v1.CartService.AddItem:output_type -> cartstream.cart.v1.AddItemResponse
+	9,  // 49: cartstream.cart.v1.CartService.RemoveItem:output_type -> cartstream.cart.v1.RemoveItemResponse
+	11, // 50: cartstream.cart.v1.CartService.ChangeQuantity:output_type -> cartstream.cart.v1.ChangeQuantityResponse
+	13, // 51: cartstream.cart.v1.CartService.Checkout:output_type -> cartstream.cart.v1.CheckoutResponse
+	15, // 52: cartstream.cart.v1.CartService.GetCart:output_type -> cartstream.cart.v1.GetCartResponse
+	17, // 53: cartstream.cart.v1.CartService.WatchCart:output_type -> cartstream.cart.v1.WatchCartResponse
+	19, // 54: cartstream.cart.v1.CartService.GetCartHistory:output_type -> cartstream.cart.v1.GetCartHistoryResponse
+	1,  // 55: cartstream.cart.v1.CartService.ClearCart:output_type -> cartstream.cart.v1.ClearCartResponse
+	3,  // 56: cartstream.cart.v1.CartService.MergeCarts:output_type -> cartstream.cart.v1.MergeCartsResponse
+	5,  // 57: cartstream.cart.v1.CartService.ListCarts:output_type -> cartstream.cart.v1.ListCartsResponse
+	48, // [48:58] is the sub-list for method output_type
+	38, // [38:48] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_cartstream_cart_v1_cart_service_proto_init() }
@@ -1663,12 +2483,17 @@ func file_cartstream_cart_v1_cart_service_proto_init() {
 		return
 	}
 	file_cartstream_cart_v1_cart_proto_init()
-	file_cartstream_cart_v1_cart_service_proto_msgTypes[15].OneofWrappers = []any{
+	file_cartstream_cart_v1_cart_service_proto_msgTypes[21].OneofWrappers = []any{
 		(*HistoryEntry_ItemAdded)(nil),
 		(*HistoryEntry_ItemRemoved)(nil),
 		(*HistoryEntry_QuantityChanged)(nil),
 		(*HistoryEntry_CheckedOut)(nil),
 		(*HistoryEntry_Rejected)(nil),
+		(*HistoryEntry_CartCleared)(nil),
+		(*HistoryEntry_CartExpired)(nil),
+		(*HistoryEntry_CartMerged)(nil),
+		(*HistoryEntry_MergedInto)(nil),
+		(*HistoryEntry_MergeReturned)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1676,7 +2501,7 @@ func file_cartstream_cart_v1_cart_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cartstream_cart_v1_cart_service_proto_rawDesc), len(file_cartstream_cart_v1_cart_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

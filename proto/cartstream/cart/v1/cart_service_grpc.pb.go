@@ -39,6 +39,9 @@ const (
 	CartService_GetCart_FullMethodName        = "/cartstream.cart.v1.CartService/GetCart"
 	CartService_WatchCart_FullMethodName      = "/cartstream.cart.v1.CartService/WatchCart"
 	CartService_GetCartHistory_FullMethodName = "/cartstream.cart.v1.CartService/GetCartHistory"
+	CartService_ClearCart_FullMethodName      = "/cartstream.cart.v1.CartService/ClearCart"
+	CartService_MergeCarts_FullMethodName     = "/cartstream.cart.v1.CartService/MergeCarts"
+	CartService_ListCarts_FullMethodName      = "/cartstream.cart.v1.CartService/ListCarts"
 )
 
 // CartServiceClient is the client API for CartService service.
@@ -117,6 +120,31 @@ type CartServiceClient interface {
 	// Errors: NOT_FOUND if the cart never had a command; INVALID_ARGUMENT
 	// for a bad page_size or page_token.
 	GetCartHistory(ctx context.Context, in *GetCartHistoryRequest, opts ...grpc.CallOption) (*GetCartHistoryResponse, error)
+	// ClearCart removes every line of the cart; it stays open and its
+	// customer's.
+	//
+	// Rejections: EMPTY_CART, CART_CHECKED_OUT, CART_MERGED,
+	// CUSTOMER_MISMATCH, DUPLICATE_REQUEST.
+	ClearCart(ctx context.Context, in *ClearCartRequest, opts ...grpc.CallOption) (*ClearCartResponse, error)
+	// MergeCarts merges the guest cart cart_id into target_cart_id, the
+	// signed-in customer's cart, at sign-in: the guest cart becomes MERGED
+	// and its lines are combined into the target under the usual caps (a
+	// line is clamped to its per-line cap; a SKU no longer for sale, in
+	// another currency, or beyond the line limit is dropped and named in the
+	// target's history). The outcome (and wait_for_outcome) is the guest
+	// cart's half; the target's half follows in the target's partition
+	// exactly once: read the target with GetCart, or watch it.
+	//
+	// Rejections: EMPTY_CART, CART_CHECKED_OUT, CART_MERGED,
+	// DUPLICATE_REQUEST. The target's half can be rejected CART_CHECKED_OUT,
+	// CART_MERGED or CUSTOMER_MISMATCH (see its history).
+	MergeCarts(ctx context.Context, in *MergeCartsRequest, opts ...grpc.CallOption) (*MergeCartsResponse, error)
+	// ListCarts lists the customer's open carts (carts that expired, were
+	// checked out or merged are not listed), newest first. With bearer
+	// tokens a customer lists only their own; an operator any customer's.
+	//
+	// Errors: INVALID_ARGUMENT for a malformed customer_id.
+	ListCarts(ctx context.Context, in *ListCartsRequest, opts ...grpc.CallOption) (*ListCartsResponse, error)
 }
 
 type cartServiceClient struct {
@@ -206,6 +234,36 @@ func (c *cartServiceClient) GetCartHistory(ctx context.Context, in *GetCartHisto
 	return out, nil
 }
 
+func (c *cartServiceClient) ClearCart(ctx context.Context, in *ClearCartRequest, opts ...grpc.CallOption) (*ClearCartResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClearCartResponse)
+	err := c.cc.Invoke(ctx, CartService_ClearCart_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *cartServiceClient) MergeCarts(ctx context.Context, in *MergeCartsRequest, opts ...grpc.CallOption) (*MergeCartsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MergeCartsResponse)
+	err := c.cc.Invoke(ctx, CartService_MergeCarts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *cartServiceClient) ListCarts(ctx context.Context, in *ListCartsRequest, opts ...grpc.CallOption) (*ListCartsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCartsResponse)
+	err := c.cc.Invoke(ctx, CartService_ListCarts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CartServiceServer is the server API for CartService service.
 // All implementations must embed UnimplementedCartServiceServer
 // for forward compatibility.
@@ -282,6 +340,31 @@ type CartServiceServer interface {
 	// Errors: NOT_FOUND if the cart never had a command; INVALID_ARGUMENT
 	// for a bad page_size or page_token.
 	GetCartHistory(context.Context, *GetCartHistoryRequest) (*GetCartHistoryResponse, error)
+	// ClearCart removes every line of the cart; it stays open and its
+	// customer's.
+	//
+	// Rejections: EMPTY_CART, CART_CHECKED_OUT, CART_MERGED,
+	// CUSTOMER_MISMATCH, DUPLICATE_REQUEST.
+	ClearCart(context.Context, *ClearCartRequest) (*ClearCartResponse, error)
+	// MergeCarts merges the guest cart cart_id into target_cart_id, the
+	// signed-in customer's cart, at sign-in: the guest cart becomes MERGED
+	// and its lines are combined into the target under the usual caps (a
+	// line is clamped to its per-line cap; a SKU no longer for sale, in
+	// another currency, or beyond the line limit is dropped and named in the
+	// target's history). The outcome (and wait_for_outcome) is the guest
+	// cart's half; the target's half follows in the target's partition
+	// exactly once: read the target with GetCart, or watch it.
+	//
+	// Rejections: EMPTY_CART, CART_CHECKED_OUT, CART_MERGED,
+	// DUPLICATE_REQUEST. The target's half can be rejected CART_CHECKED_OUT,
+	// CART_MERGED or CUSTOMER_MISMATCH (see its history).
+	MergeCarts(context.Context, *MergeCartsRequest) (*MergeCartsResponse, error)
+	// ListCarts lists the customer's open carts (carts that expired, were
+	// checked out or merged are not listed), newest first. With bearer
+	// tokens a customer lists only their own; an operator any customer's.
+	//
+	// Errors: INVALID_ARGUMENT for a malformed customer_id.
+	ListCarts(context.Context, *ListCartsRequest) (*ListCartsResponse, error)
 	mustEmbedUnimplementedCartServiceServer()
 }
 
@@ -312,6 +395,15 @@ func (UnimplementedCartServiceServer) WatchCart(*WatchCartRequest, grpc.ServerSt
 }
 func (UnimplementedCartServiceServer) GetCartHistory(context.Context, *GetCartHistoryRequest) (*GetCartHistoryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCartHistory not implemented")
+}
+func (UnimplementedCartServiceServer) ClearCart(context.Context, *ClearCartRequest) (*ClearCartResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClearCart not implemented")
+}
+func (UnimplementedCartServiceServer) MergeCarts(context.Context, *MergeCartsRequest) (*MergeCartsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MergeCarts not implemented")
+}
+func (UnimplementedCartServiceServer) ListCarts(context.Context, *ListCartsRequest) (*ListCartsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCarts not implemented")
 }
 func (UnimplementedCartServiceServer) mustEmbedUnimplementedCartServiceServer() {}
 func (UnimplementedCartServiceServer) testEmbeddedByValue()                     {}
@@ -453,6 +545,60 @@ func _CartService_GetCartHistory_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CartService_ClearCart_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClearCartRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CartServiceServer).ClearCart(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CartService_ClearCart_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CartServiceServer).ClearCart(ctx, req.(*ClearCartRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CartService_MergeCarts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MergeCartsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CartServiceServer).MergeCarts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CartService_MergeCarts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CartServiceServer).MergeCarts(ctx, req.(*MergeCartsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CartService_ListCarts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCartsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CartServiceServer).ListCarts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CartService_ListCarts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CartServiceServer).ListCarts(ctx, req.(*ListCartsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CartService_ServiceDesc is the grpc.ServiceDesc for CartService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -483,6 +629,18 @@ var CartService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetCartHistory",
 			Handler:    _CartService_GetCartHistory_Handler,
+		},
+		{
+			MethodName: "ClearCart",
+			Handler:    _CartService_ClearCart_Handler,
+		},
+		{
+			MethodName: "MergeCarts",
+			Handler:    _CartService_MergeCarts_Handler,
+		},
+		{
+			MethodName: "ListCarts",
+			Handler:    _CartService_ListCarts_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -31,6 +31,9 @@ var wantRoutes = map[protoreflect.FullName]httpRoute{
 	"cartstream.cart.v1.CartService.GetCart":                {"GET", "/v1/carts/{cart_id}", ""},
 	"cartstream.cart.v1.CartService.WatchCart":              {"GET", "/v1/carts/{cart_id}:watch", ""},
 	"cartstream.cart.v1.CartService.GetCartHistory":         {"GET", "/v1/carts/{cart_id}/history", ""},
+	"cartstream.cart.v1.CartService.ClearCart":              {"POST", "/v1/carts/{cart_id}:clear", "*"},
+	"cartstream.cart.v1.CartService.MergeCarts":             {"POST", "/v1/carts/{cart_id}:merge", "*"},
+	"cartstream.cart.v1.CartService.ListCarts":              {"GET", "/v1/customers/{customer_id}/carts", ""},
 	"cartstream.cart.v1.CatalogService.ListProducts":        {"GET", "/v1/products", ""},
 	"cartstream.cart.v1.CatalogService.GetProduct":          {"GET", "/v1/products/{sku}", ""},
 	"cartstream.cart.v1.CatalogAdminService.UpsertProducts": {"PUT", "/v1/admin/products", "*"},
@@ -43,6 +46,8 @@ var commands = []protoreflect.FullName{
 	"cartstream.cart.v1.CartService.RemoveItem",
 	"cartstream.cart.v1.CartService.ChangeQuantity",
 	"cartstream.cart.v1.CartService.Checkout",
+	"cartstream.cart.v1.CartService.ClearCart",
+	"cartstream.cart.v1.CartService.MergeCarts",
 }
 
 // packageFiles returns the registered files of package cartstream.cart.v1.
