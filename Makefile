@@ -74,7 +74,7 @@ chaos: check-go kafka-fetch ## the crash test and the chaos test, longer: CHAOS_
 	CARTSTREAM_CLUSTER_TESTS=1 $(GO) test -count=1 -v -timeout 30m -run 'TestClusterBrokerCrashUnderLoad' ./integration/
 	@mkdir -p $(CHAOS_REPORT_DIR)
 	for n in $(CHAOS_NODES); do \
-	  CARTSTREAM_TEST_KAFKA=jars CARTSTREAM_TEST_KAFKA_NODES=$$n CARTSTREAM_CHAOS_FAULTS=$(CHAOS_FAULTS) \
+	  KAFKA_START_TIMEOUT=$${KAFKA_START_TIMEOUT:-240} CARTSTREAM_TEST_KAFKA=jars CARTSTREAM_TEST_KAFKA_NODES=$$n CARTSTREAM_CHAOS_FAULTS=$(CHAOS_FAULTS) \
 	  CARTSTREAM_CHAOS_REPORT=$(abspath $(CHAOS_REPORT_DIR))/chaos-$${n}node.json \
 	    $(GO) test -count=1 -v -timeout 60m -run 'TestChaos' ./integration/ || exit 1; \
 	done

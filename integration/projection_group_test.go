@@ -221,6 +221,14 @@ func (d *groupDeployment) writeAndRead(ctx context.Context, l *churnLedger, cart
 	} else if plain.GetCart().GetVersion() < 1 {
 		fail("GetCart %s without a token: version %d", cartID, plain.GetCart().GetVersion())
 	}
+	if seq%7 == 0 {
+		began = time.Now()
+		_, err := d.client.ListCarts(cctx, &cartv1.ListCartsRequest{CustomerId: "cust-1"})
+		l.read(time.Since(began))
+		if err != nil {
+			fail("ListCarts: %v", err)
+		}
+	}
 	if seq%5 == 0 {
 		began = time.Now()
 		_, err := d.client.GetCartHistory(cctx, &cartv1.GetCartHistoryRequest{CartId: cartID, PageSize: 10})
@@ -304,6 +312,7 @@ func TestProjectionGroupChurnAnswersEveryQuery(t *testing.T) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	t.Logf("%d queries during the churn, slowest %s", l.reads, l.slowest)
+	checkListsEveryCart(t, d, l.version)
 	for _, f := range l.failures {
 		t.Error(f)
 	}
@@ -438,5 +447,40 @@ func TestProjectionReplicaHandsPartitionsOverAndTakesThemBack(t *testing.T) {
 		"-topic-prefix", strings.TrimSuffix(e.set.Requests, "cart.requests")).Output()
 	if err != nil || !strings.Contains(string(table), "0,1,2,3") {
 		t.Errorf("cartctl projection members (table): %v\n%s", err, table)
+	}
+}
+
+// checkListsEveryCart: ListCarts through the routing gateway names each of
+// the customer's carts once, however the partitions moved (each partition
+// is asked of one replica).
+func checkListsEveryCart(t *testing.T, d *groupDeployment, carts map[string]int64) {
+	t.Helper()
+	var listed []string
+	waitFor(t, 30*time.Second, "ListCarts to name every cart of the churn", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		resp, err := d.client.ListCarts(ctx, &cartv1.ListCartsRequest{CustomerId: "cust-1"})
+		if err != nil {
+			return false
+		}
+		listed = listed[:0]
+		for _, c := range resp.GetCarts() {
+			listed = append(listed, c.GetCartId())
+		}
+		for id := range carts {
+			if !slices.Contains(listed, id) {
+				return false
+			}
+		}
+		return true
+	})
+	seen := map[string]int{}
+	for _, id := range listed {
+		seen[id]++
+	}
+	for id := range carts {
+		if seen[id] != 1 {
+			t.Errorf("ListCarts named cart %s %d times, want once (listed %v)", id, seen[id], listed)
+		}
 	}
 }

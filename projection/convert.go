@@ -53,6 +53,7 @@ func cartPB(s *cart.CartState) *cartv1.Cart {
 		Version:    s.Version,
 		CustomerId: string(s.CustomerID),
 		MergedInto: string(s.MergedInto),
+		UpdatedAt:  timestampPB(s.UpdatedAt),
 	}
 	c.Lines = linesPB(s.Lines)
 	return c

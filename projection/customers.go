@@ -74,11 +74,17 @@ func (p *Projection) ListCarts(c cart.CustomerID) ([]cart.CartState, error) {
 			out = sh.openCarts(c, out)
 		}
 	}
+	return newestFirst(out), nil
+}
+
+// newestFirst sorts carts by their last update, newest first (then by
+// id), and keeps at most MaxListedCarts.
+func newestFirst(out []cart.CartState) []cart.CartState {
 	slices.SortFunc(out, func(a, b cart.CartState) int {
 		if n := b.UpdatedAt.Compare(a.UpdatedAt); n != 0 {
 			return n
 		}
 		return strings.Compare(string(a.CartID), string(b.CartID))
 	})
-	return out[:min(len(out), MaxListedCarts)], nil
+	return out[:min(len(out), MaxListedCarts)]
 }

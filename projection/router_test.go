@@ -78,13 +78,19 @@ func serveFake(t *testing.T, s cartv1.CartServiceServer) string {
 // is partition 0), without Kafka.
 func routerOver(t *testing.T, ms ...Member) *Router {
 	t.Helper()
+	return routerOverN(t, 1, ms...)
+}
+
+// routerOverN is routerOver with n partitions.
+func routerOverN(t *testing.T, n int, ms ...Member) *Router {
+	t.Helper()
 	v, err := NewMemberView(MemberViewConfig{Client: kafka.ConfigMap{"bootstrap.servers": "unused:1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sm []seenMember
 	for _, m := range ms {
-		m.Partitions = 1
+		m.Partitions = n
 		sm = append(sm, seenMember{Member: m, seen: time.Now()})
 	}
 	routes := newRoutes(sm, time.Minute)

@@ -20,6 +20,7 @@ package cartv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -443,7 +444,10 @@ type Cart struct {
 	// anonymous cart until AddItem or Checkout names one.
 	CustomerId string `protobuf:"bytes,7,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	// For a MERGED cart: the cart its lines moved to.
-	MergedInto    string `protobuf:"bytes,20,opt,name=merged_into,json=mergedInto,proto3" json:"merged_into,omitempty"`
+	MergedInto string `protobuf:"bytes,20,opt,name=merged_into,json=mergedInto,proto3" json:"merged_into,omitempty"`
+	// When the cart's last accepted command was decided (the manager's clock);
+	// unset for a new cart. ListCarts orders by it, newest first.
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,40,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -532,6 +536,13 @@ func (x *Cart) GetMergedInto() string {
 		return x.MergedInto
 	}
 	return ""
+}
+
+func (x *Cart) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
 }
 
 // Rejection is the outcome of a command that was validated and refused.
@@ -736,7 +747,7 @@ var File_cartstream_cart_v1_cart_proto protoreflect.FileDescriptor
 
 const file_cartstream_cart_v1_cart_proto_rawDesc = "" +
 	"\n" +
-	"\x1dcartstream/cart/v1/cart.proto\x12\x12cartstream.cart.v1\"O\n" +
+	"\x1dcartstream/cart/v1/cart.proto\x12\x12cartstream.cart.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"O\n" +
 	"\x05Money\x12!\n" +
 	"\famount_minor\x18\x01 \x01(\x03R\vamountMinor\x12#\n" +
 	"\rcurrency_code\x18\x02 \x01(\tR\fcurrencyCode\"H\n" +
@@ -750,7 +761,7 @@ const file_cartstream_cart_v1_cart_proto_rawDesc = "" +
 	"unit_price\x18\x03 \x01(\v2\x19.cartstream.cart.v1.MoneyR\tunitPrice\x12\x1a\n" +
 	"\bquantity\x18\x04 \x01(\x05R\bquantity\x128\n" +
 	"\n" +
-	"line_total\x18\x05 \x01(\v2\x19.cartstream.cart.v1.MoneyR\tlineTotal\"\xbd\x02\n" +
+	"line_total\x18\x05 \x01(\v2\x19.cartstream.cart.v1.MoneyR\tlineTotal\"\xf8\x02\n" +
 	"\x04Cart\x12\x17\n" +
 	"\acart_id\x18\x01 \x01(\tR\x06cartId\x126\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1e.cartstream.cart.v1.CartStatusR\x06status\x122\n" +
@@ -762,7 +773,9 @@ const file_cartstream_cart_v1_cart_proto_rawDesc = "" +
 	"\vcustomer_id\x18\a \x01(\tR\n" +
 	"customerId\x12\x1f\n" +
 	"\vmerged_into\x18\x14 \x01(\tR\n" +
-	"mergedInto\"]\n" +
+	"mergedInto\x129\n" +
+	"\n" +
+	"updated_at\x18( \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"]\n" +
 	"\tRejection\x126\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x1e.cartstream.cart.v1.ReasonCodeR\x06reason\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"\xb2\x01\n" +
@@ -821,31 +834,33 @@ func file_cartstream_cart_v1_cart_proto_rawDescGZIP() []byte {
 var file_cartstream_cart_v1_cart_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_cartstream_cart_v1_cart_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_cartstream_cart_v1_cart_proto_goTypes = []any{
-	(CartStatus)(0),          // 0: cartstream.cart.v1.CartStatus
-	(ReasonCode)(0),          // 1: cartstream.cart.v1.ReasonCode
-	(*Money)(nil),            // 2: cartstream.cart.v1.Money
-	(*ConsistencyToken)(nil), // 3: cartstream.cart.v1.ConsistencyToken
-	(*CartLine)(nil),         // 4: cartstream.cart.v1.CartLine
-	(*Cart)(nil),             // 5: cartstream.cart.v1.Cart
-	(*Rejection)(nil),        // 6: cartstream.cart.v1.Rejection
-	(*CommandOutcome)(nil),   // 7: cartstream.cart.v1.CommandOutcome
-	(*RequestOutcome)(nil),   // 8: cartstream.cart.v1.RequestOutcome
+	(CartStatus)(0),               // 0: cartstream.cart.v1.CartStatus
+	(ReasonCode)(0),               // 1: cartstream.cart.v1.ReasonCode
+	(*Money)(nil),                 // 2: cartstream.cart.v1.Money
+	(*ConsistencyToken)(nil),      // 3: cartstream.cart.v1.ConsistencyToken
+	(*CartLine)(nil),              // 4: cartstream.cart.v1.CartLine
+	(*Cart)(nil),                  // 5: cartstream.cart.v1.Cart
+	(*Rejection)(nil),             // 6: cartstream.cart.v1.Rejection
+	(*CommandOutcome)(nil),        // 7: cartstream.cart.v1.CommandOutcome
+	(*RequestOutcome)(nil),        // 8: cartstream.cart.v1.RequestOutcome
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
 }
 var file_cartstream_cart_v1_cart_proto_depIdxs = []int32{
-	2, // 0: cartstream.cart.v1.CartLine.unit_price:type_name -> cartstream.cart.v1.Money
-	2, // 1: cartstream.cart.v1.CartLine.line_total:type_name -> cartstream.cart.v1.Money
-	0, // 2: cartstream.cart.v1.Cart.status:type_name -> cartstream.cart.v1.CartStatus
-	4, // 3: cartstream.cart.v1.Cart.lines:type_name -> cartstream.cart.v1.CartLine
-	2, // 4: cartstream.cart.v1.Cart.subtotal:type_name -> cartstream.cart.v1.Money
-	1, // 5: cartstream.cart.v1.Rejection.reason:type_name -> cartstream.cart.v1.ReasonCode
-	6, // 6: cartstream.cart.v1.CommandOutcome.rejection:type_name -> cartstream.cart.v1.Rejection
-	5, // 7: cartstream.cart.v1.CommandOutcome.cart:type_name -> cartstream.cart.v1.Cart
-	6, // 8: cartstream.cart.v1.RequestOutcome.rejection:type_name -> cartstream.cart.v1.Rejection
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	2,  // 0: cartstream.cart.v1.CartLine.unit_price:type_name -> cartstream.cart.v1.Money
+	2,  // 1: cartstream.cart.v1.CartLine.line_total:type_name -> cartstream.cart.v1.Money
+	0,  // 2: cartstream.cart.v1.Cart.status:type_name -> cartstream.cart.v1.CartStatus
+	4,  // 3: cartstream.cart.v1.Cart.lines:type_name -> cartstream.cart.v1.CartLine
+	2,  // 4: cartstream.cart.v1.Cart.subtotal:type_name -> cartstream.cart.v1.Money
+	9,  // 5: cartstream.cart.v1.Cart.updated_at:type_name -> google.protobuf.Timestamp
+	1,  // 6: cartstream.cart.v1.Rejection.reason:type_name -> cartstream.cart.v1.ReasonCode
+	6,  // 7: cartstream.cart.v1.CommandOutcome.rejection:type_name -> cartstream.cart.v1.Rejection
+	5,  // 8: cartstream.cart.v1.CommandOutcome.cart:type_name -> cartstream.cart.v1.Cart
+	6,  // 9: cartstream.cart.v1.RequestOutcome.rejection:type_name -> cartstream.cart.v1.Rejection
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_cartstream_cart_v1_cart_proto_init() }
