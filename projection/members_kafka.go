@@ -94,7 +94,7 @@ func (v *MemberView) Run(ctx context.Context) error {
 		return err
 	}
 	cm := maps.Clone(v.cfg.Client)
-	cm["group.id"] = "cartstream-projection-members" // never joined
+	cm["group.id"] = MembersReaderGroup // never joined
 	cm["enable.auto.commit"] = false
 	cm["enable.partition.eof"] = true
 	cons, err := kafka.NewConsumer(&cm)
@@ -165,6 +165,11 @@ func slicesOf(m map[string]seenMember) []seenMember {
 	}
 	return out
 }
+
+// MembersReaderGroup is the group.id of every membership topic reader:
+// assigned, never joined (a secured cluster grants Describe on it,
+// internal/acls).
+const MembersReaderGroup = "cartstream-projection-members"
 
 // ensureMembersTopic creates the compacted one-partition membership topic
 // if it is absent (replicas and routers race to; one wins).

@@ -8,6 +8,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cartstream/cartstream/internal/acls"
+	"github.com/cartstream/cartstream/projection"
 )
 
 const aclsHelp = `
@@ -34,6 +35,8 @@ func runACLs(e env, args []string) int {
 	fs := newFlagSet(e, "acls", aclsHelp)
 	c.register(fs)
 	fs.StringVar(&managerGroup, "manager-group", acls.DefaultManagerGroup, "the AddItemManager's consumer group (-group); its name + \"-\" prefixes the managers' transactional ids")
+	var projectionGroup string
+	fs.StringVar(&projectionGroup, "projection-group", "", "the projection replicas' consumer group (cart-projection -group), if they share partitions: grants the group and its membership topic")
 	for _, r := range acls.Roles() {
 		users[r] = fs.String("user-"+string(r), string(r), "the "+string(r)+"'s SASL user name")
 	}
@@ -50,6 +53,9 @@ func runACLs(e env, args []string) int {
 		return exitOperational
 	}
 	dep := acls.Deployment{Topics: c.topics(), ManagerGroup: managerGroup, Users: map[acls.Role]string{}}
+	if projectionGroup != "" {
+		dep.ProjectionGroup, dep.MembersTopic = projectionGroup, c.prefix+projection.DefaultMembersTopic
+	}
 	for r, u := range users {
 		dep.Users[r] = *u
 	}

@@ -75,7 +75,18 @@ type Deployment struct {
 	// Users maps a role to its principal's user name; a role not in the
 	// map is User:<role>.
 	Users map[Role]string
+	// ProjectionGroup is the consumer group of projection replicas that
+	// share cart.state's partitions (cart-projection -group); empty: the
+	// replicas do not, and none of the group's grants is made.
+	ProjectionGroup string
+	// MembersTopic is that group's membership topic
+	// (<prefix>cart.projection.members); required with ProjectionGroup.
+	MembersTopic string
 }
+
+// MembersReaderGroup is the group.id of every membership topic reader
+// (projection/members_kafka.go): assigned, never joined.
+const MembersReaderGroup = "cartstream-projection-members"
 
 // Principal returns the Kafka principal of role r: "User:<name>".
 func (d Deployment) Principal(r Role) string {
@@ -108,6 +119,9 @@ func (d Deployment) Validate() error {
 	}
 	if strings.TrimSpace(d.group()) == "" {
 		errs = append(errs, errors.New("manager group: empty"))
+	}
+	if d.ProjectionGroup != "" && d.MembersTopic == "" {
+		errs = append(errs, errors.New("projection group: its membership topic is not named"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("acls: %w", err)
@@ -199,6 +213,17 @@ func (d Deployment) Rules() []Rule {
 	check(Projection, t.Requests, t.Orders)
 	group(Projection, pre, ProjectionGroupPrefix, kafka.ACLOperationDescribe, "its consumers' group.id (assigned, never joined): coordinator lookup only")
 	group(Projection, lit, GlobalTableGroupPrefix+t.Catalog, kafka.ACLOperationDescribe, "the catalog reader's group.id (assigned, never joined): coordinator lookup only")
+
+	// A projection group: replicas join it, publish and read membership;
+	// gateways route by it.
+	if pg, mt := d.ProjectionGroup, d.MembersTopic; pg != "" {
+		group(Projection, lit, pg, kafka.ACLOperationRead, "joins the replicas' group, which shares cart.state's partitions (commits nothing)")
+		topic(Projection, mt, kafka.ACLOperationCreate, "creates the membership topic if absent (replicas and routers race to)")
+		topic(Projection, mt, kafka.ACLOperationWrite, "publishes its endpoint and partitions")
+		topic(Projection, mt, kafka.ACLOperationRead, "reads the other replicas' records: standbys and hand-over")
+		topic(Gateway, mt, kafka.ACLOperationRead, "routes queries to the replica serving the cart's partition")
+		group(Gateway, lit, MembersReaderGroup, kafka.ACLOperationDescribe, "the membership reader's group.id (assigned, never joined): coordinator lookup only")
+	}
 
 	// Operator: cartctl and cartverify. Creates the topics (the services
 	// do not: they only check), reads everything, rewrites snapshots.

@@ -9,6 +9,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cartstream/cartstream/internal/topics"
+	"github.com/cartstream/cartstream/projection"
 )
 
 func deployment() Deployment {
@@ -92,6 +93,46 @@ func TestBoundaries(t *testing.T) {
 		if r.Why == "" {
 			t.Errorf("%s: no reason given", r)
 		}
+	}
+}
+
+// A projection group's grants exist only when the deployment has one: the
+// replicas join it and write the membership topic, the gateways read it,
+// and nothing else may write it.
+func TestProjectionGroupGrants(t *testing.T) {
+	const members = "shop1.cart.projection.members"
+	if allowed(deployment().Rules(), Projection, kafka.ResourceGroup, "shop1-readers", kafka.ACLOperationRead) {
+		t.Error("a deployment without a projection group grants one")
+	}
+	d := deployment()
+	d.ProjectionGroup, d.MembersTopic = "shop1-readers", members
+	rules := d.Rules()
+	for _, c := range []struct {
+		role Role
+		res  kafka.ResourceType
+		name string
+		op   kafka.ACLOperation
+		want bool
+	}{
+		{Projection, kafka.ResourceGroup, "shop1-readers", kafka.ACLOperationRead, true},
+		{Projection, kafka.ResourceTopic, members, kafka.ACLOperationWrite, true},
+		{Projection, kafka.ResourceTopic, members, kafka.ACLOperationRead, true},
+		{Gateway, kafka.ResourceTopic, members, kafka.ACLOperationRead, true},
+		{Gateway, kafka.ResourceTopic, members, kafka.ACLOperationWrite, false},
+		{Gateway, kafka.ResourceGroup, MembersReaderGroup, kafka.ACLOperationDescribe, true},
+		{Manager, kafka.ResourceTopic, members, kafka.ACLOperationRead, false},
+	} {
+		if got := allowed(rules, c.role, c.res, c.name, c.op); got != c.want {
+			t.Errorf("%s %s %s: allowed %v, want %v", c.role, c.op, c.name, got, c.want)
+		}
+	}
+	if MembersReaderGroup != projection.MembersReaderGroup || !strings.HasSuffix(members, projection.DefaultMembersTopic) {
+		t.Errorf("the grants name the group %q and topic %q; the projection uses %q and %q",
+			MembersReaderGroup, members, projection.MembersReaderGroup, projection.DefaultMembersTopic)
+	}
+	d.MembersTopic = ""
+	if err := d.Validate(); err == nil {
+		t.Error("a projection group without its membership topic validated")
 	}
 }
 
