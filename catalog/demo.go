@@ -41,13 +41,7 @@ func Parse(data []byte) ([]cart.Product, error) {
 	seen := map[cart.SKU]bool{}
 	out := make([]cart.Product, 0, len(resp.GetProducts()))
 	for i, p := range resp.GetProducts() {
-		prod := cart.Product{
-			SKU:                cart.SKU(p.GetSku()),
-			Name:               p.GetName(),
-			UnitPrice:          cart.Money{Amount: p.GetUnitPrice().GetAmountMinor(), Currency: cart.Currency(p.GetUnitPrice().GetCurrencyCode())},
-			Active:             p.GetActive(),
-			MaxQuantityPerLine: p.GetMaxQuantityPerLine(),
-		}
+		prod := FromPB(p)
 		if err := prod.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("catalog: product %d (%q): %w", i, p.GetSku(), err))
 			continue

@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/catalog"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
 )
 
@@ -108,10 +109,9 @@ func productPB(p cart.Product, defaultMaxQty int32) *cartv1.Product {
 	if maxQty == 0 {
 		maxQty = defaultMaxQty
 	}
-	return &cartv1.Product{
-		Sku: string(p.SKU), Name: p.Name, UnitPrice: moneyPB(p.UnitPrice),
-		Active: p.Active, MaxQuantityPerLine: maxQty,
-	}
+	pb := catalog.ToPB(p)
+	pb.MaxQuantityPerLine = maxQty
+	return pb
 }
 
 // timestampPB is nil for a zero time.

@@ -197,10 +197,7 @@ func (f *catalogFlags) importFile(ctx context.Context, e env, file string) error
 		batch := products[start:min(start+500, len(products))]
 		req := &cartv1.UpsertProductsRequest{}
 		for _, p := range batch {
-			req.Products = append(req.Products, &cartv1.Product{
-				Sku: string(p.SKU), Name: p.Name, Active: p.Active, MaxQuantityPerLine: p.MaxQuantityPerLine,
-				UnitPrice: &cartv1.Money{AmountMinor: p.UnitPrice.Amount, CurrencyCode: string(p.UnitPrice.Currency)},
-			})
+			req.Products = append(req.Products, catalog.ToPB(p))
 		}
 		cctx, cancel := f.call(ctx)
 		resp, err := admin.UpsertProducts(cctx, req)

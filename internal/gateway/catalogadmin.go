@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/catalog"
 	"github.com/cartstream/cartstream/internal/auth"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
 )
@@ -72,7 +73,7 @@ func (a *CatalogAdmin) UpsertProducts(ctx context.Context, req *cartv1.UpsertPro
 	values := make([][]byte, len(ps))
 	var vs []cart.FieldViolation
 	for i, p := range ps {
-		v, err := a.encode(productOf(p))
+		v, err := a.encode(catalog.FromPB(p))
 		if err != nil {
 			vs = append(vs, cart.FieldViolation{Field: fmt.Sprintf("products[%d]", i), Description: err.Error()})
 		}
@@ -106,7 +107,7 @@ func (a *CatalogAdmin) PatchProduct(ctx context.Context, req *cartv1.PatchProduc
 	if err != nil {
 		return nil, statusOf(err)
 	}
-	p := productOf(cur.GetProduct())
+	p := catalog.FromPB(cur.GetProduct())
 	if m := req.GetUnitPrice(); m != nil {
 		p.UnitPrice = cart.Money{Amount: m.GetAmountMinor(), Currency: cart.Currency(m.GetCurrencyCode())}
 	}
@@ -123,7 +124,7 @@ func (a *CatalogAdmin) PatchProduct(ctx context.Context, req *cartv1.PatchProduc
 	if _, err := a.Producer.Produce(ctx, Record{Topic: a.Topic, Key: []byte(p.SKU), Value: value}); err != nil {
 		return nil, statusOf(fmt.Errorf("write product %s: %w", p.SKU, err))
 	}
-	return &cartv1.PatchProductResponse{Product: productPB(p)}, nil
+	return &cartv1.PatchProductResponse{Product: catalog.ToPB(p)}, nil
 }
 
 // encode checks p with the managers' rules (and the API's quantity cap)
@@ -141,22 +142,6 @@ func (a *CatalogAdmin) encode(p cart.Product) ([]byte, error) {
 		return nil, fmt.Errorf("invalid product: %w", inner)
 	}
 	return v, nil
-}
-
-func productOf(p *cartv1.Product) cart.Product {
-	return cart.Product{
-		SKU: cart.SKU(p.GetSku()), Name: p.GetName(),
-		UnitPrice:          cart.Money{Amount: p.GetUnitPrice().GetAmountMinor(), Currency: cart.Currency(p.GetUnitPrice().GetCurrencyCode())},
-		Active:             p.GetActive(),
-		MaxQuantityPerLine: p.GetMaxQuantityPerLine(),
-	}
-}
-
-func productPB(p cart.Product) *cartv1.Product {
-	return &cartv1.Product{
-		Sku: string(p.SKU), Name: p.Name, Active: p.Active, MaxQuantityPerLine: p.MaxQuantityPerLine,
-		UnitPrice: &cartv1.Money{AmountMinor: p.UnitPrice.Amount, CurrencyCode: string(p.UnitPrice.Currency)},
-	}
 }
 
 func invalidField(field, description string) error {
