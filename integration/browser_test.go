@@ -249,13 +249,32 @@ func TestStorefrontInBrowser(t *testing.T) {
 	do("add after checkout is refused on the page",
 		chromedp.WaitVisible(tid("add-BEAN-ESPRESSO-250")))
 	until("add buttons disabled", `document.querySelector('[data-testid="add-BEAN-ESPRESSO-250"]').disabled`)
+	until("the order id", `!document.getElementById("order-line").hidden &&
+		document.querySelector('[data-testid="order-id"]').textContent.startsWith("ord-")`)
+	orderID, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="order-id"]').textContent`))
+	if err != nil {
+		t.Fatalf("read the order id: %v", err)
+	}
 
 	// Reload: the same cart, checked out, from localStorage and GetCart.
 	do("reload", chromedp.Reload())
 	until("the checked-out cart after reload", `document.querySelector('[data-testid="cart-id"]').textContent === `+jsString(ids["cart"])+` &&
 		document.querySelector('[data-testid="cart-status"]').dataset.status === "CART_STATUS_CHECKED_OUT" && `+subtotalIs("4030")+` &&
 		document.querySelector('[data-testid="line-MUG-STONEWARE"]') !== null`)
+	until("the order id after reload", `document.querySelector('[data-testid="order-id"]').textContent === `+jsString(orderID))
 	shot(t, ctx, artifacts, "storefront-checked-out.png")
+
+	// A new cart, listed among the customer's open carts (ListCarts), then
+	// emptied (ClearCart).
+	do("start a new cart", chromedp.Click(tid("new-cart")))
+	do("add beans to it", chromedp.Click(tid("add-BEAN-ESPRESSO-250")))
+	until("the new cart's line", subtotalIs("1290")+` && document.querySelector('[data-testid="cart-id"]').textContent !== `+jsString(ids["cart"]))
+	until("the new cart among the open carts", `document.querySelector('[data-testid="my-carts"] [data-current="true"]') !== null &&
+		document.querySelector('[data-testid="my-cart-`+ids["cart"]+`"]') === null`)
+	do("empty the cart", chromedp.Click(tid("clear-cart")))
+	until("the emptied cart", `document.querySelectorAll('[data-testid^="line-"][data-quantity]').length === 0 &&
+		!document.querySelector('[data-testid="cart-empty"]').hidden &&
+		document.querySelector('[data-testid="cart-status"]').dataset.status === "CART_STATUS_OPEN"`)
 
 	if os.Getenv("CARTSTREAM_UPDATE_SCREENSHOT") != "" {
 		data, err := os.ReadFile(filepath.Join(artifacts, "storefront.png"))

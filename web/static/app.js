@@ -7,6 +7,7 @@
   const store = window.localStorage;
   const KEY_CART = "cartstream.cartId";
   const KEY_CUSTOMER = "cartstream.customerId";
+  const KEY_ORDER = "cartstream.order."; // + cart id: the order its checkout placed
 
   const $ = (sel) => document.querySelector(sel);
   const el = (tag, attrs = {}, ...children) => {
@@ -95,6 +96,11 @@
     REASON_CODE_INVALID_PRODUCT: "The catalog entry of that product is unusable.",
     REASON_CODE_CUSTOMER_MISMATCH: "This cart belongs to another customer.",
     REASON_CODE_PRICE_CHANGED: "A price changed since it was added: set the quantity again to accept the new price.",
+    REASON_CODE_INVALID_STATE: "This cart cannot be read right now; the shop has been told.",
+    REASON_CODE_CART_MERGED: "This cart was merged into another one.",
+    REASON_CODE_NOT_EXPIRED: "The cart is still in use.",
+    REASON_CODE_OUT_OF_STOCK: "Not enough in stock.",
+    REASON_CODE_CHECKOUT_IN_PROGRESS: "The checkout is still reserving your items: try again in a moment.",
   };
   const reasonText = (code) => REASONS[code] || "The command was rejected.";
 
@@ -160,8 +166,8 @@
     const status = c ? c.status : "EMPTY";
     const st = $("[data-testid=cart-status]");
     st.dataset.status = status;
-    st.textContent = { CART_STATUS_OPEN: "open", CART_STATUS_CHECKED_OUT: "checked out", EMPTY: "empty" }[status] || status;
-    const closed = status === "CART_STATUS_CHECKED_OUT";
+    st.textContent = { CART_STATUS_OPEN: "open", CART_STATUS_CHECKED_OUT: "checked out", CART_STATUS_MERGED: "merged", EMPTY: "empty" }[status] || status;
+    const closed = status === "CART_STATUS_CHECKED_OUT" || status === "CART_STATUS_MERGED";
     document.body.classList.toggle("checked-out", closed);
     $("[data-testid=cart-version]").textContent = c ? c.version : "0";
     for (const l of (c && c.lines) || []) {
@@ -191,7 +197,10 @@
         el("span", { class: "line-total", "data-testid": `line-total-${l.sku}`, text: formatMoney(l.lineTotal) })));
     }
     $("#empty").hidden = !!(c && c.lines && c.lines.length);
-    $("#done").hidden = !closed;
+    $("#done").hidden = status !== "CART_STATUS_CHECKED_OUT";
+    const order = store.getItem(KEY_ORDER + cartId) || "";
+    $("#order-line").hidden = !order;
+    $("[data-testid=order-id]").textContent = order;
     $("[data-testid=cart-count]").textContent = String((c && c.itemCount) || 0);
     const sub = $("[data-testid=cart-subtotal]");
     const m = c && c.subtotal;
@@ -199,6 +208,7 @@
     sub.dataset.amountMinor = (m && m.amountMinor) || "0";
     sub.dataset.currency = (m && m.currencyCode) || "";
     $("#checkout").disabled = closed || !(c && c.lines && c.lines.length);
+    $("#clear-cart").disabled = closed || !(c && c.lines && c.lines.length);
     for (const b of document.querySelectorAll("button.add")) b.disabled = closed;
   };
 
@@ -220,11 +230,13 @@
           else { activity(`${label}: accepted`, true); }
           return;
         }
+        if (out.orderId) store.setItem(KEY_ORDER + cartId, out.orderId); // before render shows it
         if (out.cart) render(out.cart);
         if (out.accepted) {
           activity(`${label}: accepted`, true);
-          notice("success", `${label}.`);
+          notice("success", out.orderId ? `${label}: order ${out.orderId} placed.` : `${label}.`);
           startWatch();
+          loadMyCarts();
         } else {
           rejected(label, out.rejection);
         }
@@ -263,6 +275,8 @@
   const removeItem = (sku) => command(`Remove ${nameOf(sku)}`, "DELETE",
     `/carts/${enc(cartId)}/items/${enc(sku)}?requestId=${enc(uuid())}&waitForOutcome=true`);
   const checkout = () => command("Check out", "POST", `/carts/${enc(cartId)}:checkout`,
+    { requestId: uuid(), ...who(), waitForOutcome: true });
+  const clearCart = () => command("Empty the cart", "POST", `/carts/${enc(cartId)}:clear`,
     { requestId: uuid(), ...who(), waitForOutcome: true });
   const who = () => (token ? {} : { customerId });
   const nameOf = (sku) => (products.get(sku) || { name: sku }).name;
@@ -327,6 +341,41 @@
       if (e instanceof APIError && e.status === 503) { live("retry", "starting…"); setTimeout(loadCart, 1000); return; }
       failed("Load the cart", e);
     }
+  };
+
+  // ---- the customer's open carts (ListCarts) ---------------------------
+  // In development mode the page names its customer; with a token the
+  // gateway takes the customer from the token whatever the path says.
+  const switchTo = (id) => {
+    if (id === cartId) return;
+    if (watching) watching.abort();
+    watching = null;
+    cartId = id;
+    store.setItem(KEY_CART, cartId);
+    cart = null;
+    render(null);
+    activity(`Switched to cart ${id}`, true);
+    loadCart();
+    loadMyCarts();
+  };
+  const loadMyCarts = async () => {
+    const list = $("#my-carts");
+    let got;
+    try {
+      got = await call("GET", `/customers/${enc(customerId)}/carts`);
+    } catch { return; } // a hint only: the cart itself works without it
+    list.replaceChildren();
+    for (const c of got.carts || []) {
+      const current = c.cartId === cartId;
+      const open = el("button", { type: "button", class: "ghost", "data-testid": `open-cart-${c.cartId}`, text: current ? "this cart" : "open" });
+      open.disabled = current;
+      open.addEventListener("click", () => switchTo(c.cartId));
+      list.append(el("li", { "data-testid": `my-cart-${c.cartId}`, "data-current": String(current) },
+        el("code", { text: c.cartId }),
+        el("span", { class: "muted", text: ` · ${c.itemCount || 0} items · ${formatMoney(c.subtotal)} ` }),
+        open));
+    }
+    if (!list.children.length) list.append(el("li", { class: "muted", text: "none yet" }));
   };
 
   // /healthz names development mode; the badge says which mode the page is in.
@@ -406,6 +455,7 @@
 
   // ---- wiring ------------------------------------------------------------
   $("#checkout").addEventListener("click", checkout);
+  $("#clear-cart").addEventListener("click", clearCart);
   $("#new-cart").addEventListener("click", () => {
     if (watching) watching.abort();
     watching = null;
@@ -415,6 +465,7 @@
     render(null);
     live("idle", "new cart");
     activity("Started a new cart", true);
+    loadMyCarts();
   });
   $("#show-inactive").addEventListener("change", applyFilter);
   $("[data-testid=cart-id]").textContent = cartId;
@@ -422,4 +473,5 @@
   showMode();
   loadProducts();
   loadCart();
+  loadMyCarts();
 })();
