@@ -158,6 +158,8 @@ const (
 	ReasonCustomerMismatch          // the cart belongs to another customer
 	ReasonPriceChanged              // checkout while a line's price differs from the catalog
 	ReasonInvalidState              // the stored cart breaks an invariant; an operator must look
+	ReasonOutOfStock                // fewer units are available than the line asks for
+	ReasonCheckoutInProgress        // the cart waits for its checkout's reservations
 )
 
 var reasonNames = []string{
@@ -178,6 +180,8 @@ var reasonNames = []string{
 	"CUSTOMER_MISMATCH",
 	"PRICE_CHANGED",
 	"INVALID_STATE",
+	"OUT_OF_STOCK",
+	"CHECKOUT_IN_PROGRESS",
 }
 
 func (r Reason) String() string { return nameOf(reasonNames, r, "Reason") }
