@@ -65,7 +65,16 @@ var current = [...]string{
 	"schemas/cart_snapshot.v1.avsc",
 	"schemas/product.v1.avsc",
 	"schemas/order_placed.v1.avsc",
+	"schemas/inventory_request.v1.avsc",
+	"schemas/stock_level.v1.avsc",
+	"schemas/reservation_answer.v1.avsc",
 }
+
+// snapshotPendingFile is the snapshot version written only for a cart
+// with a pending checkout (EncodeSnapshot): every other snapshot keeps the
+// current v1 (and its fast path), so readers that do not know v2 yet read
+// all carts but those waiting for their reservations.
+const snapshotPendingFile = "schemas/cart_snapshot.v2.avsc"
 
 // Full names of the record types.
 const (
@@ -78,6 +87,9 @@ const (
 	nameSnapshot       = "cartstream.v1.CartSnapshot"
 	nameProduct        = "cartstream.v1.Product"
 	nameOrder          = "cartstream.v1.OrderPlaced"
+	nameInventory      = "cartstream.v1.InventoryRequest"
+	nameStockLevel     = "cartstream.v1.StockLevel"
+	nameAnswer         = "cartstream.v1.ReservationAnswer"
 )
 
 // Config configures a Codec. The zero value is valid.
@@ -128,6 +140,9 @@ type Codec struct {
 
 	// The current schema of each record type.
 	request, addItem, removeItem, changeQuantity, checkedOut, invalid, snapshot, product, order *codec.Schema
+	inventory, stockLevel, answer                                                              *codec.Schema
+	// snapshotPending writes snapshots with a pending checkout.
+	snapshotPending *codec.Schema
 
 	// Which record types take the hand-written paths (fastenc.go).
 	fast fastPaths
@@ -183,6 +198,7 @@ func newCodec(cfg Config, all, cur []*codec.Schema) (*Codec, error) {
 		nameRequest: &c.request, nameAddItem: &c.addItem, nameRemoveItem: &c.removeItem,
 		nameChangeQuantity: &c.changeQuantity, nameCheckedOut: &c.checkedOut,
 		nameInvalid: &c.invalid, nameSnapshot: &c.snapshot, nameProduct: &c.product, nameOrder: &c.order,
+		nameInventory: &c.inventory, nameStockLevel: &c.stockLevel, nameAnswer: &c.answer,
 	}
 	var errs []error
 	for _, s := range cur {
@@ -211,6 +227,14 @@ func newCodec(cfg Config, all, cur []*codec.Schema) (*Codec, error) {
 		return nil, err
 	}
 	c.fast = newFastPaths(c)
+	if b, err := embedded.ReadFile(snapshotPendingFile); err == nil {
+		if s, err := codec.ParseSchema(string(b)); err == nil {
+			c.snapshotPending, _ = reg.ByFingerprint(s.Fingerprint())
+		}
+	}
+	if c.snapshotPending == nil {
+		return nil, fmt.Errorf("records: %s is not registered", snapshotPendingFile)
+	}
 	return c, nil
 }
 
