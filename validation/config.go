@@ -11,6 +11,7 @@ import (
 
 	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/internal/topics"
+	"github.com/cartstream/cartstream/inventory"
 )
 
 // Records encodes and decodes what the manager reads and writes. The
@@ -26,6 +27,15 @@ type Records interface {
 	EncodeOrder(o cart.OrderPlaced) ([]byte, error)
 	DecodeSnapshot(value []byte) (cart.Snapshot, error)
 	DecodeProduct(value []byte) (cart.Product, error)
+	// IsAnswer tells the inventory's reservation answers on cart.requests
+	// from the gateway's requests; DecodeAnswer decodes one.
+	IsAnswer(value []byte) bool
+	DecodeAnswer(value []byte) (cart.ReservationAnswer, error)
+	// EncodeInventoryRequest encodes a reservation or release for the
+	// inventory's topic.
+	EncodeInventoryRequest(r inventory.Request) ([]byte, error)
+	// DecodeStockLevel decodes an inventory.stock value (the soft check).
+	DecodeStockLevel(value []byte) (inventory.Level, error)
 }
 
 // Defaults of Config.
@@ -103,6 +113,11 @@ type Config struct {
 	// Faults, if set, injects failures into the write path (fault tests
 	// only; nil in production).
 	Faults FaultInjector
+	// Reservations makes a checkout reserve its lines' stock before it
+	// closes the cart (cart.ProcessReserving; decision 12): an inventory
+	// processor must then run on Topics.Inventory, or checkouts wait for
+	// ever. Off, a checkout closes the cart at once, as before.
+	Reservations bool
 }
 
 func (c Config) withDefaults() Config {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cartstream/cartstream/cart"
 	keyhash "github.com/cartstream/cartstream/internal/partition"
+	"github.com/cartstream/cartstream/inventory"
 )
 
 // worker owns one transactional producer and runs one job at a time: a
@@ -98,6 +99,7 @@ type tally struct {
 	processed, accepted, rejected, duplicates, stale, malformed int64
 	quarantined                                                 int64 // rejections of quarantined carts (also in rejected)
 	orders                                                      int64 // OrderPlaced records
+	reservations, releases, answers                             int64 // inventory requests written, answers taken
 	rejectedBy                                                  [reasonSlots]int64
 }
 
@@ -250,6 +252,9 @@ func (w *worker) commitState(j *job, b *batchTxn) {
 	st.Malformed.Add(t.malformed)
 	st.QuarantineRejections.Add(t.quarantined)
 	st.Orders.Add(t.orders)
+	st.Reservations.Add(t.reservations)
+	st.Releases.Add(t.releases)
+	st.Answers.Add(t.answers)
 	for r, n := range t.rejectedBy {
 		if n > 0 {
 			st.rejectedBy[r].Add(n)
@@ -304,6 +309,9 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 	if w.m.oversized.take(tp.Partition, tp.Offset) {
 		return "", nil, w.writeMalformed(b, j, msg, malformedTooLarge, nil, now)
 	}
+	if cfg.Records.IsAnswer(msg.Value) {
+		return w.handleAnswer(j, b, msg, now)
+	}
 	cmd, err := cfg.Records.DecodeRequest(msg.Value)
 	if err == nil {
 		err = placed(msg, cmd.Meta().CartID, j.partitions)
@@ -315,15 +323,39 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 	if q, ok := j.parts[tp.Partition].state.quarantined[id]; ok {
 		return "", nil, w.rejectQuarantined(b, msg, cmd, q, now)
 	}
-	var snap cart.Snapshot
-	if pd, ok := b.overlay[id]; ok {
-		snap = pd.snap
-	} else if cur, ok := j.parts[tp.Partition].state.carts[id]; ok {
-		snap = cur
-	} else {
-		snap = cart.NewSnapshot(id)
+	process := cart.Process
+	if cfg.Reservations {
+		process = cart.ProcessReserving
 	}
-	nextSnap, out := cart.Process(snap, cmd, int64(tp.Offset), w.m.catalog, cfg.Limits, now)
+	nextSnap, out := process(w.snapshotOf(j, b, tp.Partition, id), cmd, int64(tp.Offset), w.m.stock, cfg.Limits, now)
+	if err := w.writeOutcome(b, msg, id, out, now); err != nil {
+		return "", nil, err
+	}
+	if out.Disposition == cart.DispositionStale {
+		return id, nil, nil
+	}
+	return id, &nextSnap, nil
+}
+
+// snapshotOf is the cart's latest snapshot: this batch's, else the
+// committed one, else a new cart's.
+func (w *worker) snapshotOf(j *job, b *batchTxn, p int32, id cart.CartID) cart.Snapshot {
+	if pd, ok := b.overlay[id]; ok {
+		return pd.snap
+	}
+	if cur, ok := j.parts[p].state.carts[id]; ok {
+		return cur
+	}
+	return cart.NewSnapshot(id)
+}
+
+// writeOutcome adds what a step of the domain says to write: events (and
+// the order of a checkout), a rejection, reservations or releases for the
+// inventory. Each record names the request it is about: the command's, or
+// for what a reservation answer decided, the checkout's.
+func (w *worker) writeOutcome(b *batchTxn, msg *kafka.Message, id cart.CartID, out cart.Outcome, now time.Time) error {
+	tp := msg.TopicPartition
+	cfg := &w.m.cfg
 	trace := traceparentHeader(msg)
 	t := &b.tally
 	switch out.Disposition {
@@ -333,13 +365,13 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 		for _, ev := range out.Events {
 			value, err := cfg.Records.EncodeValidated(ev)
 			if err != nil {
-				return "", nil, fmt.Errorf("%w: encode %s of cart %s: %w", errSessionFatal, ev.EventType(), id, err)
+				return fmt.Errorf("%w: encode %s of cart %s: %w", errSessionFatal, ev.EventType(), id, err)
 			}
-			hdrs := outcomeHeaders(string(cmd.Meta().RequestID), ev.EventType().String(), trace, tp.Offset)
+			hdrs := outcomeHeaders(string(ev.Meta().RequestID), ev.EventType().String(), trace, tp.Offset)
 			b.add(cfg.Topics.Validated, tp.Partition, msg.Key, value, hdrs)
 			if co, ok := ev.(cart.CartCheckedOut); ok {
 				if err := w.placeOrder(b, co, trace, tp.Offset); err != nil {
-					return "", nil, err
+					return err
 				}
 			}
 		}
@@ -347,19 +379,33 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 		t.reject(out.Invalid.Rejection.Reason)
 		value, err := cfg.Records.EncodeInvalid(*out.Invalid)
 		if err != nil {
-			return "", nil, fmt.Errorf("%w: encode rejection of cart %s: %w", errSessionFatal, id, err)
+			return fmt.Errorf("%w: encode rejection of cart %s: %w", errSessionFatal, id, err)
 		}
-		hdrs := outcomeHeaders(string(cmd.Meta().RequestID), out.Invalid.EventType().String(), trace, tp.Offset)
+		hdrs := outcomeHeaders(string(out.Invalid.RequestID), out.Invalid.EventType().String(), trace, tp.Offset)
 		b.add(cfg.Topics.Invalid, tp.Partition, msg.Key, value, hdrs)
 	case cart.DispositionDuplicate:
 		t.duplicates++
 	case cart.DispositionStale:
 		t.stale++
-		return id, nil, nil
+	case cart.DispositionPending:
+		t.processed++
+	case cart.DispositionAnswered:
 	default:
-		return "", nil, fmt.Errorf("%w: unknown disposition %v", errSessionFatal, out.Disposition)
+		return fmt.Errorf("%w: unknown disposition %v", errSessionFatal, out.Disposition)
 	}
-	return id, &nextSnap, nil
+	for _, r := range out.Reserve {
+		if err := w.toInventory(b, inventory.KindReserve, r, trace, tp.Offset, now); err != nil {
+			return err
+		}
+		t.reservations++
+	}
+	for _, r := range out.Release {
+		if err := w.toInventory(b, inventory.KindRelease, r, trace, tp.Offset, now); err != nil {
+			return err
+		}
+		t.releases++
+	}
+	return nil
 }
 
 // placed checks that a decoded request sits where its cart's state lives:
