@@ -134,6 +134,14 @@ const (
 	ReasonCode_REASON_CODE_PRICE_CHANGED ReasonCode = 15
 	// The stored cart breaks an invariant; an operator must look.
 	ReasonCode_REASON_CODE_INVALID_STATE ReasonCode = 16
+	// Fewer units are available than the line asks for: on AddItem and
+	// ChangeQuantity against the latest known stock, on Checkout when the
+	// inventory refused to reserve a line (the message names the lines; every
+	// line it had reserved for this checkout is released, the cart stays
+	// open).
+	ReasonCode_REASON_CODE_OUT_OF_STOCK ReasonCode = 17
+	// The cart's checkout is reserving stock; retry once it has its outcome.
+	ReasonCode_REASON_CODE_CHECKOUT_IN_PROGRESS ReasonCode = 18
 )
 
 // Enum value maps for ReasonCode.
@@ -156,6 +164,8 @@ var (
 		14: "REASON_CODE_CUSTOMER_MISMATCH",
 		15: "REASON_CODE_PRICE_CHANGED",
 		16: "REASON_CODE_INVALID_STATE",
+		17: "REASON_CODE_OUT_OF_STOCK",
+		18: "REASON_CODE_CHECKOUT_IN_PROGRESS",
 	}
 	ReasonCode_value = map[string]int32{
 		"REASON_CODE_UNSPECIFIED":           0,
@@ -175,6 +185,8 @@ var (
 		"REASON_CODE_CUSTOMER_MISMATCH":     14,
 		"REASON_CODE_PRICE_CHANGED":         15,
 		"REASON_CODE_INVALID_STATE":         16,
+		"REASON_CODE_OUT_OF_STOCK":          17,
+		"REASON_CODE_CHECKOUT_IN_PROGRESS":  18,
 	}
 )
 
@@ -753,7 +765,7 @@ const file_cartstream_cart_v1_cart_proto_rawDesc = "" +
 	"CartStatus\x12\x1b\n" +
 	"\x17CART_STATUS_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10CART_STATUS_OPEN\x10\x01\x12\x1b\n" +
-	"\x17CART_STATUS_CHECKED_OUT\x10\x02*\xa7\x04\n" +
+	"\x17CART_STATUS_CHECKED_OUT\x10\x02*\xeb\x04\n" +
 	"\n" +
 	"ReasonCode\x12\x1b\n" +
 	"\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x1b\n" +
@@ -773,7 +785,9 @@ const file_cartstream_cart_v1_cart_proto_rawDesc = "" +
 	"\x16REASON_CODE_WRONG_CART\x10\r\x12!\n" +
 	"\x1dREASON_CODE_CUSTOMER_MISMATCH\x10\x0e\x12\x1d\n" +
 	"\x19REASON_CODE_PRICE_CHANGED\x10\x0f\x12\x1d\n" +
-	"\x19REASON_CODE_INVALID_STATE\x10\x10BBZ@github.com/cartstream/cartstream/proto/cartstream/cart/v1;cartv1b\x06proto3"
+	"\x19REASON_CODE_INVALID_STATE\x10\x10\x12\x1c\n" +
+	"\x18REASON_CODE_OUT_OF_STOCK\x10\x11\x12$\n" +
+	" REASON_CODE_CHECKOUT_IN_PROGRESS\x10\x12BBZ@github.com/cartstream/cartstream/proto/cartstream/cart/v1;cartv1b\x06proto3"
 
 var (
 	file_cartstream_cart_v1_cart_proto_rawDescOnce sync.Once
