@@ -26,6 +26,10 @@ type Level struct {
 	UpdatedAt time.Time
 }
 
+// Tracked reports whether the SKU's stock is counted: it has been set or
+// adjusted at least once.
+func (l Level) Tracked() bool { return l.Version > 0 }
+
 // Validate reports what l breaks.
 func (l Level) Validate() error {
 	var errs []error
@@ -125,6 +129,12 @@ type Result struct {
 // Step applies r to l (the zero Level of r.SKU when the SKU has none yet)
 // at decidedAt. It is pure and total.
 //
+// A SKU whose level was never set (Version 0) is not tracked: the shop
+// does not count it (a digital good, or a product nobody stocked yet), so
+// its reservations are granted without changing anything, and releases do
+// nothing. The first Set or Adjust starts tracking it. (The soft check of
+// the cart manager agrees: a SKU without a level is not limited.)
+//
 //   - Reserve: granted when Available covers the quantity whole, which
 //     moves the units from Available to Reserved; refused otherwise. Either
 //     way the answer goes back to the cart.
@@ -146,6 +156,15 @@ func Step(l Level, r Request, decidedAt time.Time) Result {
 	next := l
 	next.Version++
 	next.UpdatedAt = decidedAt.Round(0).UTC()
+	if !l.Tracked() {
+		switch r.Kind {
+		case KindReserve:
+			return Result{Level: l, Answer: &cart.ReservationAnswer{Reservation: r.Reservation, Granted: true, DecidedAt: next.UpdatedAt}}
+		case KindRelease:
+			return Result{Level: l}
+		case KindSet, KindAdjust, KindUnspecified:
+		}
+	}
 	switch r.Kind {
 	case KindReserve:
 		q := int64(r.Reservation.Quantity)

@@ -76,3 +76,16 @@ func TestStepRefusesMalformed(t *testing.T) {
 		t.Fatal("request of another sku")
 	}
 }
+
+func TestUntrackedSKUIsNotLimited(t *testing.T) {
+	r := inventory.Step(inventory.Level{}, reserve("a", 5), t0)
+	if !r.Answer.Granted || r.Changed {
+		t.Fatalf("reserve of an untracked sku: %+v", r)
+	}
+	if r := inventory.Step(inventory.Level{}, release(reserve("a", 5)), t0); r.Changed {
+		t.Fatalf("release of an untracked sku: %+v", r)
+	}
+	if r := inventory.Step(inventory.Level{}, adjust(3), t0); !r.Level.Tracked() || r.Level.Available != 3 {
+		t.Fatalf("adjust starts tracking: %+v", r.Level)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/cartstream/cartstream/internal/metrics"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/topics"
+	"github.com/cartstream/cartstream/inventory/processor"
 	"github.com/cartstream/cartstream/projection"
 	"github.com/cartstream/cartstream/validation"
 	"github.com/cartstream/cartstream/web"
@@ -208,6 +209,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 	mgrCfg := validation.Config{
 		Client: client, Topics: cfg.Topics, GroupID: cfg.GroupID, InstanceID: cfg.InstanceID,
 		Limits: cfg.Limits, Records: codec, Logger: log.With("part", "manager"), Observer: obs.Manager,
+		Reservations: !cfg.NoReservations,
 	}
 	if cfg.KafkaStatsInterval > 0 {
 		mgrCfg.KafkaStats, mgrCfg.KafkaStatsInterval = obs.Kafka.Func("manager-"), cfg.KafkaStatsInterval
@@ -227,7 +229,22 @@ func (a *App) Run(ctx context.Context) (err error) {
 	svcCtx, stopSvc := context.WithCancel(context.WithoutCancel(ctx))
 	mgrPart := a.start(svcCtx, "manager", mgr.Run)
 	rsPart := a.start(svcCtx, "projection", rs.Run)
-	stages = append(stages, func() error { return a.stop(stopSvc, mgrPart, rsPart) })
+	// The inventory processor: with reservations off it is not needed and
+	// a part that never ends stands in for it.
+	invRun, invReady := func(ctx context.Context) error { <-ctx.Done(); return nil }, (<-chan struct{})(closedChan())
+	if !cfg.NoReservations {
+		inv, err := processor.New(processor.Config{
+			Client: client, Topics: cfg.Topics, InstanceID: cfg.InstanceID, Records: codec, Logger: log.With("part", "inventory"),
+		})
+		if err != nil {
+			stopSvc()
+			_ = a.grpcLis.Close()
+			return err
+		}
+		invRun, invReady = inv.Run, inv.Ready()
+	}
+	invPart := a.start(svcCtx, "inventory", invRun)
+	stages = append(stages, func() error { return a.stop(stopSvc, mgrPart, rsPart, invPart) })
 
 	failed := func(c component, e error) error {
 		c.done <- nil // for the stop's wait; e is reported here
@@ -239,10 +256,13 @@ func (a *App) Run(ctx context.Context) (err error) {
 	for _, w := range []struct {
 		name string
 		ch   <-chan struct{}
-	}{{"manager", mgr.Ready()}, {"projection", rs.Ready()}} {
+	}{{"manager", mgr.Ready()}, {"projection", rs.Ready()}, {"inventory", invReady}} {
 		select {
 		case <-w.ch:
 			log.Info("cartstream: ready", "part", w.name, "after", time.Since(began).Round(time.Millisecond))
+		case e := <-invPart.done:
+			_ = a.grpcLis.Close()
+			return failed(invPart, e)
 		case e := <-mgrPart.done:
 			_ = a.grpcLis.Close()
 			return failed(mgrPart, e)
@@ -315,7 +335,15 @@ func (a *App) Run(ctx context.Context) (err error) {
 		return failed(mgrPart, e)
 	case e := <-rsPart.done:
 		return failed(rsPart, e)
+	case e := <-invPart.done:
+		return failed(invPart, e)
 	}
+}
+
+func closedChan() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
 }
 
 // extra is what every client adds to the bootstrap servers: Config.Kafka
