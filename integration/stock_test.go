@@ -108,6 +108,9 @@ func TestStockRaceForTheLastUnit(t *testing.T) {
 	if orders := readToEnd(t, e.c, e.set.Orders, e.partitions, "read_committed"); len(orders) != 1 {
 		t.Fatalf("%d orders, want 1", len(orders))
 	}
+	if rep := verifyHistory(t, e.c, e.set, e.rec); !rep.Clean() || rep.Summary.Reservations != 4 {
+		t.Fatalf("verifier: %d reservations, %+v", rep.Summary.Reservations, rep.Violations)
+	}
 
 	// The soft check: with SKU-A at 0, an add is refused at once.
 	deadline := time.Now().Add(time.Minute)

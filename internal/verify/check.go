@@ -38,7 +38,7 @@ import (
 // Every request that decodes, retries included, moves its cart's snapshot
 // to its offset; malformed records do not.
 func Check(in Input) Report {
-	c := &checker{names: in.Topics, partitions: in.Partitions}
+	c := &checker{names: in.Topics, partitions: in.Partitions, answered: answerOffsets(in.Answers)}
 	if c.names.Requests == "" {
 		c.names = topics.DefaultSet()
 	}
@@ -53,6 +53,9 @@ func Check(in Input) Report {
 		c.checkCart(c.carts[k])
 	}
 	c.checkMalformed()
+	if in.InventoryRead {
+		c.checkReservations(in)
+	}
 	if in.OrdersRead {
 		c.checkOrders(in.Orders)
 		c.report.Summary.Orders = len(in.Orders)
@@ -129,6 +132,8 @@ type checker struct {
 	// request it was matched to or found to repeat.
 	requestOf map[int]int64
 	malformed map[malformedKey]*malformedGroup
+	// answered: where each checkout that reserved stock was decided.
+	answered map[cartKey]map[cart.RequestID]int64
 
 	report Report
 }
@@ -542,6 +547,9 @@ func (c *checker) checkCart(cd *cartData) {
 		return
 	}
 	lastReq := cd.slots[len(cd.slots)-1].req.Offset
+	for _, off := range c.answered[cd.key] {
+		lastReq = max(lastReq, off) // an answer moves the snapshot too
+	}
 	base.RequestOffset = lastReq
 	if cd.snapshot == nil {
 		base.Kind, base.Detail = KindMissingSnapshot, fmt.Sprintf("cart has %d requests but no snapshot", len(cd.slots))
@@ -561,7 +569,7 @@ func (c *checker) checkCart(cd *cartData) {
 			c.add(v)
 		}
 	}
-	if diff := c.diffWindow(snap.Window, cd.window); diff != "" {
+	if diff := c.diffWindow(snap.Window, c.decidedOrder(cd)); diff != "" {
 		v := base
 		v.Kind, v.Detail = KindSnapshotWindow, diff
 		c.add(v)
@@ -611,8 +619,8 @@ func (c *checker) diffWindow(got []cart.RequestOutcome, want []*slot) string {
 	}
 	for i, w := range want {
 		g := got[i]
-		if g.RequestID != w.rid || g.Offset != w.req.Offset || g.Kind != w.kind || g.Fingerprint != w.fp {
-			return fmt.Sprintf("window entry %d is %s@%d (%s, %s), want %s@%d (%s, %s)", i, g.RequestID, g.Offset, g.Kind, g.Fingerprint, w.rid, w.req.Offset, w.kind, w.fp)
+		if off := c.entryOffset(w); g.RequestID != w.rid || g.Offset != off || g.Kind != w.kind || g.Fingerprint != w.fp {
+			return fmt.Sprintf("window entry %d is %s@%d (%s, %s), want %s@%d (%s, %s)", i, g.RequestID, g.Offset, g.Kind, g.Fingerprint, w.rid, off, w.kind, w.fp)
 		}
 		if w.outcomes() != 1 {
 			continue
@@ -630,6 +638,26 @@ func (c *checker) diffWindow(got []cart.RequestOutcome, want []*slot) string {
 		}
 	}
 	return ""
+}
+
+// entryOffset is where a request's window entry sits: its own offset, or
+// for a checkout that reserved stock the offset of the answer that
+// decided it.
+func (c *checker) entryOffset(s *slot) int64 {
+	if s.kind == cart.KindCheckout {
+		if off, ok := c.answered[cartKey{s.req.Partition, cart.CartID(s.req.Key)}][s.rid]; ok && off > s.req.Offset {
+			return off
+		}
+	}
+	return s.req.Offset
+}
+
+// decidedOrder is the modelled window in the order the write side entered
+// it: by entryOffset.
+func (c *checker) decidedOrder(cd *cartData) []*slot {
+	w := slices.Clone(cd.window)
+	slices.SortStableFunc(w, func(a, b *slot) int { return cmp.Compare(c.entryOffset(a), c.entryOffset(b)) })
+	return w
 }
 
 // checkMalformed matches undecodable requests with MALFORMED rejections by
