@@ -197,4 +197,3 @@ func (e *cartEnv) waitSagaDrained(t *testing.T, timeout time.Duration) {
 		time.Sleep(100 * time.Millisecond) // polling the groups' offsets with a deadline
 	}
 }
-

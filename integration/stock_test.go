@@ -40,7 +40,9 @@ func TestStockRaceForTheLastUnit(t *testing.T) {
 	e.startManager(t, e.reservingConfig(t, "m1"))
 	read := e.runProjection(t, e.rec, "projection")
 	e.setStock(t, map[cart.SKU]int64{"SKU-A": 1, "SKU-B": 10})
-	e.waitStock(t, func(l map[cart.SKU]inventory.Level) bool { return l["SKU-A"].Available == 1 && l["SKU-B"].Available == 10 })
+	e.waitStock(t, func(l map[cart.SKU]inventory.Level) bool {
+		return l["SKU-A"].Available == 1 && l["SKU-B"].Available == 10
+	})
 
 	e.send(t,
 		e.add("race-1", "r1-a", "SKU-A", 1), e.add("race-1", "r1-b", "SKU-B", 1),

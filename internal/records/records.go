@@ -140,7 +140,7 @@ type Codec struct {
 
 	// The current schema of each record type.
 	request, addItem, removeItem, changeQuantity, checkedOut, invalid, snapshot, product, order *codec.Schema
-	inventory, stockLevel, answer                                                              *codec.Schema
+	inventory, stockLevel, answer                                                               *codec.Schema
 	// snapshotPending writes snapshots with a pending checkout.
 	snapshotPending *codec.Schema
 
