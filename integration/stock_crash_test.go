@@ -1,0 +1,124 @@
+package integration
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/inventory"
+)
+
+// inventoryProcess is cmd/inventory-processor as an OS process on this
+// env's topics and inventory group, under a stable instance id.
+func (e *cartEnv) inventoryProcess(t *testing.T, bin, instance string) *managerProcess {
+	prefix := e.set.Requests[:len(e.set.Requests)-len("cart.requests")]
+	return &managerProcess{t: t, bin: bin, logs: os.Stderr, args: []string{
+		"-brokers", e.c.Brokers(), "-topic-prefix", prefix, "-partitions", strconv.Itoa(e.partitions),
+		"-group", e.inventoryGroup(t), "-instance-id", instance,
+		"-transaction-timeout", "10s", "-session-timeout", "6s", "-log-format", "json", "-log-level", "warn",
+	}}
+}
+
+// Issue 14, item 2: the checkout saga across crashes. Checkouts stream in
+// while the inventory processor and the cart manager, each its own OS
+// process, are killed with SIGKILL in turn (with transactions open on both
+// sides of the saga) and restarted. Afterwards the verifier finds every
+// reservation answered once, every checkout decided, every failed
+// checkout's grants released once, stock never negative, and the levels
+// equal to the replay of the inventory's requests; no cart is left
+// waiting, and no SKU sold more than it had.
+func TestStockSagaSurvivesKills(t *testing.T) {
+	e := newCartEnv(t, 3)
+	e.seedCatalog(t, demoProducts()...)
+	supply := map[cart.SKU]int64{"SKU-A": 15, "SKU-B": 25, "SKU-C": 6, "SKU-D": 40}
+	e.setStock(t, supply)
+	dir := t.TempDir()
+	logs, err := os.Create(filepath.Join(dir, "services.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	mgr := e.managerProcess(t, buildCommand(t, "additem-manager", dir), "stock-m1")
+	mgr.args = append(mgr.args, "-reservations")
+	inv := e.inventoryProcess(t, buildCommand(t, "inventory-processor", dir), "stock-i1")
+	mgr.logs, inv.logs = logs, logs
+	inv.start()
+	defer inv.kill()
+	mgr.start()
+	defer mgr.kill()
+	e.waitStock(t, func(l map[cart.SKU]inventory.Level) bool { return len(l) == len(supply) })
+
+	// Every cart gets one or two lines, then checks out; the checkouts
+	// stream in while the kills happen.
+	const carts = 120
+	rng := rand.New(rand.NewPCG(7, 11))
+	skus := []string{"SKU-A", "SKU-B", "SKU-C", "SKU-D"}
+	var adds, checkouts []cart.Command
+	for i := range carts {
+		id := fmt.Sprintf("sc-%03d", i)
+		first := rng.IntN(len(skus))
+		adds = append(adds, e.add(id, id+"-a1", skus[first], int32(1+rng.IntN(2))))
+		if rng.IntN(2) == 0 {
+			adds = append(adds, e.add(id, id+"-a2", skus[(first+1)%len(skus)], 1))
+		}
+		checkouts = append(checkouts, e.checkout(id, id+"-co", "cust-1"))
+	}
+	e.send(t, adds...)
+	sent := make(chan error, 1)
+	go func() {
+		for i := range checkouts {
+			if _, err := e.trySend(t, checkouts[i]); err != nil {
+				sent <- err
+				return
+			}
+			time.Sleep(40 * time.Millisecond) // pacing the load, not waiting for a state
+		}
+		sent <- nil
+	}()
+	for kill := range 6 {
+		time.Sleep(time.Duration(400+rng.IntN(800)) * time.Millisecond) // a random moment of the load
+		p := inv
+		if kill%2 == 1 {
+			p = mgr
+		}
+		p.kill()
+		p.start()
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("send checkouts: %v", err)
+	}
+	e.waitSagaDrained(t, 3*time.Minute)
+	mgr.stop()
+	inv.stop()
+
+	rep := verifyHistory(t, e.c, e.set, e.rec)
+	if !rep.Clean() {
+		for i, v := range rep.Violations {
+			if i < 20 {
+				t.Errorf("violation: %s", v)
+			}
+		}
+		t.Fatalf("%d violations", len(rep.Violations))
+	}
+	if rep.Summary.Reservations == 0 {
+		t.Fatal("no reservation was read")
+	}
+	for id, s := range e.snapshots(t) {
+		if s.Pending != nil {
+			t.Errorf("cart %s still waits for its checkout's reservations", id)
+		}
+	}
+	latest, _ := e.stockLevels(t)
+	for sku, n := range supply {
+		l := latest[sku]
+		if l.Available < 0 || l.Available+l.Reserved != n {
+			t.Errorf("sku %s: %d available + %d reserved, want %d in all", sku, l.Available, l.Reserved, n)
+		}
+	}
+	t.Logf("reservations %d; stock after: %+v", rep.Summary.Reservations, latest)
+}
