@@ -59,6 +59,7 @@ func TestStockSagaSurvivesKills(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	skus := []string{"SKU-A", "SKU-B", "SKU-C", "SKU-D"}
 	var adds, checkouts []cart.Command
+	extra := map[int]cart.Command{} // a command right behind the checkout: often CHECKOUT_IN_PROGRESS
 	for i := range carts {
 		id := fmt.Sprintf("sc-%03d", i)
 		first := rng.IntN(len(skus))
@@ -67,12 +68,19 @@ func TestStockSagaSurvivesKills(t *testing.T) {
 			adds = append(adds, e.add(id, id+"-a2", skus[(first+1)%len(skus)], 1))
 		}
 		checkouts = append(checkouts, e.checkout(id, id+"-co", "cust-1"))
+		if i%4 == 0 {
+			extra[i] = e.add(id, id+"-late", "SKU-D", 1)
+		}
 	}
 	e.send(t, adds...)
 	sent := make(chan error, 1)
 	go func() {
 		for i := range checkouts {
-			if _, err := e.trySend(t, checkouts[i]); err != nil {
+			cmds := []cart.Command{checkouts[i]}
+			if c, ok := extra[i]; ok {
+				cmds = append(cmds, c)
+			}
+			if _, err := e.trySend(t, cmds...); err != nil {
 				sent <- err
 				return
 			}
@@ -114,6 +122,14 @@ func TestStockSagaSurvivesKills(t *testing.T) {
 		}
 	}
 	latest, _ := e.stockLevels(t)
+	_, invalid := e.outcomes(t)
+	inProgress := 0
+	for _, o := range invalid {
+		if o.invalid.Rejection.Reason == cart.ReasonCheckoutInProgress {
+			inProgress++
+		}
+	}
+	t.Logf("%d commands rejected CHECKOUT_IN_PROGRESS", inProgress)
 	for sku, n := range supply {
 		l := latest[sku]
 		if l.Available < 0 || l.Available+l.Reserved != n {

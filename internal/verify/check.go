@@ -412,11 +412,13 @@ func (c *checker) assignValidated(cd *cartData) {
 		c.requestOf[i] = s.req.Offset
 		s.validated = append(s.validated, i)
 		base.RequestOffset = s.req.Offset
-		if late {
+		if late && !c.decidedLater(s) {
 			base.Kind, base.Detail = KindOutOfOrder, fmt.Sprintf("%s appears after the outcome of a later request of the cart", v.Event.EventType())
 			c.add(base)
 		}
-		last = max(last, s.idx)
+		if !c.decidedLater(s) {
+			last = max(last, s.idx)
+		}
 		if got := v.Event.EventType().Kind(); got != s.kind {
 			base.Kind, base.Detail = KindOutcomeMismatch, fmt.Sprintf("%s answers a %s", v.Event.EventType(), s.kind)
 			c.add(base)
@@ -452,11 +454,13 @@ func (c *checker) assignInvalid(cd *cartData) {
 		}
 		s.invalid = append(s.invalid, i)
 		base.RequestOffset = s.req.Offset
-		if late {
+		if late && !c.decidedLater(s) {
 			base.Kind, base.Detail = KindOutOfOrder, fmt.Sprintf("%s rejection appears after the outcome of a later request of the cart", inv.Rejection.Reason)
 			c.add(base)
 		}
-		last = max(last, s.idx)
+		if !c.decidedLater(s) {
+			last = max(last, s.idx)
+		}
 		switch {
 		case mismatch && want == expectReused:
 			base.Kind, base.Detail = KindOutcomeMismatch, "DUPLICATE_REQUEST rejection for a request whose id the window did not hold"
@@ -651,6 +655,11 @@ func (c *checker) entryOffset(s *slot) int64 {
 	}
 	return s.req.Offset
 }
+
+// decidedLater reports whether s is a checkout that reserved stock: decided
+// when its last answer came, after the requests that arrived meanwhile
+// (rejected CHECKOUT_IN_PROGRESS), so its outcome follows theirs.
+func (c *checker) decidedLater(s *slot) bool { return c.entryOffset(s) != s.req.Offset }
 
 // decidedOrder is the modelled window in the order the write side entered
 // it: by entryOffset.
