@@ -96,7 +96,7 @@ func (p *Processor) session(ctx context.Context) error {
 			}
 		}
 	}()
-	defer func() { prod.Close(); <-events }()
+	defer p.within("producer", func() { prod.Close(); <-events })
 	ictx, cancel := context.WithTimeout(ctx, p.cfg.CommitTimeout+p.cfg.TransactionTimeout)
 	err = prod.InitTransactions(ictx)
 	cancel()
@@ -107,7 +107,7 @@ func (p *Processor) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("new consumer: %w", err)
 	}
-	defer cons.Close()
+	defer p.within("consumer", func() { _ = cons.Close() })
 	s := &session{p: p, cons: cons, prod: prod, levels: map[int32]map[cart.SKU]inventory.Level{}}
 	if err := cons.Subscribe(p.cfg.Topics.Inventory, s.rebalance); err != nil {
 		return fmt.Errorf("subscribe %s: %w", p.cfg.Topics.Inventory, err)
@@ -192,4 +192,23 @@ func (s *session) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 		return c.Unassign()
 	}
 	return nil
+}
+
+// closeTimeout bounds how long a session waits for its consumer and its
+// producer to close.
+const closeTimeout = 10 * time.Second
+
+// within runs f, a client's close, waiting at most closeTimeout: a fenced
+// static member's consumer, or a producer whose coordinator is gone, can
+// take minutes to close (validation/manager.go saw it). An abandoned
+// client goes on closing in the background; the next session's clients
+// fence it.
+func (p *Processor) within(what string, f func()) {
+	done := make(chan struct{})
+	go func() { f(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(closeTimeout):
+		p.log.Error("close did not finish; abandoning it (the next session fences it)", "client", what, "after", closeTimeout)
+	}
 }
