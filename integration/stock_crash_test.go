@@ -134,19 +134,16 @@ func TestStockSagaSurvivesKills(t *testing.T) {
 		}
 	}
 	t.Logf("%d commands rejected CHECKOUT_IN_PROGRESS", inProgress)
-	// Kills of the manager catch its transactions open (their records
-	// are in the logs, aborted, never seen by read_committed readers). The
-	// inventory processor's transactions are too short for a kill at a
-	// random moment to catch reliably: TestStockInventoryFencedWithOpenTransaction
-	// holds one open on purpose.
+	// Whether a kill caught a transaction open with records already
+	// written (aborted: in the log, never seen by read_committed readers)
+	// depends on the moment; it is logged, not asserted (one run in three
+	// caught none with the manager's three kills).
+	// TestStockInventoryFencedWithOpenTransaction holds one open on purpose.
 	aborted := map[string]int{}
 	for _, topic := range []string{e.set.Inventory, e.set.Stock, e.set.Requests, e.set.State} {
 		aborted[topic] = len(readToEnd(t, e.c, topic, e.partitions, "read_uncommitted")) - len(readToEnd(t, e.c, topic, e.partitions, "read_committed"))
 	}
 	t.Logf("aborted records by topic: %v", aborted)
-	if aborted[e.set.Inventory]+aborted[e.set.State] == 0 {
-		t.Errorf("no kill caught an open transaction of the manager")
-	}
 	for sku, n := range supply {
 		l := latest[sku]
 		if l.Available < 0 || l.Available+l.Reserved != n {
