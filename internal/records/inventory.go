@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/cartstream/cartstream/cart"
-	"github.com/cartstream/cartstream/internal/codec"
 	"github.com/cartstream/cartstream/inventory"
 )
 
@@ -209,7 +208,7 @@ func pendingNative(e *enc, p *cart.PendingCheckout) any {
 
 // pendingFrom reads the pending checkout of a snapshot written with v2 or
 // later; nil when the writer had none (or no such field).
-func pendingFrom(d *dec, w *codec.Schema, native any) *cart.PendingCheckout {
+func pendingFrom(d *dec, native any) *cart.PendingCheckout {
 	raw, ok := native.(map[string]any)
 	if !ok || raw["pending_checkout"] == nil {
 		return nil
@@ -238,6 +237,5 @@ func pendingFrom(d *dec, w *codec.Schema, native any) *cart.PendingCheckout {
 			p.Lines = append(p.Lines, cart.PendingLine{SKU: cart.SKU(d.str(l, "sku")), Quantity: d.int(l, "quantity"), Answer: st, Available: d.long(l, "available")})
 		}
 	}
-	_ = w
 	return &p
 }

@@ -145,7 +145,7 @@ func (c *Codec) snapshotFrom(w *codec.Schema, native any) (cart.Snapshot, error)
 			CheckedOutAt: d.optTS(cr, "checked_out_at"),
 		},
 		RequestOffset: d.long(r, "request_offset"),
-		Pending:       pendingFrom(&d, w, native),
+		Pending:       pendingFrom(&d, native),
 	}
 	if win := d.array(r, "window"); len(win) > 0 {
 		s.Window = make([]cart.RequestOutcome, len(win))
