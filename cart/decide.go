@@ -178,6 +178,9 @@ func (d decider) addItem(c AddItem) (Event, Decision) {
 	if n := int64(line.Quantity) + int64(c.Quantity); n > int64(limit) {
 		return nil, rejected(ReasonQuantityOutOfRange, "sku %s: line would hold %d, at most %d allowed", c.SKU, n, limit)
 	}
+	if rej, ok := d.inStock(c.SKU, int64(line.Quantity)+int64(c.Quantity)); !ok {
+		return nil, rej
+	}
 	if !exists && len(d.state.Lines) >= d.limits.MaxLines {
 		return nil, rejected(ReasonLineLimit, "cart already holds %d lines, the most allowed", len(d.state.Lines))
 	}
@@ -219,6 +222,11 @@ func (d decider) changeQuantity(c ChangeQuantity) (Event, Decision) {
 		}
 		if limit := d.limits.QuantityCap(p); c.Quantity > limit {
 			return nil, rejected(ReasonQuantityOutOfRange, "sku %s: at most %d allowed", c.SKU, limit)
+		}
+		if c.Quantity > line.Quantity {
+			if rej, ok := d.inStock(c.SKU, int64(c.Quantity)); !ok {
+				return nil, rej
+			}
 		}
 		name, price = p.Name, p.UnitPrice
 	}

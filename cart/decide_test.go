@@ -198,8 +198,21 @@ func decideCases() []decideCase {
 		{name: "price changed before checkout", state: fold(add("apple", 1)), cmd: checkout(),
 			cat: catalogWith(cart.Product{SKU: "apple", Name: "Apple", UnitPrice: eur(101), Active: true}), want: cart.ReasonPriceChanged},
 		{name: "corrupt state", state: corrupt, cmd: add("pear", 1), cat: catalog, want: cart.ReasonInvalidState},
+		// The soft stock check (cart/stock.go).
+		{name: "add beyond stock", state: fold(add("apple", 2)), cmd: add("apple", 2), cat: stocked("apple", 3), want: cart.ReasonOutOfStock},
+		{name: "add within stock", state: fold(add("apple", 2)), cmd: add("apple", 1), cat: stocked("apple", 3)},
+		{name: "add of untracked sku", state: empty, cmd: add("pear", 5), cat: stocked("apple", 0)},
+		{name: "raise beyond stock", state: fold(add("apple", 2)), cmd: change("apple", 4), cat: stocked("apple", 3), want: cart.ReasonOutOfStock},
+		{name: "lower below stock needs none", state: fold(add("apple", 5)), cmd: change("apple", 4), cat: stocked("apple", 0)},
 	}
 	return append(cases, lifecycleCases()...)
+}
+
+// stocked is the test catalog with units of sku available.
+func stocked(sku cart.SKU, units int64) func(tb testing.TB) cart.Catalog {
+	return func(tb testing.TB) cart.Catalog {
+		return cart.StockCatalog{MapCatalog: testCatalog(tb), Units: map[cart.SKU]int64{sku: units}}
+	}
 }
 
 func TestDecide(t *testing.T) {
@@ -239,9 +252,10 @@ func TestDecide(t *testing.T) {
 }
 
 // TestEveryReasonReachable fails when a reason code is added without a rule
-// that produces it (DUPLICATE_REQUEST is Process's, tested there).
+// that produces it (DUPLICATE_REQUEST is Process's, CHECKOUT_IN_PROGRESS
+// ProcessReserving's, tested there).
 func TestEveryReasonReachable(t *testing.T) {
-	seen := map[cart.Reason]bool{cart.ReasonDuplicateRequest: true}
+	seen := map[cart.Reason]bool{cart.ReasonDuplicateRequest: true, cart.ReasonCheckoutInProgress: true}
 	for _, tc := range decideCases() {
 		seen[tc.want] = true
 	}

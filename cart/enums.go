@@ -213,6 +213,8 @@ const (
 	ReasonInvalidState              // the stored cart breaks an invariant; an operator must look
 	ReasonNotExpired                // an ExpireCart found the cart touched within its time to live
 	ReasonCartMerged                // the cart was merged into another; nothing changes it any more
+	ReasonOutOfStock                // fewer units are available than the line asks for
+	ReasonCheckoutInProgress        // the cart waits for its checkout's reservations
 )
 
 var reasonNames = []string{
@@ -235,6 +237,8 @@ var reasonNames = []string{
 	"INVALID_STATE",
 	"NOT_EXPIRED",
 	"CART_MERGED",
+	"OUT_OF_STOCK",
+	"CHECKOUT_IN_PROGRESS",
 }
 
 func (r Reason) String() string { return nameOf(reasonNames, r, "Reason") }

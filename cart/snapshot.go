@@ -49,6 +49,9 @@ type Snapshot struct {
 	RequestOffset int64
 	// Window holds at most RequestWindowSize outcomes, oldest first.
 	Window []RequestOutcome
+	// Pending is the checkout waiting for its reservations; nil when none
+	// (always nil unless the write side runs ProcessReserving).
+	Pending *PendingCheckout
 }
 
 // NewSnapshot returns the snapshot of a cart that has seen no request.
@@ -60,6 +63,10 @@ func NewSnapshot(id CartID) Snapshot {
 func (s Snapshot) Clone() Snapshot {
 	s.Cart = s.Cart.Clone()
 	s.Window = append([]RequestOutcome(nil), s.Window...)
+	if s.Pending != nil {
+		p := s.Pending.clone()
+		s.Pending = &p
+	}
 	return s
 }
 
@@ -118,6 +125,11 @@ func (s Snapshot) Validate() error {
 			bad("window %d: cart version %d beyond %d", i, o.CartVersion, s.Cart.Version)
 		}
 	}
+	if s.Pending != nil {
+		if err := s.Pending.validate(s); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -140,9 +152,17 @@ const (
 	// RequestOffset, so the snapshot already covers it (a redelivery
 	// after a rewind). Write nothing.
 	DispositionStale
+	// DispositionPending: a checkout waits for its reservations (see
+	// ProcessReserving); write Outcome.Reserve to the inventory's requests
+	// and the new snapshot, nothing to the cart's event topics yet.
+	DispositionPending
+	// DispositionAnswered: a reservation answer was recorded and the
+	// checkout still waits for others (or the answer was stray); write the
+	// new snapshot and Outcome.Release, if any.
+	DispositionAnswered
 )
 
-var dispositionNames = []string{"", "ACCEPTED", "REJECTED", "DUPLICATE", "STALE"}
+var dispositionNames = []string{"", "ACCEPTED", "REJECTED", "DUPLICATE", "STALE", "PENDING", "ANSWERED"}
 
 func (d Disposition) String() string { return nameOf(dispositionNames, d, "Disposition") }
 
@@ -158,6 +178,13 @@ type Outcome struct {
 	Recorded RequestOutcome
 	// Cart is the cart after the step.
 	Cart CartState
+	// Reserve are the reservation requests a checkout sends to the
+	// inventory (DispositionPending only).
+	Reserve []Reservation
+	// Release are granted reservations to give back: a checkout that
+	// failed for stock, or a stray grant (DispositionRejected,
+	// DispositionAnswered).
+	Release []Reservation
 }
 
 // Process is the write side's whole step for one request read at offset in
@@ -184,6 +211,10 @@ func Process(snap Snapshot, cmd Command, offset int64, catalog Catalog, limits L
 	// cart is either the fold's new state or a clone.
 	next := snap
 	next.RequestOffset = offset
+	if snap.Pending != nil {
+		p := snap.Pending.clone()
+		next.Pending = &p
+	}
 
 	c, ok := Concrete(cmd)
 	rec := RequestOutcome{Offset: offset, CartVersion: snap.Cart.Version}

@@ -142,7 +142,7 @@ func TestEnumsRoundTrip(t *testing.T) {
 		}
 	}
 	mustEqual(t, "disposition", cart.DispositionDuplicate.String(), "DUPLICATE")
-	mustEqual(t, "reason list", len(cart.Reasons()), 18)
+	mustEqual(t, "reason list", len(cart.Reasons()), 20)
 }
 
 func TestMoney(t *testing.T) {

@@ -220,8 +220,8 @@ func verifyHistory(t *testing.T, c *kafkatest.Cluster, set topics.Set, rec *reco
 		t.Fatalf("verify.Read: %v", err)
 	}
 	t.Logf("read: %s", last)
-	if progressed == 0 || !last.Done || len(last.Topics) != 5 || !in.OrdersRead {
-		t.Errorf("final progress %+v after %d reports, want done over 5 topics (orders included)", last, progressed)
+	if progressed == 0 || !last.Done || len(last.Topics) != 7 || !in.OrdersRead || !in.InventoryRead {
+		t.Errorf("final progress %+v after %d reports, want done over 7 topics (orders and the stock side included)", last, progressed)
 	}
 	for _, tp := range last.Topics {
 		if !tp.Done || tp.Offsets != tp.Total {

@@ -86,6 +86,9 @@ func (s *Server) AwaitOutcome(ctx context.Context, q gateway.OutcomeQuery) (*car
 		out, err := s.p.awaitRecordedOutcome(ctx, q.CartID, q.RequestID, tok)
 		return out, statusOf(err)
 	}
+	if err == nil && snap.Pending != nil && snap.Pending.RequestID == q.RequestID {
+		snap, err = s.p.awaitCheckoutDecided(ctx, q.CartID, q.RequestID)
+	}
 	if err != nil {
 		return nil, statusOf(err)
 	}
@@ -107,7 +110,9 @@ func outcomeOf(snap cart.Snapshot, id cart.RequestID, offset int64, fp cart.Fing
 		return o, o.RequestID == id
 	}
 	o, ok := snap.Lookup(id)
-	if !ok || o.Offset > offset {
+	// A checkout that reserved stock is recorded at the offset of the
+	// answer that decided it, after its own (decision 12).
+	if !ok || (o.Offset > offset && o.Kind != cart.KindCheckout) {
 		return cart.RequestOutcome{}, false
 	}
 	if fp != 0 && o.Fingerprint != fp {

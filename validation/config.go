@@ -12,6 +12,7 @@ import (
 
 	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/internal/topics"
+	"github.com/cartstream/cartstream/inventory"
 )
 
 // Records encodes and decodes what the manager reads and writes. The
@@ -30,6 +31,15 @@ type Records interface {
 	// EncodeRequest encodes the requests the manager writes itself to
 	// cart.requests (MergeInto, ExpireCart).
 	EncodeRequest(cmd cart.Command) ([]byte, error)
+	// IsAnswer tells the inventory's reservation answers on cart.requests
+	// from the gateway's requests; DecodeAnswer decodes one.
+	IsAnswer(value []byte) bool
+	DecodeAnswer(value []byte) (cart.ReservationAnswer, error)
+	// EncodeInventoryRequest encodes a reservation or release for the
+	// inventory's topic.
+	EncodeInventoryRequest(r inventory.Request) ([]byte, error)
+	// DecodeStockLevel decodes an inventory.stock value (the soft check).
+	DecodeStockLevel(value []byte) (inventory.Level, error)
 }
 
 // Defaults of Config.
@@ -116,6 +126,11 @@ type Config struct {
 	// ExpiryScan is how often the manager looks for idle carts; default
 	// CartTTL/4, between 100ms and a minute.
 	ExpiryScan time.Duration
+	// Reservations makes a checkout reserve its lines' stock before it
+	// closes the cart (cart.ProcessReserving; decision 12): an inventory
+	// processor must then run on Topics.Inventory, or checkouts wait for
+	// ever. Off, a checkout closes the cart at once, as before.
+	Reservations bool
 }
 
 // DefaultCartTTL is the default Config.CartTTL: 30 days.

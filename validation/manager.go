@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cartstream/cartstream/cart"
 )
 
 // Manager is the AddItemManager. Create it with New and run it with Run.
@@ -19,9 +21,11 @@ type Manager struct {
 	cfg     Config
 	log     *slog.Logger
 	catalog *catalogStore
-	stats   Stats
-	health  *healthState
-	ready   chan struct{}
+	// stock is the catalog with the latest stock levels (reserve.go).
+	stock  stockCatalog
+	stats  Stats
+	health *healthState
+	ready  chan struct{}
 	// oversized: requests whose outcome was refused as too large.
 	oversized oversized
 }
@@ -33,13 +37,15 @@ func New(cfg Config) (*Manager, error) {
 	}
 	cfg = cfg.withDefaults()
 	log := cfg.Logger.With("component", "additem-manager", "instance", cfg.InstanceID)
-	return &Manager{
+	m := &Manager{
 		cfg:     cfg,
 		log:     log,
 		catalog: newCatalogStore(cfg.Records.DecodeProduct, log, cfg.Faults),
 		health:  newHealthState(log, cfg.UnhealthyAfter),
 		ready:   make(chan struct{}),
-	}, nil
+	}
+	m.stock = stockCatalog{products: m.catalog, stock: &stockStore{levels: map[cart.SKU]int64{}, decode: cfg.Records.DecodeStockLevel, log: log}}
+	return m, nil
 }
 
 // Stats returns the manager's counters.
@@ -67,7 +73,9 @@ func (m *Manager) Run(ctx context.Context) error {
 	loaded := make(chan error, 1)
 	following := make(chan struct{})
 	go func() { defer close(following); m.followCatalog(cctx, loaded) }()
-	defer func() { stopCatalog(); <-following }()
+	followingStock := make(chan struct{})
+	go func() { defer close(followingStock); m.followStock(cctx) }()
+	defer func() { stopCatalog(); <-following; <-followingStock }()
 
 	select {
 	case err := <-loaded:

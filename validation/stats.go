@@ -33,6 +33,9 @@ type Stats struct {
 	QuarantineRejections atomic.Int64
 	// Orders counts committed OrderPlaced records (one per accepted checkout).
 	Orders atomic.Int64
+	// Reservations and Releases count committed requests to the
+	// inventory; Answers the reservation answers taken.
+	Reservations, Releases, Answers atomic.Int64
 	// ConcurrentRetries counts CONCURRENT_TRANSACTIONS answers librdkafka
 	// retried: a transaction that waited for its predecessor's markers.
 	ConcurrentRetries atomic.Int64

@@ -14,6 +14,7 @@ import (
 	"github.com/cartstream/cartstream/cart"
 	keyhash "github.com/cartstream/cartstream/internal/partition"
 	"github.com/cartstream/cartstream/internal/tracing"
+	"github.com/cartstream/cartstream/inventory"
 )
 
 // worker owns one transactional producer and runs one job at a time: a
@@ -108,6 +109,7 @@ type tally struct {
 	quarantined                                                 int64 // rejections of quarantined carts (also in rejected)
 	orders                                                      int64 // OrderPlaced records
 	expired                                                     int64 // carts expired
+	reservations, releases, answers                             int64 // inventory requests written, answers taken
 	rejectedBy                                                  [reasonSlots]int64
 }
 
@@ -270,6 +272,9 @@ func (w *worker) commitState(j *job, b *batchTxn) {
 	st.QuarantineRejections.Add(t.quarantined)
 	st.Orders.Add(t.orders)
 	st.Expired.Add(t.expired)
+	st.Reservations.Add(t.reservations)
+	st.Releases.Add(t.releases)
+	st.Answers.Add(t.answers)
 	for r, n := range t.rejectedBy {
 		if n > 0 {
 			st.rejectedBy[r].Add(n)
@@ -331,6 +336,9 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 	if w.m.oversized.take(tp.Partition, tp.Offset) {
 		return "", nil, w.writeMalformed(b, j, msg, malformedTooLarge, nil, now)
 	}
+	if cfg.Records.IsAnswer(msg.Value) {
+		return w.handleAnswer(j, b, msg, now)
+	}
 	cmd, err := cfg.Records.DecodeRequest(msg.Value)
 	if err == nil {
 		err = placed(msg, cmd.Meta().CartID, j.partitions)
@@ -345,14 +353,7 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 		}
 		return "", nil, w.returnMerge(j, b, cmd, cart.Rejection{Reason: cart.ReasonInvalidState}, traceparentHeader(msg), tp.Offset, now)
 	}
-	snap, known := cart.NewSnapshot(id), false
-	if pd, inBatch := b.overlay[id]; inBatch {
-		if !pd.gone { // else it expired earlier in this batch: a new cart
-			snap, known = pd.snap, true
-		}
-	} else if cur, ok := j.parts[tp.Partition].state.carts[id]; ok {
-		snap, known = cur, true
-	}
+	snap, known := w.snapshotOf(j, b, tp.Partition, id)
 	if internalOnGone(cmd) && !known {
 		// The cart is gone (an expiry requested twice, lines returned to
 		// an expired cart): writing a rejection would bring it back to
@@ -360,7 +361,49 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 		b.tally.stale++
 		return id, nil, nil
 	}
-	nextSnap, out := cart.Process(snap, cmd, int64(tp.Offset), w.m.catalog, cfg.Limits, now)
+	process := cart.Process
+	if cfg.Reservations {
+		process = cart.ProcessReserving
+	}
+	nextSnap, out := process(snap, cmd, int64(tp.Offset), w.m.stock, cfg.Limits, now)
+	if err := w.writeOutcome(j, b, msg, id, out, now); err != nil {
+		return "", nil, err
+	}
+	if out.Disposition == cart.DispositionRejected {
+		if err := w.returnMerge(j, b, cmd, out.Invalid.Rejection, b.spans.cur, tp.Offset, now); err != nil {
+			return "", nil, err
+		}
+	}
+	if out.Disposition == cart.DispositionStale {
+		return id, nil, nil
+	}
+	return id, &nextSnap, nil
+}
+
+// snapshotOf is the cart's latest snapshot: this batch's, else the
+// committed one, else a new cart's (known false: also for a cart that
+// expired earlier in this batch).
+func (w *worker) snapshotOf(j *job, b *batchTxn, p int32, id cart.CartID) (snap cart.Snapshot, known bool) {
+	if pd, ok := b.overlay[id]; ok {
+		if pd.gone {
+			return cart.NewSnapshot(id), false
+		}
+		return pd.snap, true
+	}
+	if cur, ok := j.parts[p].state.carts[id]; ok {
+		return cur, true
+	}
+	return cart.NewSnapshot(id), false
+}
+
+// writeOutcome adds what a step of the domain says to write: events (and
+// the order of a checkout, the lifecycle's requests), a rejection,
+// reservations or releases for the inventory. Each record names the
+// request it is about: the command's, or for what a reservation answer
+// decided, the checkout's.
+func (w *worker) writeOutcome(j *job, b *batchTxn, msg *kafka.Message, id cart.CartID, out cart.Outcome, now time.Time) error {
+	tp := msg.TopicPartition
+	cfg := &w.m.cfg
 	trace := b.spans.cur
 	t := &b.tally
 	switch out.Disposition {
@@ -370,39 +413,50 @@ func (w *worker) handle(j *job, b *batchTxn, msg *kafka.Message, now time.Time) 
 		for _, ev := range out.Events {
 			value, err := cfg.Records.EncodeValidated(ev)
 			if err != nil {
-				return "", nil, fmt.Errorf("%w: encode %s of cart %s: %w", errSessionFatal, ev.EventType(), id, err)
+				return fmt.Errorf("%w: encode %s of cart %s: %w", errSessionFatal, ev.EventType(), id, err)
 			}
-			hdrs := outcomeHeaders(string(cmd.Meta().RequestID), ev.EventType().String(), trace, tp.Offset)
+			hdrs := outcomeHeaders(string(ev.Meta().RequestID), ev.EventType().String(), trace, tp.Offset)
 			b.add(cfg.Topics.Validated, tp.Partition, msg.Key, value, hdrs)
 			if co, ok := ev.(cart.CartCheckedOut); ok {
 				if err := w.placeOrder(b, co, trace, tp.Offset); err != nil {
-					return "", nil, err
+					return err
 				}
 			}
 			if err := w.lifecycleEffects(j, b, ev, trace, tp.Offset); err != nil {
-				return "", nil, err
+				return err
 			}
 		}
 	case cart.DispositionRejected:
 		t.reject(out.Invalid.Rejection.Reason)
 		value, err := cfg.Records.EncodeInvalid(*out.Invalid)
 		if err != nil {
-			return "", nil, fmt.Errorf("%w: encode rejection of cart %s: %w", errSessionFatal, id, err)
+			return fmt.Errorf("%w: encode rejection of cart %s: %w", errSessionFatal, id, err)
 		}
-		hdrs := outcomeHeaders(string(cmd.Meta().RequestID), out.Invalid.EventType().String(), trace, tp.Offset)
+		hdrs := outcomeHeaders(string(out.Invalid.RequestID), out.Invalid.EventType().String(), trace, tp.Offset)
 		b.add(cfg.Topics.Invalid, tp.Partition, msg.Key, value, hdrs)
-		if err := w.returnMerge(j, b, cmd, out.Invalid.Rejection, trace, tp.Offset, now); err != nil {
-			return "", nil, err
-		}
 	case cart.DispositionDuplicate:
 		t.duplicates++
 	case cart.DispositionStale:
 		t.stale++
-		return id, nil, nil
+	case cart.DispositionPending:
+		t.processed++
+	case cart.DispositionAnswered:
 	default:
-		return "", nil, fmt.Errorf("%w: unknown disposition %v", errSessionFatal, out.Disposition)
+		return fmt.Errorf("%w: unknown disposition %v", errSessionFatal, out.Disposition)
 	}
-	return id, &nextSnap, nil
+	for _, r := range out.Reserve {
+		if err := w.toInventory(b, inventory.KindReserve, r, trace, tp.Offset, now); err != nil {
+			return err
+		}
+		t.reservations++
+	}
+	for _, r := range out.Release {
+		if err := w.toInventory(b, inventory.KindRelease, r, trace, tp.Offset, now); err != nil {
+			return err
+		}
+		t.releases++
+	}
+	return nil
 }
 
 // placed checks that a decoded request sits where its cart's state lives:

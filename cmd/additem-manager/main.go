@@ -53,6 +53,7 @@ func run(args []string) int {
 		maxLines   int
 		cartTTL    time.Duration
 		mf         service.MetricsFlags
+		reserve    bool
 	)
 	e := &service.EnvFlags{FS: fs}
 	e.String(&brokers, "brokers", "KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers")
@@ -71,6 +72,7 @@ func run(args []string) int {
 	e.String(&schemaDir, "schema-dir", "CARTSTREAM_SCHEMA_DIR", "", "directory of newer record schemas (*.avsc) to read, shipped ahead of a rolling upgrade (docs/operations.md)")
 	e.Int(&maxLines, "max-lines", "CARTSTREAM_MAX_LINES", cart.DefaultMaxLines, "distinct lines a cart may hold")
 	e.Duration(&cartTTL, "cart-ttl", "CARTSTREAM_CART_TTL", validation.DefaultCartTTL, "how long a cart may stay untouched before it expires")
+	e.Bool(&reserve, "reservations", "CARTSTREAM_RESERVATIONS", false, "checkouts reserve stock through the inventory processor (run cmd/inventory-processor beside)")
 	mf.Register(e, ":9102")
 	logFlags.Register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -120,7 +122,7 @@ func run(args []string) int {
 		Client: client, Topics: set, GroupID: group, InstanceID: instance,
 		MaxBatchRecords: maxBatch, Producers: producers, TransactionTimeout: txTimeout, SessionTimeout: sessTO,
 		Limits: cart.Limits{MaxLines: maxLines}, Records: rec, Logger: log,
-		Observer: obs.Manager, CartTTL: cartTTL,
+		Observer: obs.Manager, CartTTL: cartTTL, Reservations: reserve,
 	}
 	if mf.KafkaStatsInterval > 0 {
 		cfg.KafkaStats, cfg.KafkaStatsInterval = obs.Kafka.Func("manager-"), mf.KafkaStatsInterval

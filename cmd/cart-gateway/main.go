@@ -103,6 +103,8 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	e.String(&c.topics.State, "topic-state", "CARTSTREAM_TOPIC_STATE", def.State, "cart snapshots topic (compacted)")
 	e.String(&c.topics.Catalog, "topic-catalog", "CARTSTREAM_TOPIC_CATALOG", def.Catalog, "catalog topic (compacted)")
 	e.String(&c.topics.Orders, "topic-orders", "CARTSTREAM_TOPIC_ORDERS", def.Orders, "orders topic (OrderPlaced per checkout)")
+	e.String(&c.topics.Inventory, "topic-inventory", "CARTSTREAM_TOPIC_INVENTORY", def.Inventory, "inventory requests topic (reservations, stock changes; keyed by sku)")
+	e.String(&c.topics.Stock, "topic-stock", "CARTSTREAM_TOPIC_STOCK", def.Stock, "stock levels topic (compacted, keyed by sku)")
 	e.Int(&c.partitions, "partitions", "CARTSTREAM_PARTITIONS", topics.DefaultPartitions, "partitions of topics created at start (existing topics are kept)")
 	e.Int(&c.replication, "replication-factor", "CARTSTREAM_REPLICATION_FACTOR", -1, "replication factor of topics created at start; -1: the broker's default")
 	e.Int(&c.maxRecvBytes, "grpc-max-recv-bytes", "CARTSTREAM_GRPC_MAX_RECV_BYTES", gateway.DefaultMaxRecvMsgSize, "largest gRPC request accepted, bytes (larger: RESOURCE_EXHAUSTED)")

@@ -62,6 +62,7 @@ func commands() []command {
 		{"replay", "fold cart.validated into carts: print them, --verify against cart.state, or --rewrite snapshots", runReplay},
 		{"cart", "inspect one cart through the query API: get, history, watch", runCart},
 		{"catalog", "read and change the catalog: get, export, import, set", runCatalog},
+		{"stock", "read and change stock levels: get, set, adjust", runStock},
 		{"topics", "topic status (offsets, lag, hanging transactions), create, check", runTopics},
 		{"verify", "prove exactly-once processing of the cart topics (the cartverify checks)", runVerify},
 		{"acls", "the least-privilege Kafka ACLs of a deployment: print, apply", runACLs},

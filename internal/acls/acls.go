@@ -32,16 +32,20 @@ const (
 	Manager    Role = "manager"
 	Projection Role = "projection"
 	Operator   Role = "operator"
+	// Inventory is the inventory processor (decision 12).
+	Inventory Role = "inventory"
 )
 
 // Roles lists every role.
-func Roles() []Role { return []Role{Gateway, Manager, Projection, Operator} }
+func Roles() []Role { return []Role{Gateway, Manager, Projection, Operator, Inventory} }
 
 // Group names the services derive themselves; they are stated here because
 // a grant must name them (integration/secure_test.go proves each one).
 const (
 	// DefaultManagerGroup is validation.DefaultGroupID.
 	DefaultManagerGroup = "cartstream-additem-manager"
+	// DefaultInventoryGroup is the inventory processor's group.
+	DefaultInventoryGroup = "cartstream-inventory"
 	// ProjectionGroupPrefix starts the group.id of every projection
 	// consumer (projection/config.go consumerConfig): assigned, never
 	// joined, never committed.
@@ -183,11 +187,20 @@ func (d Deployment) Rules() []Rule {
 		}
 		topic(r, t.State, kafka.ACLOperationDescribeConfigs, "start-up check: cart.state is compacted")
 		topic(r, t.Catalog, kafka.ACLOperationDescribeConfigs, "start-up check: catalog.products is compacted")
+		topic(r, t.Stock, kafka.ACLOperationDescribeConfigs, "start-up check: inventory.stock is compacted")
+		for _, name := range []string{t.Inventory, t.Stock} {
+			if !slices.Contains(describe, name) {
+				topic(r, name, kafka.ACLOperationDescribe, "start-up check: the stock side's topics exist, partition counts match")
+			}
+		}
 	}
 
 	// Gateway: produces commands and catalog changes, reads nothing.
 	topic(Gateway, t.Requests, kafka.ACLOperationWrite, "produces every cart command (idempotent producer: Write on a topic also allows InitProducerId, KIP-679)")
 	topic(Gateway, t.Catalog, kafka.ACLOperationWrite, "CatalogAdminService writes products (operator callers only; the gateway checks the role)")
+	topic(Gateway, t.Inventory, kafka.ACLOperationWrite, "InventoryAdminService writes stock changes (operator callers only)")
+	topic(Gateway, t.Stock, kafka.ACLOperationRead, "InventoryAdminService.GetStock reads a sku's level")
+	group(Gateway, lit, "cartstream-gateway-stock", kafka.ACLOperationDescribe, "GetStock's reader's group.id (assigned, never joined)")
 	check(Gateway, t.Validated, t.Invalid, t.State, t.Catalog, t.Orders)
 
 	// Manager: consumes requests in its group, writes outcomes in
@@ -195,9 +208,12 @@ func (d Deployment) Rules() []Rule {
 	topic(Manager, t.Requests, kafka.ACLOperationRead, "consumes cart commands in its group")
 	topic(Manager, t.Catalog, kafka.ACLOperationRead, "reads the whole catalog (global table)")
 	topic(Manager, t.State, kafka.ACLOperationRead, "restores its partitions' carts at assignment")
-	for _, name := range []string{t.Validated, t.Invalid, t.State, t.Orders} {
-		topic(Manager, name, kafka.ACLOperationWrite, "writes outcomes, snapshots and orders in its transactions")
+	for _, name := range []string{t.Validated, t.Invalid, t.State, t.Orders, t.Inventory} {
+		topic(Manager, name, kafka.ACLOperationWrite, "writes outcomes, snapshots, orders and reservations in its transactions")
 	}
+	topic(Manager, t.Requests, kafka.ACLOperationWrite, "writes its own requests in its transactions: a merge's second half (MergeInto, MergeReturned) and expiries (ExpireCart)")
+	topic(Manager, t.Stock, kafka.ACLOperationRead, "reads the stock levels (global table) for the soft check")
+	group(Manager, lit, GlobalTableGroupPrefix+t.Stock, kafka.ACLOperationDescribe, "the stock reader's group.id (assigned, never joined): coordinator lookup only")
 	check(Manager)
 	group(Manager, lit, g, kafka.ACLOperationRead, "joins the group and commits offsets in its transactions (SendOffsetsToTransaction)")
 	group(Manager, pre, g+RestoreGroupInfix, kafka.ACLOperationDescribe, "the restore consumer's group.id (assigned, never joined): coordinator lookup only")
@@ -224,6 +240,16 @@ func (d Deployment) Rules() []Rule {
 		topic(Gateway, mt, kafka.ACLOperationRead, "routes queries to the replica serving the cart's partition")
 		group(Gateway, lit, MembersReaderGroup, kafka.ACLOperationDescribe, "the membership reader's group.id (assigned, never joined): coordinator lookup only")
 	}
+	// Inventory processor: consumes inventory.requests in its group,
+	// writes levels and answers (to cart.requests) in its transactions.
+	topic(Inventory, t.Inventory, kafka.ACLOperationRead, "consumes reservations and stock changes in its group")
+	topic(Inventory, t.Stock, kafka.ACLOperationRead, "restores its partitions' levels at assignment")
+	topic(Inventory, t.Stock, kafka.ACLOperationWrite, "writes levels in its transactions")
+	topic(Inventory, t.Requests, kafka.ACLOperationWrite, "writes reservation answers to the carts' partitions in its transactions")
+	check(Inventory, t.Requests, t.Validated, t.Invalid, t.State, t.Catalog, t.Orders)
+	group(Inventory, lit, DefaultInventoryGroup, kafka.ACLOperationRead, "joins the group and commits offsets in its transactions")
+	group(Inventory, pre, DefaultInventoryGroup+RestoreGroupInfix, kafka.ACLOperationDescribe, "the restore consumer's group.id (assigned, never joined)")
+	add(Inventory, ResourceTransactionalID, pre, DefaultInventoryGroup+ManagerTxnIDSeparator, kafka.ACLOperationWrite, "its transactional id is <group>-<instance>")
 
 	// Operator: cartctl and cartverify. Creates the topics (the services
 	// do not: they only check), reads everything, rewrites snapshots.

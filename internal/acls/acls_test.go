@@ -53,12 +53,21 @@ func TestBoundaries(t *testing.T) {
 		{Gateway, ts.Requests, read, false},
 		{Gateway, ts.Validated, write, false},
 		{Manager, ts.Requests, read, true},
-		{Manager, ts.Requests, write, false},
+		{Manager, ts.Requests, write, true}, // its own requests: merges, expiries
 		{Manager, ts.Catalog, write, false},
 		{Manager, ts.Validated, read, false},
 		{Projection, ts.State, read, true},
 		{Operator, ts.Requests, write, false},
 		{Operator, ts.State, write, true},
+		{Manager, ts.Inventory, write, true},
+		{Manager, ts.Stock, write, false},
+		{Inventory, ts.Inventory, read, true},
+		{Inventory, ts.Stock, write, true},
+		{Inventory, ts.Requests, write, true},
+		{Inventory, ts.State, read, false},
+		{Inventory, ts.Validated, write, false},
+		{Gateway, ts.Inventory, write, true},
+		{Gateway, ts.Stock, write, false},
 	} {
 		if got := allowed(rules, c.role, topic, c.name, c.op); got != c.want {
 			t.Errorf("%s %s %s: allowed %v, want %v", c.role, c.op, c.name, got, c.want)

@@ -43,6 +43,9 @@ var (
 	// read side, or another customer's (the two answer alike, so a read
 	// tells nobody whether someone else's cart exists).
 	ErrCartNotFound = errors.New("gateway: cart not found")
+	// ErrNotFound is something else the caller asked for that does not
+	// exist (a SKU's stock level).
+	ErrNotFound = errors.New("gateway: not found")
 )
 
 // ShedRetryAfter is the retry hint of a command shed for overload.
@@ -96,7 +99,7 @@ func statusOf(err error) error {
 		return auth.StatusOf(err)
 	case errors.Is(err, ErrPermissionDenied):
 		return status.Error(codes.PermissionDenied, err.Error())
-	case errors.Is(err, ErrCartNotFound):
+	case errors.Is(err, ErrCartNotFound), errors.Is(err, ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.As(err, new(*RateLimitError)):
 		return rateLimited(err)

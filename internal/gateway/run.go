@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"time"
 
@@ -311,6 +312,13 @@ func newGRPCServer(o Options, kp Producer) (*grpc.Server, *health.Server, error)
 	if pe, ok := o.Encoder.(ProductEncoder); ok {
 		admin := &CatalogAdmin{Topic: o.Topics.Catalog, Producer: prod, Encoder: pe, Products: o.Products}
 		admin.Register(srv)
+	}
+	if sc, ok := o.Encoder.(StockCodec); ok {
+		client := kafka.ConfigMap{}
+		maps.Copy(client, o.Kafka.Extra)
+		client["bootstrap.servers"] = o.Kafka.Brokers
+		inv := &InventoryAdmin{Requests: o.Topics.Inventory, Stock: o.Topics.Stock, Producer: prod, Codec: sc, Client: client}
+		inv.Register(srv)
 	}
 	if o.Register != nil {
 		o.Register(srv)

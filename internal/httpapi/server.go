@@ -124,6 +124,9 @@ func New(cfg Config) (*Server, error) {
 	if err := cartv1.RegisterCatalogAdminServiceHandlerClient(ctx, gw, cartv1.NewCatalogAdminServiceClient(cfg.Conn)); err != nil {
 		return nil, fmt.Errorf("httpapi: register CatalogAdminService: %w", err)
 	}
+	if err := cartv1.RegisterInventoryAdminServiceHandlerClient(ctx, gw, cartv1.NewInventoryAdminServiceClient(cfg.Conn)); err != nil {
+		return nil, fmt.Errorf("httpapi: register InventoryAdminService: %w", err)
+	}
 	s := &Server{cfg: cfg, health: healthpb.NewHealthClient(cfg.Conn)}
 	s.streams, s.cancelStream = context.WithCancel(context.Background())
 

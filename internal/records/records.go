@@ -70,7 +70,16 @@ var current = [...]string{
 	"schemas/cart_merged.v1.avsc",
 	"schemas/cart_merged_into.v1.avsc",
 	"schemas/cart_merge_returned.v1.avsc",
+	"schemas/inventory_request.v1.avsc",
+	"schemas/stock_level.v1.avsc",
+	"schemas/reservation_answer.v1.avsc",
 }
+
+// snapshotPendingFile is the snapshot version written only for a cart
+// with a pending checkout (EncodeSnapshot): every other snapshot keeps the
+// current v2 (and its fast path), so readers that do not know v3 yet read
+// all carts but those waiting for their reservations.
+const snapshotPendingFile = "schemas/cart_snapshot.v3.avsc"
 
 // Full names of the record types.
 const (
@@ -88,6 +97,9 @@ const (
 	nameMerged         = "cartstream.v1.CartMerged"
 	nameMergedInto     = "cartstream.v1.CartMergedInto"
 	nameMergeReturned  = "cartstream.v1.CartMergeReturned"
+	nameInventory      = "cartstream.v1.InventoryRequest"
+	nameStockLevel     = "cartstream.v1.StockLevel"
+	nameAnswer         = "cartstream.v1.ReservationAnswer"
 )
 
 // Config configures a Codec. The zero value is valid.
@@ -140,6 +152,9 @@ type Codec struct {
 	request, addItem, removeItem, changeQuantity, checkedOut, invalid, snapshot, product, order *codec.Schema
 	// The cart lifecycle's events.
 	cleared, expired, merged, mergedInto, mergeReturned *codec.Schema
+	inventory, stockLevel, answer                       *codec.Schema
+	// snapshotPending writes snapshots with a pending checkout.
+	snapshotPending *codec.Schema
 
 	// Which record types take the hand-written paths (fastenc.go).
 	fast fastPaths
@@ -197,6 +212,7 @@ func newCodec(cfg Config, all, cur []*codec.Schema) (*Codec, error) {
 		nameInvalid: &c.invalid, nameSnapshot: &c.snapshot, nameProduct: &c.product, nameOrder: &c.order,
 		nameCleared: &c.cleared, nameExpired: &c.expired, nameMerged: &c.merged, nameMergedInto: &c.mergedInto,
 		nameMergeReturned: &c.mergeReturned,
+		nameInventory:     &c.inventory, nameStockLevel: &c.stockLevel, nameAnswer: &c.answer,
 	}
 	var errs []error
 	for _, s := range cur {
@@ -225,6 +241,14 @@ func newCodec(cfg Config, all, cur []*codec.Schema) (*Codec, error) {
 		return nil, err
 	}
 	c.fast = newFastPaths(c)
+	if b, err := embedded.ReadFile(snapshotPendingFile); err == nil {
+		if s, err := codec.ParseSchema(string(b)); err == nil {
+			c.snapshotPending, _ = reg.ByFingerprint(s.Fingerprint())
+		}
+	}
+	if c.snapshotPending == nil {
+		return nil, fmt.Errorf("records: %s is not registered", snapshotPendingFile)
+	}
 	return c, nil
 }
 

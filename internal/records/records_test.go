@@ -339,7 +339,7 @@ func TestDecodeRefusesImpossibleValues(t *testing.T) {
 	// A reason code from a newer writer: the schema resolves, the domain
 	// cannot hold it.
 	b, err = c.format.Encode(c.invalid, map[string]any{
-		"cart_id": nil, "request_id": nil, "kind": "ADD_ITEM", "reason": "OUT_OF_STOCK", "message": "",
+		"cart_id": nil, "request_id": nil, "kind": "ADD_ITEM", "reason": "BACKORDERED", "message": "",
 		"requested_at": nil, "decided_at": t0.UnixNano(), "raw": nil,
 	})
 	if err != nil {

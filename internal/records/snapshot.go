@@ -16,6 +16,9 @@ const fingerprintSize = 8
 // only on what the schema cannot hold: an unknown status or kind or reason,
 // an out-of-range time.
 func (c *Codec) EncodeSnapshot(s cart.Snapshot) ([]byte, error) {
+	if s.Pending != nil {
+		return c.encodeSnapshotReference(s)
+	}
 	if c.fast.snapshot {
 		if n, ok := snapshotSize(&s); ok {
 			b, err := c.format.EncodeFunc(c.snapshot, n, func(dst []byte) []byte { return appendSnapshot(dst, &s) })
@@ -73,10 +76,15 @@ func (c *Codec) encodeSnapshotReference(s cart.Snapshot) ([]byte, error) {
 		"request_offset": s.RequestOffset,
 		"window":         window,
 	}
+	schema := c.snapshot
+	if s.Pending != nil {
+		schema = c.snapshotPending
+		native["pending_checkout"] = pendingNative(&e, s.Pending)
+	}
 	if e.err != nil {
 		return nil, fmt.Errorf("records: encode snapshot: %w", e.err)
 	}
-	return c.encode("snapshot", c.snapshot, native)
+	return c.encode("snapshot", schema, native)
 }
 
 // DecodeSnapshot decodes a cart.state value and validates it
@@ -139,6 +147,7 @@ func (c *Codec) snapshotFrom(w *codec.Schema, native any) (cart.Snapshot, error)
 			MergedInto:   cart.CartID(d.optStr(cr, "merged_into")),
 		},
 		RequestOffset: d.long(r, "request_offset"),
+		Pending:       pendingFrom(&d, native),
 	}
 	if win := d.array(r, "window"); len(win) > 0 {
 		s.Window = make([]cart.RequestOutcome, len(win))
@@ -172,3 +181,7 @@ func (c *Codec) snapshotFrom(w *codec.Schema, native any) (cart.Snapshot, error)
 
 // errInvalidSnapshot is the error of a decoded snapshot the domain refuses.
 func errInvalidSnapshot(err error) error { return fmt.Errorf("%w: %w", ErrInvalid, err) }
+
+func putFingerprint(dst []byte, f cart.Fingerprint) { binary.BigEndian.PutUint64(dst, uint64(f)) }
+
+func getFingerprint(b []byte) cart.Fingerprint { return cart.Fingerprint(binary.BigEndian.Uint64(b)) }

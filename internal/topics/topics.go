@@ -24,6 +24,11 @@ type Set struct {
 	State     string // compacted: the latest CartSnapshot per cart
 	Catalog   string // compacted: the product catalog, read whole by every manager
 	Orders    string // OrderPlaced per successful checkout, keyed by order id, for downstream services
+	// Inventory and Stock are the stock side (decision 12), keyed by SKU
+	// and co-partitioned with each other, not with the carts: reservation,
+	// release and stock-change requests, and the compacted stock levels.
+	Inventory string
+	Stock     string
 }
 
 // DefaultSet is the topic names of docs/operations.md.
@@ -35,6 +40,8 @@ func DefaultSet() Set {
 		State:     "cart.state",
 		Catalog:   "catalog.products",
 		Orders:    "orders.placed",
+		Inventory: "inventory.requests",
+		Stock:     "inventory.stock",
 	}
 }
 
@@ -48,6 +55,8 @@ func (s Set) WithPrefix(prefix string) Set {
 		State:     prefix + s.State,
 		Catalog:   prefix + s.Catalog,
 		Orders:    prefix + s.Orders,
+		Inventory: prefix + s.Inventory,
+		Stock:     prefix + s.Stock,
 	}
 }
 
@@ -57,7 +66,12 @@ func (s Set) CartTopics() []string {
 }
 
 // All returns every topic of the set.
-func (s Set) All() []string { return append(s.CartTopics(), s.Catalog, s.Orders) }
+func (s Set) All() []string {
+	return append(s.CartTopics(), s.Catalog, s.Orders, s.Inventory, s.Stock)
+}
+
+// InventoryTopics are the stock side's topics, co-partitioned by SKU.
+func (s Set) InventoryTopics() []string { return []string{s.Inventory, s.Stock} }
 
 // Validate reports every empty or duplicated name at once.
 func (s Set) Validate() error {
@@ -65,6 +79,7 @@ func (s Set) Validate() error {
 	seen := map[string]bool{}
 	for _, f := range []struct{ field, name string }{
 		{"requests", s.Requests}, {"validated", s.Validated}, {"invalid", s.Invalid}, {"state", s.State}, {"catalog", s.Catalog}, {"orders", s.Orders},
+		{"inventory", s.Inventory}, {"stock", s.Stock},
 	} {
 		switch {
 		case strings.TrimSpace(f.name) == "":
@@ -127,6 +142,10 @@ func (s Set) Specs(cfg Config) []kafka.TopicSpecification {
 		// Orders are keyed by order id, not co-partitioned with carts; kept
 		// forever like the event log: they are what a shop bills from.
 		spec(s.Orders, forever),
+		// Reservation requests are the inventory's input, kept like the
+		// cart requests; the levels are a table.
+		spec(s.Inventory, nil),
+		spec(s.Stock, compact),
 	}
 }
 
@@ -225,7 +244,10 @@ func Check(ctx context.Context, admin Admin, set Set) (int, error) {
 	if err := coPartitioned(set, counts); err != nil {
 		return 0, err
 	}
-	if err := compacted(ctx, admin, set.State, set.Catalog); err != nil {
+	if err := coPartitionedInventory(set, counts); err != nil {
+		return 0, err
+	}
+	if err := compacted(ctx, admin, set.State, set.Catalog, set.Stock); err != nil {
 		return 0, err
 	}
 	return counts[set.Requests], nil
@@ -243,6 +265,13 @@ func coPartitioned(set Set, counts map[string]int) error {
 	}
 	if mismatch {
 		return fmt.Errorf("%w: partition counts %s; recreate the topics with one count (cartctl topics create) or point the services at a matching set", ErrNotCoPartitioned, strings.Join(parts, ", "))
+	}
+	return nil
+}
+
+func coPartitionedInventory(set Set, counts map[string]int) error {
+	if a, b := counts[set.Inventory], counts[set.Stock]; a != b {
+		return fmt.Errorf("%w: partition counts %s=%d, %s=%d: an inventory processor restores the levels of the partitions it owns", ErrNotCoPartitioned, set.Inventory, a, set.Stock, b)
 	}
 	return nil
 }

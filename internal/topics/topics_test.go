@@ -27,8 +27,8 @@ func TestSetValidateReportsEveryProblem(t *testing.T) {
 func TestSpecs(t *testing.T) {
 	set := DefaultSet().WithPrefix("t1.")
 	specs := set.Specs(Config{})
-	if len(specs) != 6 {
-		t.Fatalf("%d specs, want 6", len(specs))
+	if len(specs) != 8 {
+		t.Fatalf("%d specs, want 8", len(specs))
 	}
 	byName := map[string]map[string]string{}
 	for _, s := range specs {
@@ -45,6 +45,19 @@ func TestSpecs(t *testing.T) {
 	}
 	if byName["t1.cart.validated"]["retention.ms"] != "-1" {
 		t.Error("the event log is not kept forever")
+	}
+	if byName["t1.inventory.stock"]["cleanup.policy"] != "compact" {
+		t.Error("stock levels are not compacted")
+	}
+}
+
+func TestInventoryCoPartitioned(t *testing.T) {
+	set := DefaultSet()
+	if err := coPartitionedInventory(set, map[string]int{set.Inventory: 4, set.Stock: 4, set.Requests: 12}); err != nil {
+		t.Fatalf("the stock side may differ from the carts: %v", err)
+	}
+	if err := coPartitionedInventory(set, map[string]int{set.Inventory: 4, set.Stock: 3}); !errors.Is(err, ErrNotCoPartitioned) {
+		t.Fatalf("coPartitionedInventory = %v", err)
 	}
 }
 

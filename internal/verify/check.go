@@ -38,7 +38,7 @@ import (
 // Every request that decodes, retries included, moves its cart's snapshot
 // to its offset; malformed records do not.
 func Check(in Input) Report {
-	c := &checker{names: in.Topics, partitions: in.Partitions}
+	c := &checker{names: in.Topics, partitions: in.Partitions, answered: answerOffsets(in.Answers)}
 	if c.names.Requests == "" {
 		c.names = topics.DefaultSet()
 	}
@@ -54,6 +54,9 @@ func Check(in Input) Report {
 		c.checkCart(c.carts[k])
 	}
 	c.checkMalformed()
+	if in.InventoryRead {
+		c.checkReservations(in)
+	}
 	if in.OrdersRead {
 		c.checkOrders(in.Orders)
 		c.report.Summary.Orders = len(in.Orders)
@@ -137,6 +140,8 @@ type checker struct {
 	// request it was matched to or found to repeat.
 	requestOf map[int]int64
 	malformed map[malformedKey]*malformedGroup
+	// answered: where each checkout that reserved stock was decided.
+	answered map[cartKey]map[cart.RequestID]int64
 
 	report Report
 }
@@ -429,11 +434,13 @@ func (c *checker) assignValidated(cd *cartData) {
 		c.requestOf[i] = s.req.Offset
 		s.validated = append(s.validated, i)
 		base.RequestOffset = s.req.Offset
-		if late {
+		if late && !c.decidedLater(s) {
 			base.Kind, base.Detail = KindOutOfOrder, fmt.Sprintf("%s appears after the outcome of a later request of the cart", v.Event.EventType())
 			c.add(base)
 		}
-		last = max(last, s.idx)
+		if !c.decidedLater(s) {
+			last = max(last, s.idx)
+		}
 		if got := v.Event.EventType().Kind(); got != s.kind {
 			base.Kind, base.Detail = KindOutcomeMismatch, fmt.Sprintf("%s answers a %s", v.Event.EventType(), s.kind)
 			c.add(base)
@@ -469,11 +476,13 @@ func (c *checker) assignInvalid(cd *cartData) {
 		}
 		s.invalid = append(s.invalid, i)
 		base.RequestOffset = s.req.Offset
-		if late {
+		if late && !c.decidedLater(s) {
 			base.Kind, base.Detail = KindOutOfOrder, fmt.Sprintf("%s rejection appears after the outcome of a later request of the cart", inv.Rejection.Reason)
 			c.add(base)
 		}
-		last = max(last, s.idx)
+		if !c.decidedLater(s) {
+			last = max(last, s.idx)
+		}
 		switch {
 		case mismatch && want == expectReused:
 			base.Kind, base.Detail = KindOutcomeMismatch, "DUPLICATE_REQUEST rejection for a request whose id the window did not hold"
@@ -577,6 +586,9 @@ func (c *checker) checkCart(cd *cartData) {
 		return
 	}
 	lastReq := cd.lastProcessed.req.Offset
+	for _, off := range c.answered[cd.key] {
+		lastReq = max(lastReq, off) // an answer moves the snapshot too
+	}
 	base.RequestOffset = lastReq
 	if cd.snapshot == nil {
 		base.Kind, base.Detail = KindMissingSnapshot, fmt.Sprintf("cart has %d requests but no snapshot", len(cd.slots))
@@ -596,7 +608,7 @@ func (c *checker) checkCart(cd *cartData) {
 			c.add(v)
 		}
 	}
-	if diff := c.diffWindow(snap.Window, cd.window); diff != "" {
+	if diff := c.diffWindow(snap.Window, c.decidedOrder(cd)); diff != "" {
 		v := base
 		v.Kind, v.Detail = KindSnapshotWindow, diff
 		c.add(v)
@@ -646,8 +658,8 @@ func (c *checker) diffWindow(got []cart.RequestOutcome, want []*slot) string {
 	}
 	for i, w := range want {
 		g := got[i]
-		if g.RequestID != w.rid || g.Offset != w.req.Offset || g.Kind != w.kind || g.Fingerprint != w.fp {
-			return fmt.Sprintf("window entry %d is %s@%d (%s, %s), want %s@%d (%s, %s)", i, g.RequestID, g.Offset, g.Kind, g.Fingerprint, w.rid, w.req.Offset, w.kind, w.fp)
+		if off := c.entryOffset(w); g.RequestID != w.rid || g.Offset != off || g.Kind != w.kind || g.Fingerprint != w.fp {
+			return fmt.Sprintf("window entry %d is %s@%d (%s, %s), want %s@%d (%s, %s)", i, g.RequestID, g.Offset, g.Kind, g.Fingerprint, w.rid, off, w.kind, w.fp)
 		}
 		if w.outcomes() != 1 {
 			continue
@@ -665,6 +677,31 @@ func (c *checker) diffWindow(got []cart.RequestOutcome, want []*slot) string {
 		}
 	}
 	return ""
+}
+
+// entryOffset is where a request's window entry sits: its own offset, or
+// for a checkout that reserved stock the offset of the answer that
+// decided it.
+func (c *checker) entryOffset(s *slot) int64 {
+	if s.kind == cart.KindCheckout {
+		if off, ok := c.answered[cartKey{s.req.Partition, cart.CartID(s.req.Key)}][s.rid]; ok && off > s.req.Offset {
+			return off
+		}
+	}
+	return s.req.Offset
+}
+
+// decidedLater reports whether s is a checkout that reserved stock: decided
+// when its last answer came, after the requests that arrived meanwhile
+// (rejected CHECKOUT_IN_PROGRESS), so its outcome follows theirs.
+func (c *checker) decidedLater(s *slot) bool { return c.entryOffset(s) != s.req.Offset }
+
+// decidedOrder is the modelled window in the order the write side entered
+// it: by entryOffset.
+func (c *checker) decidedOrder(cd *cartData) []*slot {
+	w := slices.Clone(cd.window)
+	slices.SortStableFunc(w, func(a, b *slot) int { return cmp.Compare(c.entryOffset(a), c.entryOffset(b)) })
+	return w
 }
 
 // checkMalformed matches undecodable requests with MALFORMED rejections by

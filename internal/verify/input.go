@@ -3,6 +3,7 @@ package verify
 import (
 	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/internal/topics"
+	"github.com/cartstream/cartstream/inventory"
 )
 
 // Decoder decodes the values of the four cart topics. internal/records'
@@ -90,7 +91,48 @@ type Input struct {
 	// was read (a topic set without one is verified without order checks).
 	Orders     []Order
 	OrdersRead bool
+	// Answers are the reservation answers found on cart.requests;
+	// Inventory and Stock the records of inventory.requests and
+	// inventory.stock; InventoryRead says those topics were read.
+	Answers       []Answer
+	Inventory     []InventoryRecord
+	Stock         []StockRecord
+	InventoryRead bool
 	// Warnings are carried into the Report as they are: what the reader
 	// noticed that limits the verdict (e.g. a log truncated by retention).
 	Warnings []string
+}
+
+// StockDecoder decodes the stock side's records; a Decoder that also
+// implements it (internal/records' Codec does) lets Read tell reservation
+// answers on cart.requests from requests and read the inventory topics.
+type StockDecoder interface {
+	IsAnswer(value []byte) bool
+	DecodeAnswer(value []byte) (cart.ReservationAnswer, error)
+	DecodeInventoryRequest(value []byte) (inventory.Request, error)
+	DecodeStockLevel(value []byte) (inventory.Level, error)
+}
+
+// Answer is a reservation answer on cart.requests.
+type Answer struct {
+	Position
+	Key       string
+	Answer    cart.ReservationAnswer
+	DecodeErr error
+}
+
+// InventoryRecord is one record of inventory.requests.
+type InventoryRecord struct {
+	Position
+	Key       string
+	Request   inventory.Request
+	DecodeErr error
+}
+
+// StockRecord is one record of inventory.stock.
+type StockRecord struct {
+	Position
+	Key       string
+	Level     inventory.Level
+	DecodeErr error
 }

@@ -139,6 +139,8 @@ const (
 	roleInvalid
 	roleState
 	roleOrders
+	roleInventory
+	roleStock
 )
 
 // partitionRead is the span of one partition to read: [start, end), end
@@ -175,6 +177,12 @@ func Read(ctx context.Context, cfg Config) (Input, error) {
 		// Orders are checked against the checkouts when the set names them.
 		names = append(names, cfg.Topics.Orders)
 		in.OrdersRead = true
+		if cfg.Topics.Inventory != "" && cfg.Topics.Stock != "" {
+			// The stock side (decision 12): reservations are checked
+			// against their answers and the levels replayed.
+			names = append(names, cfg.Topics.Inventory, cfg.Topics.Stock)
+			in.InventoryRead = true
+		}
 	}
 
 	admin, err := kafka.NewAdminClient(&cfg.Client)
@@ -319,7 +327,7 @@ type reader struct {
 	names    []string
 	spans    map[tp]*partitionRead
 	in       *Input
-	read     [5]TopicProgress
+	read     [7]TopicProgress
 	began    time.Time
 	reported time.Time
 }
@@ -459,8 +467,23 @@ func (r *reader) take(cons *kafka.Consumer, m *kafka.Message) error {
 	dec := r.cfg.Decoder
 	switch s.role {
 	case roleRequests:
+		if sd, ok := dec.(StockDecoder); ok && sd.IsAnswer(m.Value) {
+			a, err := sd.DecodeAnswer(m.Value)
+			r.in.Answers = append(r.in.Answers, Answer{Position: pos, Key: key, Answer: a, DecodeErr: err})
+			break
+		}
 		cmd, err := dec.DecodeRequest(m.Value)
 		r.in.Requests = append(r.in.Requests, Request{Position: pos, Key: key, Command: cmd, DecodeErr: err})
+	case roleInventory:
+		if sd, ok := dec.(StockDecoder); ok {
+			req, err := sd.DecodeInventoryRequest(m.Value)
+			r.in.Inventory = append(r.in.Inventory, InventoryRecord{Position: pos, Key: key, Request: req, DecodeErr: err})
+		}
+	case roleStock:
+		if sd, ok := dec.(StockDecoder); ok && m.Value != nil {
+			l, err := sd.DecodeStockLevel(m.Value)
+			r.in.Stock = append(r.in.Stock, StockRecord{Position: pos, Key: key, Level: l, DecodeErr: err})
+		}
 	case roleValidated:
 		ev, err := dec.DecodeValidated(m.Value)
 		r.in.Validated = append(r.in.Validated, Validated{Position: pos, Key: key, Event: ev, DecodeErr: err})

@@ -73,6 +73,22 @@ const (
 	// exactly one MergeInto request for its target, or a MergeInto request
 	// no accepted merge handed on (docs/decisions/0013-cart-lifecycle.md).
 	KindMergeMismatch
+	// KindNegativeStock: a stock level on inventory.stock below zero.
+	KindNegativeStock
+	// KindReservationAnswer: a reservation without exactly one answer, an
+	// answer without its reservation, or an answer the replay of the
+	// inventory's requests does not give.
+	KindReservationAnswer
+	// KindReservationRelease: a release of a reservation never granted or
+	// released twice, a failed checkout's grant never released, or a
+	// successful checkout's reservation released.
+	KindReservationRelease
+	// KindUndecidedCheckout: a checkout that reserved stock and has no
+	// outcome (neither its CartCheckedOut nor its rejection).
+	KindUndecidedCheckout
+	// KindStockMismatch: a SKU's latest level differs from the replay of
+	// its inventory requests.
+	KindStockMismatch
 	numKinds
 )
 
@@ -98,6 +114,11 @@ var kindNames = []string{
 	"OrphanOrder",
 	"OrderMismatch",
 	"MergeMismatch",
+	"NegativeStock",
+	"ReservationAnswer",
+	"ReservationRelease",
+	"UndecidedCheckout",
+	"StockMismatch",
 }
 
 // Kinds returns every violation kind, in order.
@@ -191,6 +212,10 @@ type Summary struct {
 	Snapshots int `json:"snapshots"`
 	// Orders counts OrderPlaced records read (when the orders topic was).
 	Orders int `json:"orders"`
+	// Reservations counts the reservations read (inventory.requests);
+	// Undecided the reservations of checkouts without an outcome.
+	Reservations int `json:"reservations"`
+	Undecided    int `json:"undecided_checkouts"`
 	// Violations counts the violations by kind; absent kinds are zero.
 	Violations map[Kind]int `json:"violations"`
 }

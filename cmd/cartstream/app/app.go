@@ -24,6 +24,7 @@ import (
 	"github.com/cartstream/cartstream/internal/metrics"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/topics"
+	"github.com/cartstream/cartstream/inventory/processor"
 	"github.com/cartstream/cartstream/projection"
 	"github.com/cartstream/cartstream/validation"
 	"github.com/cartstream/cartstream/web"
@@ -174,7 +175,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 	}
 	close(a.ready)
 	a.log.Info("cartstream: READY: open the storefront", "url", "http://"+a.HTTPAddr()+"/", "grpc", a.GRPCAddr(), "brokers", brokers, "after", time.Since(began).Round(time.Millisecond))
-	return a.serveUntilDone(ctx, httpPart, gwPart, be.mgrPart, be.rsPart)
+	return a.serveUntilDone(ctx, httpPart, gwPart, be.mgrPart, be.rsPart, be.invPart)
 }
 
 // claimRun makes the first Run the only one.
@@ -258,18 +259,20 @@ func (a *App) seedCatalog(sctx context.Context, client kafka.ConfigMap, codec *r
 
 // backend is the write side and the read side, running.
 type backend struct {
-	mgr             *validation.Manager
-	rs              *readSide
-	mgrPart, rsPart component
+	mgr                      *validation.Manager
+	rs                       *readSide
+	invReady                 <-chan struct{}
+	mgrPart, rsPart, invPart component
 }
 
-// startBackend starts the manager and the projection.
+// startBackend starts the manager, the projection and the inventory
+// processor.
 func (a *App) startBackend(ctx context.Context, client kafka.ConfigMap, codec *records.Codec, obs *metrics.Set, st *stages) (*backend, error) {
 	cfg, log := a.cfg, a.log
 	mgrCfg := validation.Config{
 		Client: client, Topics: cfg.Topics, GroupID: cfg.GroupID, InstanceID: cfg.InstanceID,
 		Limits: cfg.Limits, Records: codec, Logger: log.With("part", "manager"), Observer: obs.Manager,
-		CartTTL: cfg.CartTTL,
+		CartTTL: cfg.CartTTL, Reservations: !cfg.NoReservations,
 	}
 	if cfg.KafkaStatsInterval > 0 {
 		mgrCfg.KafkaStats, mgrCfg.KafkaStatsInterval = obs.Kafka.Func("manager-"), cfg.KafkaStatsInterval
@@ -284,10 +287,29 @@ func (a *App) startBackend(ctx context.Context, client kafka.ConfigMap, codec *r
 	}
 	obs.Manager.Attach(mgr)
 	obs.Projection.Attach(rs.proj)
+	// The inventory processor: with reservations off it is not needed and
+	// a part that never ends stands in for it.
+	invRun, invReady := func(ctx context.Context) error { <-ctx.Done(); return nil }, (<-chan struct{})(closedChan())
+	if !cfg.NoReservations {
+		inv, err := processor.New(processor.Config{
+			Client: client, Topics: cfg.Topics, InstanceID: cfg.InstanceID, Records: codec, Logger: log.With("part", "inventory"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		invRun, invReady = inv.Run, inv.Ready()
+	}
 	svcCtx, stopSvc := context.WithCancel(context.WithoutCancel(ctx))
-	be := &backend{mgr: mgr, rs: rs, mgrPart: a.start(svcCtx, "manager", mgr.Run), rsPart: a.start(svcCtx, "projection", rs.Run)}
-	st.add(func() error { return a.stop(stopSvc, be.mgrPart, be.rsPart) })
+	be := &backend{mgr: mgr, rs: rs, invReady: invReady,
+		mgrPart: a.start(svcCtx, "manager", mgr.Run), rsPart: a.start(svcCtx, "projection", rs.Run), invPart: a.start(svcCtx, "inventory", invRun)}
+	st.add(func() error { return a.stop(stopSvc, be.mgrPart, be.rsPart, be.invPart) })
 	return be, nil
+}
+
+func closedChan() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
 }
 
 // errStopping: ctx ended while starting; Run returns nil.
@@ -300,12 +322,13 @@ func ignoreStop(err error) error {
 	return err
 }
 
-// awaitBackend waits until the manager and the projection are ready.
+// awaitBackend waits until the manager, the projection and the inventory
+// processor are ready.
 func (a *App) awaitBackend(ctx, sctx context.Context, be *backend, began time.Time) error {
 	for _, w := range []struct {
 		name string
 		ch   <-chan struct{}
-	}{{"manager", be.mgr.Ready()}, {"projection", be.rs.Ready()}} {
+	}{{"manager", be.mgr.Ready()}, {"projection", be.rs.Ready()}, {"inventory", be.invReady}} {
 		select {
 		case <-w.ch:
 			a.log.Info("cartstream: ready", "part", w.name, "after", time.Since(began).Round(time.Millisecond))
@@ -313,6 +336,8 @@ func (a *App) awaitBackend(ctx, sctx context.Context, be *backend, began time.Ti
 			return failed(be.mgrPart, e)
 		case e := <-be.rsPart.done:
 			return failed(be.rsPart, e)
+		case e := <-be.invPart.done:
+			return failed(be.invPart, e)
 		case <-sctx.Done():
 			if ctx.Err() != nil {
 				return errStopping
@@ -366,7 +391,7 @@ func (a *App) startGateway(ctx, sctx context.Context, brokers string, codec *rec
 }
 
 // serveUntilDone waits for ctx's end or a part's failure.
-func (a *App) serveUntilDone(ctx context.Context, http, gw, mgr, rs component) error {
+func (a *App) serveUntilDone(ctx context.Context, http, gw, mgr, rs, inv component) error {
 	var c component
 	var e error
 	select {
@@ -381,6 +406,8 @@ func (a *App) serveUntilDone(ctx context.Context, http, gw, mgr, rs component) e
 		c = mgr
 	case e = <-rs.done:
 		c = rs
+	case e = <-inv.done:
+		c = inv
 	}
 	return failed(c, e)
 }

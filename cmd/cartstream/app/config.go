@@ -54,6 +54,10 @@ type Config struct {
 	// GroupID is the manager's consumer group; default
 	// validation.DefaultGroupID.
 	GroupID string
+	// NoReservations turns the stock saga off: checkouts close carts at
+	// once and no inventory processor runs. By default checkouts reserve
+	// stock through the in-process inventory processor (decision 12).
+	NoReservations bool
 	// Auth says how the gateway authenticates callers. Without a JWKS it
 	// is development mode (the one-process binary is `make run`'s), which
 	// the log, /healthz and the storefront say loudly.

@@ -141,6 +141,14 @@ const (
 	ReasonCode_REASON_CODE_PRICE_CHANGED ReasonCode = 15
 	// The stored cart breaks an invariant; an operator must look.
 	ReasonCode_REASON_CODE_INVALID_STATE ReasonCode = 16
+	// Fewer units are available than the line asks for: on AddItem and
+	// ChangeQuantity against the latest known stock, on Checkout when the
+	// inventory refused to reserve a line (the message names the lines; every
+	// line it had reserved for this checkout is released, the cart stays
+	// open).
+	ReasonCode_REASON_CODE_OUT_OF_STOCK ReasonCode = 17
+	// The cart's checkout is reserving stock; retry once it has its outcome.
+	ReasonCode_REASON_CODE_CHECKOUT_IN_PROGRESS ReasonCode = 18
 	// The cart lifecycle's codes (numbered apart from other additions).
 	// An expiry found the cart touched within its time to live (only the
 	// manager's internal ExpireCart gets it; visible in the history).
@@ -169,6 +177,8 @@ var (
 		14: "REASON_CODE_CUSTOMER_MISMATCH",
 		15: "REASON_CODE_PRICE_CHANGED",
 		16: "REASON_CODE_INVALID_STATE",
+		17: "REASON_CODE_OUT_OF_STOCK",
+		18: "REASON_CODE_CHECKOUT_IN_PROGRESS",
 		30: "REASON_CODE_NOT_EXPIRED",
 		31: "REASON_CODE_CART_MERGED",
 	}
@@ -190,6 +200,8 @@ var (
 		"REASON_CODE_CUSTOMER_MISMATCH":     14,
 		"REASON_CODE_PRICE_CHANGED":         15,
 		"REASON_CODE_INVALID_STATE":         16,
+		"REASON_CODE_OUT_OF_STOCK":          17,
+		"REASON_CODE_CHECKOUT_IN_PROGRESS":  18,
 		"REASON_CODE_NOT_EXPIRED":           30,
 		"REASON_CODE_CART_MERGED":           31,
 	}
@@ -795,7 +807,7 @@ const file_cartstream_cart_v1_cart_proto_rawDesc = "" +
 	"\x10CART_STATUS_OPEN\x10\x01\x12\x1b\n" +
 	"\x17CART_STATUS_CHECKED_OUT\x10\x02\x12\x16\n" +
 	"\x12CART_STATUS_MERGED\x10\n" +
-	"*\xe1\x04\n" +
+	"*\xa5\x05\n" +
 	"\n" +
 	"ReasonCode\x12\x1b\n" +
 	"\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x1b\n" +
@@ -815,7 +827,9 @@ const file_cartstream_cart_v1_cart_proto_rawDesc = "" +
 	"\x16REASON_CODE_WRONG_CART\x10\r\x12!\n" +
 	"\x1dREASON_CODE_CUSTOMER_MISMATCH\x10\x0e\x12\x1d\n" +
 	"\x19REASON_CODE_PRICE_CHANGED\x10\x0f\x12\x1d\n" +
-	"\x19REASON_CODE_INVALID_STATE\x10\x10\x12\x1b\n" +
+	"\x19REASON_CODE_INVALID_STATE\x10\x10\x12\x1c\n" +
+	"\x18REASON_CODE_OUT_OF_STOCK\x10\x11\x12$\n" +
+	" REASON_CODE_CHECKOUT_IN_PROGRESS\x10\x12\x12\x1b\n" +
 	"\x17REASON_CODE_NOT_EXPIRED\x10\x1e\x12\x1b\n" +
 	"\x17REASON_CODE_CART_MERGED\x10\x1fBBZ@github.com/cartstream/cartstream/proto/cartstream/cart/v1;cartv1b\x06proto3"
 

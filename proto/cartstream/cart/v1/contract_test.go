@@ -38,6 +38,9 @@ var wantRoutes = map[protoreflect.FullName]httpRoute{
 	"cartstream.cart.v1.CatalogService.GetProduct":          {"GET", "/v1/products/{sku}", ""},
 	"cartstream.cart.v1.CatalogAdminService.UpsertProducts": {"PUT", "/v1/admin/products", "*"},
 	"cartstream.cart.v1.CatalogAdminService.PatchProduct":   {"PATCH", "/v1/admin/products/{sku}", "*"},
+	"cartstream.cart.v1.InventoryAdminService.GetStock":     {"GET", "/v1/admin/stock/{sku}", ""},
+	"cartstream.cart.v1.InventoryAdminService.SetStock":     {"PUT", "/v1/admin/stock/{sku}", "*"},
+	"cartstream.cart.v1.InventoryAdminService.AdjustStock":  {"POST", "/v1/admin/stock/{sku}:adjust", "*"},
 }
 
 // commands are the RPCs that append to cart.requests.

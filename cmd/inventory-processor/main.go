@@ -1,0 +1,112 @@
+// Command inventory-processor runs the inventory processor, the stock side
+// of the checkout saga (docs/decisions/0012-stock-reservations.md): it
+// decides every reservation, release and stock change on
+// inventory.requests exactly once, writes the levels to inventory.stock and
+// the answers to the carts' partitions of cart.requests, in one Kafka
+// transaction per batch. Run several replicas with distinct -instance-id
+// values; the consumer group shares the SKUs' partitions among them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cartstream/cartstream/internal/kafkaconf"
+	"github.com/cartstream/cartstream/internal/records"
+	"github.com/cartstream/cartstream/internal/service"
+	"github.com/cartstream/cartstream/internal/topics"
+	"github.com/cartstream/cartstream/inventory/processor"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	host, _ := os.Hostname()
+	fs := flag.NewFlagSet("inventory-processor", flag.ContinueOnError)
+	var (
+		kafkaFile, schemaDir, brokers, prefix, instance, group string
+		partitions, maxBatch                                   int
+		txTimeout, sessTO                                      time.Duration
+		logFlags                                               service.LogFlags
+	)
+	e := &service.EnvFlags{FS: fs}
+	e.String(&brokers, "brokers", "KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers")
+	e.String(&kafkaFile, kafkaconf.Flag, kafkaconf.Env, "", kafkaconf.Usage)
+	e.String(&prefix, "topic-prefix", "CARTSTREAM_TOPIC_PREFIX", "", "prefix of every topic name")
+	e.Int(&partitions, "partitions", "CARTSTREAM_PARTITIONS", topics.DefaultPartitions, "partitions of topics this service creates")
+	e.String(&instance, "instance-id", "CARTSTREAM_INSTANCE_ID", host, "stable, unique name of this replica: static group member id and transactional.id suffix")
+	e.String(&group, "group", "CARTSTREAM_INVENTORY_GROUP", processor.DefaultGroupID, "consumer group of the inventory processor replicas")
+	e.Int(&maxBatch, "max-batch", "CARTSTREAM_MAX_BATCH", processor.DefaultMaxBatch, "most requests in one transaction")
+	e.Duration(&txTimeout, "transaction-timeout", "CARTSTREAM_TRANSACTION_TIMEOUT", processor.DefaultTransactionTimeout, "transaction.timeout.ms of the producer")
+	e.Duration(&sessTO, "session-timeout", "CARTSTREAM_SESSION_TIMEOUT", processor.DefaultSessionTimeout, "consumer group session timeout")
+	e.String(&schemaDir, "schema-dir", "CARTSTREAM_SCHEMA_DIR", "", "directory of newer record schemas (*.avsc) to read, shipped ahead of a rolling upgrade")
+	logFlags.Register(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := e.Err(); err != nil {
+		fmt.Fprintln(os.Stderr, "inventory-processor:", err)
+		return 2
+	}
+	log, err := logFlags.Logger(os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "inventory-processor:", err)
+		return 2
+	}
+	kc, err := kafkaconf.Load(kafkaFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "inventory-processor:", err)
+		return 2
+	}
+	log = slog.New(kafkaconf.RedactHandler(log.Handler(), kc))
+	client := kc.Client(brokers, kafkaconf.Explicit(fs, "brokers", "KAFKA_BROKERS"))
+	ctx, cancel := service.SignalContext(log)
+	defer cancel()
+
+	set := topics.DefaultSet().WithPrefix(prefix)
+	if err := ensureTopics(ctx, client, set, partitions); err != nil {
+		log.Error("topics", "err", err)
+		return 1
+	}
+	rec, err := records.NewFromDir(records.Config{}, schemaDir)
+	if err != nil {
+		log.Error("records codec", "err", err)
+		return 1
+	}
+	p, err := processor.New(processor.Config{
+		Client: client, Topics: set, GroupID: group, InstanceID: instance, MaxBatch: maxBatch,
+		TransactionTimeout: txTimeout, SessionTimeout: sessTO, Records: rec, Logger: log,
+	})
+	if err != nil {
+		log.Error("config", "err", err)
+		return 2
+	}
+	log.Info("starting", "instance", instance, "group", group, "transactional_id", group+"-"+instance)
+	if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("stopped", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func ensureTopics(ctx context.Context, client kafka.ConfigMap, set topics.Set, partitions int) error {
+	admin, err := kafka.NewAdminClient(&client)
+	if err != nil {
+		return fmt.Errorf("admin client: %w", err)
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	_, err = topics.Ensure(ctx, admin, set, topics.Config{Partitions: partitions})
+	return err
+}

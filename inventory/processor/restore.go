@@ -1,0 +1,110 @@
+package processor
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/inventory"
+)
+
+// assign restores the levels of newly assigned partitions. As in the cart
+// manager, the committed offsets come first: the consumer is
+// read_committed, so the fetch waits while a previous owner's transaction
+// on these partitions is pending; only then is inventory.stock read to its
+// last stable offset, so levels and offsets come from the same commits.
+func (s *session) assign(parts []kafka.TopicPartition) error {
+	timeout := s.p.cfg.TransactionTimeout + s.p.cfg.CommitTimeout
+	topic := s.p.cfg.Topics.Inventory
+	md, err := s.cons.GetMetadata(&topic, false, int(timeout.Milliseconds()))
+	if err != nil {
+		return fmt.Errorf("metadata of %s: %w", topic, err)
+	}
+	tm, ok := md.Topics[topic]
+	if !ok || len(tm.Partitions) == 0 {
+		return fmt.Errorf("metadata of %s: no partitions", topic)
+	}
+	s.parts = len(tm.Partitions)
+	if _, err := s.cons.Committed(parts, int(timeout.Milliseconds())); err != nil {
+		return fmt.Errorf("committed offsets: %w", err)
+	}
+	levels, err := s.restore(parts, timeout)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for p, l := range levels {
+		s.levels[p] = l
+		n += len(l)
+	}
+	s.p.log.Info("partitions assigned", "partitions", len(parts), "of", s.parts, "skus", n)
+	return nil
+}
+
+// restore reads the given partitions of inventory.stock whole: the latest
+// level of each SKU.
+func (s *session) restore(parts []kafka.TopicPartition, timeout time.Duration) (map[int32]map[cart.SKU]inventory.Level, error) {
+	cfg := s.p.cfg
+	out := map[int32]map[cart.SKU]inventory.Level{}
+	cons, err := kafka.NewConsumer(cfg.client(kafka.ConfigMap{
+		"group.id":                 cfg.GroupID + "-restore-" + cfg.InstanceID, // never joined or committed
+		"isolation.level":          "read_committed",
+		"enable.auto.commit":       false,
+		"enable.auto.offset.store": false,
+		"enable.partition.eof":     true,
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("restore consumer: %w", err)
+	}
+	defer cons.Close()
+	stock := cfg.Topics.Stock
+	tps := make([]kafka.TopicPartition, len(parts))
+	pending := map[int32]bool{}
+	for i, tp := range parts {
+		tps[i] = kafka.TopicPartition{Topic: &stock, Partition: tp.Partition, Offset: kafka.OffsetBeginning}
+		out[tp.Partition] = map[cart.SKU]inventory.Level{}
+		pending[tp.Partition] = true
+	}
+	if err := cons.Assign(tps); err != nil {
+		return nil, fmt.Errorf("assign %s: %w", stock, err)
+	}
+	deadline := time.Now().Add(timeout)
+	for len(pending) > 0 {
+		switch e := cons.Poll(100).(type) {
+		case *kafka.Message:
+			deadline = time.Now().Add(timeout)
+			if e.TopicPartition.Error != nil {
+				return nil, fmt.Errorf("restore %s: %w", stock, e.TopicPartition.Error)
+			}
+			m := out[e.TopicPartition.Partition]
+			if m == nil {
+				continue
+			}
+			if e.Value == nil {
+				delete(m, cart.SKU(e.Key))
+				continue
+			}
+			l, err := cfg.Records.DecodeStockLevel(e.Value)
+			if err != nil {
+				// A level this reader cannot decode: the SKU restarts from
+				// nothing, which can refuse but never oversell.
+				s.p.log.Error("undecodable stock level; the sku restarts empty", "partition", e.TopicPartition.Partition, "offset", e.TopicPartition.Offset, "err", err)
+				delete(m, cart.SKU(e.Key))
+				continue
+			}
+			m[l.SKU] = l
+		case kafka.PartitionEOF:
+			delete(pending, e.Partition)
+		case kafka.Error:
+			if e.IsFatal() {
+				return nil, fmt.Errorf("restore: %w", e)
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("restore %s: no progress for %s", stock, timeout)
+		}
+	}
+	return out, nil
+}
