@@ -126,21 +126,7 @@ func TestStorefrontInBrowser(t *testing.T) {
 	base := "http://" + a.HTTPAddr()
 	artifacts := artifactsDir(t)
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
-		append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(chromium),
-			chromedp.Headless,
-			chromedp.NoSandbox,
-			chromedp.DisableGPU,
-			chromedp.NoFirstRun,
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.Flag("disable-quic", true),
-			chromedp.Flag("lang", "en-US"),
-			chromedp.UserDataDir(t.TempDir()),
-			chromedp.WindowSize(1280, 900),
-		)...)
+	allocCtx, cancelAlloc := browserAllocator(t, chromium)
 	defer cancelAlloc()
 	ctx, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
 	defer cancelTab()
@@ -287,6 +273,25 @@ func TestStorefrontInBrowser(t *testing.T) {
 		t.Logf("updated docs/storefront.png")
 	}
 	t.Logf("screenshots in %s", artifacts)
+}
+
+// browserAllocator starts headless Chromium for one test.
+func browserAllocator(t *testing.T, chromium string) (context.Context, context.CancelFunc) {
+	return chromedp.NewExecAllocator(t.Context(),
+		append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(chromium),
+			chromedp.Headless,
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.NoFirstRun,
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.Flag("disable-quic", true),
+			chromedp.Flag("lang", "en-US"),
+			chromedp.UserDataDir(t.TempDir()),
+			chromedp.WindowSize(1280, 900),
+		)...)
 }
 
 // shot saves a PNG of the page's top (1280x860) in dir.

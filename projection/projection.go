@@ -13,6 +13,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/globaltable"
 	"github.com/cartstream/cartstream/internal/partition"
 	"github.com/cartstream/cartstream/internal/topics"
 )
@@ -33,6 +34,7 @@ type Projection struct {
 	closeOnce sync.Once
 
 	catalog *catalogStore
+	stock   *stockLevels
 	fetch   *fetcher
 	// cp keeps the local checkpoint; nil without Config.CheckpointDir.
 	cp *checkpointer
@@ -67,6 +69,7 @@ func New(cfg Config) (*Projection, error) {
 		histReady: make(chan struct{}),
 		closed:    make(chan struct{}),
 		catalog:   newCatalogStore(),
+		stock:     newStockLevels(),
 	}
 	p.fetch = &fetcher{conf: cfg.consumerConfig("history-fetch"), log: p.log}
 	return p, nil
@@ -99,6 +102,10 @@ func (p *Projection) Run(ctx context.Context) error {
 	}
 	p.layout.Store(lay)
 	catalogTable, err := p.catalog.table(p.cfg, p.log)
+	var stockTable *globaltable.Table
+	if err == nil {
+		stockTable, err = p.stock.table(p.cfg, p.log)
+	}
 	if err != nil {
 		if p.cp != nil {
 			_ = p.cp.store.close()
@@ -143,6 +150,9 @@ func (p *Projection) Run(ctx context.Context) error {
 		})
 	})
 	run("catalog", catalogTable.Run)
+	if stockTable != nil {
+		run("stock", stockTable.Run)
+	}
 	run("offset probe", func(ctx context.Context) error { return p.probeOffsets(ctx, lay) })
 	if p.cp != nil {
 		run("checkpoint", p.cp.run)

@@ -172,9 +172,18 @@ func (c *CatalogServer) ListProducts(_ context.Context, req *cartv1.ListProducts
 	}
 	out := &cartv1.ListProductsResponse{Products: make([]*cartv1.Product, len(ps)), NextPageToken: next}
 	for i, p := range ps {
-		out.Products[i] = productPB(p, c.p.cfg.DefaultMaxQuantityPerLine)
+		out.Products[i] = c.productPB(p)
 	}
 	return out, nil
+}
+
+// productPB is the API's product with its available units, if counted.
+func (c *CatalogServer) productPB(p cart.Product) *cartv1.Product {
+	pb := productPB(p, c.p.cfg.DefaultMaxQuantityPerLine)
+	if n, ok := c.p.stock.get(p.SKU); ok {
+		pb.AvailableUnits = &n
+	}
+	return pb
 }
 
 // GetProduct implements cartv1.CatalogServiceServer.
@@ -183,7 +192,7 @@ func (c *CatalogServer) GetProduct(_ context.Context, req *cartv1.GetProductRequ
 	if err != nil {
 		return nil, statusOf(err)
 	}
-	return &cartv1.GetProductResponse{Product: productPB(p, c.p.cfg.DefaultMaxQuantityPerLine)}, nil
+	return &cartv1.GetProductResponse{Product: c.productPB(p)}, nil
 }
 
 // Register registers CartService (queries), CatalogService and

@@ -244,6 +244,7 @@
         failed(label, e);
       } finally {
         document.body.classList.remove("busy");
+        refreshStock();
       }
     };
     queue = queue.then(run, run);
@@ -251,8 +252,16 @@
   };
   const rejected = (label, rej) => {
     const code = (rej && rej.reason) || "REASON_CODE_UNSPECIFIED";
+    if (code === "REASON_CODE_OUT_OF_STOCK") markShort((rej && rej.message) || "");
     activity(`${label}: rejected (${code.replace("REASON_CODE_", "")})`, false);
     notice("error", `Rejected: ${reasonText(code)}`, rej && rej.message ? `(${rej.message})` : "", code);
+  };
+  // The lines a stock rejection names ("sku X (2 wanted, 1 available)").
+  const markShort = (message) => {
+    for (const li of document.querySelectorAll("#lines .line")) {
+      const sku = li.dataset.testid.replace(/^line-/, "");
+      li.dataset.short = String(message.includes(`sku ${sku} `) || message.endsWith(`sku ${sku}`));
+    }
   };
   const failed = (label, e) => {
     let msg = e.message;
@@ -428,6 +437,7 @@
       if (!p.active) badges.append(el("span", { class: "badge warn", text: "not for sale" }));
       if (p.maxQuantityPerLine && p.maxQuantityPerLine < usualCap) badges.append(el("span", { class: "badge", text: `max ${p.maxQuantityPerLine} per order` }));
       if (p.unitPrice && p.unitPrice.currencyCode !== "EUR") badges.append(el("span", { class: "badge info", text: `priced in ${p.unitPrice.currencyCode}` }));
+      showStock(node, p);
       const qty = node.querySelector(".qty");
       qty.dataset.testid = `qty-${p.sku}`;
       qty.id = `qty-${p.sku}`;
@@ -445,9 +455,44 @@
     }
     box.setAttribute("aria-busy", "false");
     box.dataset.loaded = "true";
+    stockTimer = setTimeout(refreshStock, 15000);
     applyFilter();
     render(cart);
   };
+  // Stock: the catalog's available units of counted products (none for the
+  // others: not limited). Few left is worth a badge; none disables the add.
+  const LOW_STOCK = 5;
+  const showStock = (node, p) => {
+    let b = node.querySelector(".stock");
+    if (!b) {
+      b = el("span", { class: "badge stock", "data-testid": `stock-${p.sku}` });
+      node.querySelector(".product-badges").append(b);
+    }
+    const counted = p.availableUnits !== undefined && p.availableUnits !== null;
+    const n = counted ? Number(p.availableUnits) : Infinity;
+    b.dataset.available = counted ? String(n) : "";
+    b.hidden = !(n <= LOW_STOCK);
+    b.classList.toggle("warn", n === 0);
+    b.textContent = n === 0 ? "out of stock" : `only ${n} left`;
+    node.dataset.soldOut = String(n === 0);
+  };
+  let stockTimer = 0;
+  const refreshStock = async () => {
+    clearTimeout(stockTimer);
+    stockTimer = setTimeout(refreshStock, 15000);
+    let token = "";
+    try {
+      do {
+        const page = await call("GET", `/products?includeInactive=true&pageSize=500${token ? `&pageToken=${enc(token)}` : ""}`);
+        for (const p of page.products || []) {
+          const node = document.querySelector(`[data-testid="product-${p.sku}"]`);
+          if (node) { products.set(p.sku, p); showStock(node, p); }
+        }
+        token = page.nextPageToken || "";
+      } while (token);
+    } catch { /* the next refresh tries again */ }
+  };
+
   const applyFilter = () => {
     const show = $("#show-inactive").checked;
     for (const n of document.querySelectorAll(".product.inactive")) n.hidden = !show;

@@ -39,8 +39,14 @@ type Product struct {
 	Active bool `protobuf:"varint,4,opt,name=active,proto3" json:"active,omitempty"`
 	// Largest quantity one cart line of this product may hold: 1..999.
 	MaxQuantityPerLine int32 `protobuf:"varint,5,opt,name=max_quantity_per_line,json=maxQuantityPerLine,proto3" json:"max_quantity_per_line,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Units that may still be reserved, as the read side last saw
+	// inventory.stock: what a storefront shows as "only 2 left". Unset for a
+	// product whose stock is not counted (not limited). Output only: the
+	// admin API ignores it (stock changes go through InventoryAdminService).
+	// A checkout still may find fewer: the reservation decides.
+	AvailableUnits *int64 `protobuf:"varint,6,opt,name=available_units,json=availableUnits,proto3,oneof" json:"available_units,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Product) Reset() {
@@ -104,6 +110,13 @@ func (x *Product) GetActive() bool {
 func (x *Product) GetMaxQuantityPerLine() int32 {
 	if x != nil {
 		return x.MaxQuantityPerLine
+	}
+	return 0
+}
+
+func (x *Product) GetAvailableUnits() int64 {
+	if x != nil && x.AvailableUnits != nil {
+		return *x.AvailableUnits
 	}
 	return 0
 }
@@ -325,14 +338,16 @@ var File_cartstream_cart_v1_catalog_service_proto protoreflect.FileDescriptor
 
 const file_cartstream_cart_v1_catalog_service_proto_rawDesc = "" +
 	"\n" +
-	"(cartstream/cart/v1/catalog_service.proto\x12\x12cartstream.cart.v1\x1a\x1dcartstream/cart/v1/cart.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\"\xb4\x01\n" +
+	"(cartstream/cart/v1/catalog_service.proto\x12\x12cartstream.cart.v1\x1a\x1dcartstream/cart/v1/cart.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\"\xf6\x01\n" +
 	"\aProduct\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x128\n" +
 	"\n" +
 	"unit_price\x18\x03 \x01(\v2\x19.cartstream.cart.v1.MoneyR\tunitPrice\x12\x16\n" +
 	"\x06active\x18\x04 \x01(\bR\x06active\x121\n" +
-	"\x15max_quantity_per_line\x18\x05 \x01(\x05R\x12maxQuantityPerLine\"|\n" +
+	"\x15max_quantity_per_line\x18\x05 \x01(\x05R\x12maxQuantityPerLine\x12,\n" +
+	"\x0favailable_units\x18\x06 \x01(\x03H\x00R\x0eavailableUnits\x88\x01\x01B\x12\n" +
+	"\x10_available_units\"|\n" +
 	"\x13ListProductsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -392,6 +407,7 @@ func file_cartstream_cart_v1_catalog_service_proto_init() {
 		return
 	}
 	file_cartstream_cart_v1_cart_proto_init()
+	file_cartstream_cart_v1_catalog_service_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
