@@ -75,7 +75,9 @@ func TestCatalogPriceChangeAppliesLive(t *testing.T) {
 	if p := priceIn(add("cart-stale")); p != newPrice {
 		t.Fatalf("the stale line was re-priced at %d, want %d", p, newPrice)
 	}
-	co, err = carts.Checkout(withTimeout(t, 10*time.Second), &cartv1.CheckoutRequest{
+	// This checkout reserves stock (the one-process backend runs the
+	// saga): three transactions on a machine that may be loaded.
+	co, err = carts.Checkout(withTimeout(t, 30*time.Second), &cartv1.CheckoutRequest{
 		CartId: "cart-stale", RequestId: "co-2", CustomerId: "cust-1", WaitForOutcome: true,
 	})
 	if err != nil || !co.GetOutcome().GetAccepted() || co.GetOutcome().GetOrderId() == "" {
