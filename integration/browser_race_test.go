@@ -77,9 +77,12 @@ func TestStorefrontRaceForTheLastUnit(t *testing.T) {
 	defer cancelAlloc()
 	first, cancelFirst := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
 	defer cancelFirst()
+	alice := shopper{t, "alice", first}
+	alice.do("open the storefront", chromedp.Navigate(base+"/")) // starts the browser
+	// A browser context of its own: its own localStorage, so its own cart.
 	second, cancelSecond := chromedp.NewContext(first, chromedp.WithNewBrowserContext())
 	defer cancelSecond()
-	shoppers := []shopper{{t, "alice", first}, {t, "bob", second}}
+	shoppers := []shopper{alice, {t, "bob", second}}
 	for _, s := range shoppers {
 		s.do("open the storefront", chromedp.Navigate(base+"/"), chromedp.WaitVisible(`[data-testid="add-`+sku+`"]`))
 		s.until("only 1 left", fmt.Sprintf(`(() => { const b = document.querySelector('[data-testid="stock-%s"]'); return b !== null && !b.hidden && b.dataset.available === "1" && b.textContent === "only 1 left"; })()`, sku))
