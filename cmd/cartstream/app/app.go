@@ -292,7 +292,8 @@ func (a *App) startBackend(ctx context.Context, client kafka.ConfigMap, codec *r
 	invRun, invReady := func(ctx context.Context) error { <-ctx.Done(); return nil }, (<-chan struct{})(closedChan())
 	if !cfg.NoReservations {
 		inv, err := processor.New(processor.Config{
-			Client: client, Topics: cfg.Topics, InstanceID: cfg.InstanceID, Records: codec, Logger: log.With("part", "inventory"),
+			Client: client, Topics: cfg.Topics, GroupID: inventoryGroup(cfg.GroupID), InstanceID: cfg.InstanceID,
+			Records: codec, Logger: log.With("part", "inventory"),
 		})
 		if err != nil {
 			return nil, err
@@ -304,6 +305,18 @@ func (a *App) startBackend(ctx context.Context, client kafka.ConfigMap, codec *r
 		mgrPart: a.start(svcCtx, "manager", mgr.Run), rsPart: a.start(svcCtx, "projection", rs.Run), invPart: a.start(svcCtx, "inventory", invRun)}
 	st.add(func() error { return a.stop(stopSvc, be.mgrPart, be.rsPart, be.invPart) })
 	return be, nil
+}
+
+// inventoryGroup is the inventory processor's group beside the manager
+// group: the default pair for the default deployment, else one derived
+// from the manager's, so two deployments on one cluster (each with its
+// own topics and manager group) never share a processor group, whose
+// static members would be handed the other's partitions.
+func inventoryGroup(managerGroup string) string {
+	if managerGroup == validation.DefaultGroupID {
+		return processor.DefaultGroupID
+	}
+	return managerGroup + "-inventory"
 }
 
 func closedChan() chan struct{} {
