@@ -372,11 +372,8 @@ func (e *env) openLoopAt(ctx context.Context, s *checkoutSys, cmds []cart.Comman
 // produceAt produces cmds open loop, rate per second, and returns when
 // each produce started.
 func (e *env) produceAt(ctx context.Context, topic string, pr *producer, cmds []cart.Command, rate int) ([]time.Time, error) {
-	saved := e.cfg.LatencyRate
-	e.cfg.LatencyRate = rate
-	defer func() { e.cfg.LatencyRate = saved }()
 	wl := newWorkload(11, "", nil)
-	return e.schedule(ctx, topic, pr, cmds, wl.traceparent)
+	return e.scheduleAt(ctx, topic, pr, cmds, rate, wl.traceparent)
 }
 
 // decidedAt is when id's outcome became visible and whether it was
