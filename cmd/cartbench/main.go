@@ -73,6 +73,8 @@ func run(args []string) int {
 	})
 	fs.IntVar(&cfg.RebuildCarts, "rebuild-carts", d.RebuildCarts, "rebuild/getcart: carts (snapshots) in cart.state")
 	fs.IntVar(&cfg.CommandsPerCart, "commands-per-cart", d.CommandsPerCart, "rebuild/getcart: commands each cart's snapshot results from")
+	fs.DurationVar(&cfg.CheckoutDuration, "checkout-duration", d.CheckoutDuration, "checkout: length of each open-loop phase and of the saturation")
+	fs.IntVar(&cfg.CheckoutClients, "checkout-clients", d.CheckoutClients, "checkout: closed-loop clients of the saturation")
 	fs.IntVar(&cfg.ScaleCarts, "scale-carts", d.ScaleCarts, "readscale: carts (snapshots) in cart.state shared by three projection replicas")
 	fs.IntVar(&cfg.GetCartClients, "getcart-clients", d.GetCartClients, "getcart: concurrent closed-loop gRPC clients")
 	fs.DurationVar(&cfg.GetCartDuration, "getcart-duration", d.GetCartDuration, "getcart: length of the concurrent phase")

@@ -36,6 +36,8 @@ type Result struct {
 	Peer          *PeerResult `json:"peer,omitempty"`
 	// ReadScale is the read side over three projection replicas.
 	ReadScale *ReadScaleResult `json:"readscale,omitempty"`
+	// Checkout is the stock saga's checkout beside AddItem (checkout.go).
+	Checkout *CheckoutResult `json:"checkout,omitempty"`
 }
 
 // Failed reports whether a scenario ended with an error.
@@ -44,7 +46,8 @@ func (r *Result) Failed() bool {
 		(r.Rebuild != nil && r.Rebuild.Error != "") || (r.GetCart != nil && r.GetCart.Error != "") ||
 		(r.Wait != nil && r.Wait.Error != "") || (r.Replay != nil && r.Replay.Error != "") ||
 		(r.Recovery != nil && r.Recovery.Error != "") || (r.Memory != nil && r.Memory.Error != "") ||
-		(r.Peer != nil && r.Peer.Error != "") || (r.ReadScale != nil && r.ReadScale.Error != "")
+		(r.Peer != nil && r.Peer.Error != "") || (r.ReadScale != nil && r.ReadScale.Error != "") ||
+		(r.Checkout != nil && r.Checkout.Error != "")
 }
 
 // Scenario time bounds: a scenario that overruns is cut off and reports
@@ -52,7 +55,7 @@ func (r *Result) Failed() bool {
 var scenarioTimeout = map[string]time.Duration{
 	"drain": 8 * time.Minute, "e2e": 4 * time.Minute, "rebuild": 6 * time.Minute, "getcart": 4 * time.Minute,
 	"wait": 3 * time.Minute, "replay": 5 * time.Minute, "recovery": 5 * time.Minute, "memory": 6 * time.Minute,
-	"peer": 20 * time.Minute, "readscale": 30 * time.Minute,
+	"peer": 20 * time.Minute, "readscale": 30 * time.Minute, "checkout": 5 * time.Minute,
 }
 
 // Run runs the configured scenarios one after the other against the broker
@@ -138,6 +141,10 @@ func Run(ctx context.Context, cfg Config, revision string, logf func(format stri
 			r, err := e.readScale(sctx)
 			r.Error = errString(err)
 			res.ReadScale = r
+		case "checkout":
+			r, err := e.checkout(sctx)
+			r.Error = errString(err)
+			res.Checkout = r
 		}
 		cancel()
 		e.closeReaders()

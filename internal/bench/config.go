@@ -92,11 +92,18 @@ type Config struct {
 	KafkaConfig string            `json:"-"`
 	Kafka       map[string]string `json:"-"`
 
+	// Checkout: per rate of CheckoutRates, carts' AddItems then their
+	// checkouts, each for CheckoutDuration; CheckoutClients closed-loop
+	// clients for the saturation (checkout.go).
+	CheckoutRates    []int
+	CheckoutDuration time.Duration
+	CheckoutClients  int
+
 	Quick bool
 }
 
 // ScenarioNames are the scenarios in the order they run.
-var ScenarioNames = []string{"drain", "e2e", "rebuild", "getcart", "wait", "replay", "recovery", "memory", "peer", "readscale"}
+var ScenarioNames = []string{"drain", "e2e", "rebuild", "getcart", "wait", "replay", "recovery", "memory", "peer", "readscale", "checkout"}
 
 // Defaults returns the full-size configuration.
 func Defaults() Config {
@@ -111,8 +118,9 @@ func Defaults() Config {
 		GetCartClients: 4, GetCartDuration: 10 * time.Second,
 		WaitRate: 200, WaitDuration: 15 * time.Second,
 		ReplayEvents: 200_000, ReplayRounds: 2,
-		ScaleCarts: 1_000_000,
-		Warmup:     time.Minute,
+		ScaleCarts:    1_000_000,
+		Warmup:        time.Minute,
+		CheckoutRates: []int{50, 200}, CheckoutDuration: 5 * time.Second, CheckoutClients: 16,
 	}
 }
 
@@ -131,6 +139,7 @@ func (c Config) Shrink() Config {
 	c.WaitDuration = 3 * time.Second
 	c.ReplayEvents, c.ReplayRounds = 10_000, 1
 	c.ScaleCarts = 20_000
+	c.CheckoutDuration = 3 * time.Second
 	return c
 }
 
@@ -157,6 +166,13 @@ func (c Config) withDefaults() Config {
 	set(&c.ReplayEvents, d.ReplayEvents)
 	set(&c.ReplayRounds, d.ReplayRounds)
 	set(&c.ScaleCarts, d.ScaleCarts)
+	set(&c.CheckoutClients, d.CheckoutClients)
+	if len(c.CheckoutRates) == 0 {
+		c.CheckoutRates = d.CheckoutRates
+	}
+	if c.CheckoutDuration == 0 {
+		c.CheckoutDuration = d.CheckoutDuration
+	}
 	for _, dur := range []struct {
 		v   *time.Duration
 		def time.Duration
@@ -203,7 +219,7 @@ func (c Config) Validate() error {
 		{"kills", c.Kills}, {"recovery rate", c.RecoveryRate}, {"memory carts", c.MemoryCarts},
 		{"rebuild carts", c.RebuildCarts}, {"commands per cart", c.CommandsPerCart}, {"getcart clients", c.GetCartClients},
 		{"wait rate", c.WaitRate}, {"replay events", c.ReplayEvents}, {"replay rounds", c.ReplayRounds},
-		{"scale carts", c.ScaleCarts},
+		{"scale carts", c.ScaleCarts}, {"checkout clients", c.CheckoutClients},
 	} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %d: must not be negative", f.name, f.v))
@@ -212,7 +228,12 @@ func (c Config) Validate() error {
 	if c.DrainCarts > c.DrainCommands && c.DrainCommands > 0 {
 		errs = append(errs, fmt.Errorf("drain carts %d: more than the %d commands", c.DrainCarts, c.DrainCommands))
 	}
-	if c.LatencyDuration < 0 || c.SaturationDuration < 0 || c.GetCartDuration < 0 || c.WaitDuration < 0 {
+	for _, r := range c.CheckoutRates {
+		if r <= 0 {
+			errs = append(errs, fmt.Errorf("checkout rate %d: must be positive", r))
+		}
+	}
+	if c.LatencyDuration < 0 || c.SaturationDuration < 0 || c.GetCartDuration < 0 || c.WaitDuration < 0 || c.CheckoutDuration < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -263,8 +263,13 @@ func (e *env) warmUp(ctx context.Context, set topics.Set, pr *producer, w *watch
 // schedule produces cmds open loop, LatencyRate per second, and returns
 // when each produce started.
 func (e *env) schedule(ctx context.Context, topic string, pr *producer, cmds []cart.Command, trace func() string) ([]time.Time, error) {
+	return e.scheduleAt(ctx, topic, pr, cmds, e.cfg.LatencyRate, trace)
+}
+
+// scheduleAt is schedule at rate commands per second.
+func (e *env) scheduleAt(ctx context.Context, topic string, pr *producer, cmds []cart.Command, rate int, trace func() string) ([]time.Time, error) {
 	starts := make([]time.Time, len(cmds))
-	interval := time.Second / time.Duration(e.cfg.LatencyRate)
+	interval := time.Second / time.Duration(rate)
 	begin := time.Now()
 	for i, cmd := range cmds {
 		if d := time.Until(begin.Add(time.Duration(i) * interval)); d > 0 {

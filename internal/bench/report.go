@@ -134,6 +134,9 @@ func (r *Result) WriteTable(out io.Writer) error {
 	if rs := r.ReadScale; rs != nil {
 		readScaleRows(row, verdict, rs)
 	}
+	if c := r.Checkout; c != nil {
+		checkoutRows(row, verdict, c)
+	}
 	return tw.Flush()
 }
 
@@ -182,4 +185,36 @@ func stageRows(row func(...string), scenario string, run LatencyRun) {
 	for _, st := range run.Stages.Stages {
 		row(scenario, fmt.Sprintf("stage @ %d/s %-12s p50/p99", run.Rate, st.Name), fmt.Sprintf("%.2f / %.2f ms", st.P50, st.P99), "", "")
 	}
+}
+
+// checkoutRows are the checkout scenario's rows.
+func checkoutRows(row func(...string), verdict func(bool) string, c *CheckoutResult) {
+	runRows := func(name string, run CheckoutRun) {
+		row("checkout", fmt.Sprintf("%s @ %d/s: checkout decided p50/p99/p99.9 (%d carts)", name, run.Rate, run.Carts),
+			fmt.Sprintf("%.1f / %.1f / %.1f ms", run.Checkout.P50, run.Checkout.P99, run.Checkout.P999), "", "")
+		row("checkout", fmt.Sprintf("%s @ %d/s: AddItem outcome p50/p99 (baseline); checkout p99 / AddItem p99", name, run.Rate),
+			fmt.Sprintf("%.1f / %.1f ms; x%.2f", run.AddItem.P50, run.AddItem.P99, run.P99Ratio), "", "")
+		row("checkout", fmt.Sprintf("%s @ %d/s: checked out, rejected, missing; granted, refused, released", name, run.Rate),
+			fmt.Sprintf("%d, %d, %d; %d, %d, %d", run.CheckedOut, run.Rejected, run.Missing, run.Granted, run.Refused, run.Released), "", verdict(run.Missing == 0))
+		row("checkout", fmt.Sprintf("%s @ %d/s: transactions per checkout, manager + inventory", name, run.Rate),
+			fmt.Sprintf("%.2f + %.2f (%d + %d)", run.ManagerPerCO, run.ProcessorPerCO, run.ManagerTxns, run.ProcessorTxns), "", "")
+	}
+	for _, run := range c.Runs {
+		runRows("stock enough", run)
+	}
+	if c.Short.Carts > 0 {
+		runRows("stock short", c.Short)
+		if c.Short.Refusal.N > 0 {
+			row("checkout", fmt.Sprintf("stock short @ %d/s: refusal (OUT_OF_STOCK) decided p50/p99", c.Short.Rate), fmt.Sprintf("%.1f / %.1f ms", c.Short.Refusal.P50, c.Short.Refusal.P99), "", "")
+		}
+	}
+	s := c.Saturation
+	row("checkout", fmt.Sprintf("saturation, %d closed-loop clients: decided", s.Clients), fmt.Sprintf("%.0f checkouts/s (p50 %.1f, p99 %.1f ms; %d missing)", s.Rate, s.Latency.P50, s.Latency.P99, s.Missing), "", "")
+	row("checkout", fmt.Sprintf("every checkout decided once (%d partitions by cart | by SKU)", c.Partitions), fmt.Sprintf("%d missing, %d duplicated", c.Missing, c.Duplicated), "0, 0", verdict(c.Missing == 0 && c.Duplicated == 0 && c.Error == ""))
+	var final []string
+	for _, l := range c.Stock.Scarce {
+		final = append(final, fmt.Sprintf("%s %d avail + %d reserved", l.SKU, l.Available, l.Reserved))
+	}
+	row("checkout", fmt.Sprintf("stock levels read, negative; scarce (%d units set) final", c.Stock.ScarceUnits), fmt.Sprintf("%d, %d; %s", c.Stock.Levels, c.Stock.Negative, strings.Join(final, ", ")), "0 negative", verdict(c.Stock.Levels > 0 && c.Stock.Negative == 0))
+	errRow(row, "checkout", c.Error)
 }
