@@ -231,4 +231,11 @@ func TestStockInventoryFencedWithOpenTransaction(t *testing.T) {
 	if aborted == 0 {
 		t.Error("the held transaction left no aborted records: the fault missed the open transaction")
 	}
+	// The zombie's counters hold committed work only (its stock count, not
+	// the grant that never committed), and its health says it cannot
+	// commit once its fenced session has ended.
+	if n := zombie.Stats().Decided[inventory.KindReserve][processor.ResultGranted].Load(); n != 0 {
+		t.Errorf("zombie counted %d granted reservations; its only grant never committed", n)
+	}
+	waitFor(t, time.Minute, "the fenced zombie not serving", func() bool { h, _ := zombie.Health(); return !h.Serving && h.Reason != "" })
 }

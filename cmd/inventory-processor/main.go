@@ -17,10 +17,13 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/cartstream/cartstream/internal/kafkaconf"
+	"github.com/cartstream/cartstream/internal/metrics"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/service"
+	"github.com/cartstream/cartstream/internal/tlsconf"
 	"github.com/cartstream/cartstream/internal/topics"
 	"github.com/cartstream/cartstream/inventory/processor"
 )
@@ -37,6 +40,10 @@ func run(args []string) int {
 		partitions, maxBatch                                   int
 		txTimeout, sessTO                                      time.Duration
 		logFlags                                               service.LogFlags
+		healthTLS                                              tlsconf.Server
+		reflect                                                bool
+		healthAddr                                             string
+		mf                                                     service.MetricsFlags
 	)
 	e := &service.EnvFlags{FS: fs}
 	e.String(&brokers, "brokers", "KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap servers")
@@ -49,11 +56,15 @@ func run(args []string) int {
 	e.Duration(&txTimeout, "transaction-timeout", "CARTSTREAM_TRANSACTION_TIMEOUT", processor.DefaultTransactionTimeout, "transaction.timeout.ms of the producer")
 	e.Duration(&sessTO, "session-timeout", "CARTSTREAM_SESSION_TIMEOUT", processor.DefaultSessionTimeout, "consumer group session timeout")
 	e.String(&schemaDir, "schema-dir", "CARTSTREAM_SCHEMA_DIR", "", "directory of newer record schemas (*.avsc) to read, shipped ahead of a rolling upgrade")
+	tlsconf.ServerFlags(e, &healthTLS)
+	e.Bool(&reflect, "reflection", "CARTSTREAM_REFLECTION", false, "register gRPC server reflection on the health endpoint")
+	e.String(&healthAddr, "health-addr", "CARTSTREAM_INVENTORY_HEALTH_ADDR", "127.0.0.1:50063", "gRPC health endpoint")
+	mf.Register(e, ":9104")
 	logFlags.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := e.Err(); err != nil {
+	if err := errors.Join(e.Err(), mf.Validate()); err != nil {
 		fmt.Fprintln(os.Stderr, "inventory-processor:", err)
 		return 2
 	}
@@ -82,17 +93,68 @@ func run(args []string) int {
 		log.Error("records codec", "err", err)
 		return 1
 	}
-	p, err := processor.New(processor.Config{
+	obs := metrics.ForInventory()
+	cfg := processor.Config{
 		Client: client, Topics: set, GroupID: group, InstanceID: instance, MaxBatch: maxBatch,
 		TransactionTimeout: txTimeout, SessionTimeout: sessTO, Records: rec, Logger: log,
-	})
+		Restored: obs.Inventory.Restored,
+	}
+	if mf.KafkaStatsInterval > 0 {
+		cfg.KafkaStats, cfg.KafkaStatsInterval = obs.Kafka.Func("inventory-"), mf.KafkaStatsInterval
+	}
+	p, err := processor.New(cfg)
 	if err != nil {
 		log.Error("config", "err", err)
 		return 2
 	}
-	log.Info("starting", "instance", instance, "group", group, "transactional_id", group+"-"+instance)
-	if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		log.Error("stopped", "err", err)
+	obs.Inventory.Attach(p)
+	return serve(ctx, p, obs, mf.Addr, healthAddr, healthTLS, reflect, log, "instance", instance, "group", group, "transactional_id", group+"-"+instance)
+}
+
+// serve runs p with its metrics and health endpoints until ctx ends.
+func serve(ctx context.Context, p *processor.Processor, obs *metrics.Set, metricsAddr, healthAddr string, healthTLS tlsconf.Server, reflect bool, log *slog.Logger, startAttrs ...any) int {
+	mctx, stopMetrics := context.WithCancel(ctx)
+	defer stopMetrics()
+	metricsDone, err := metrics.Serve(mctx, metricsAddr, obs.Handler(), log)
+	if err != nil {
+		log.Error("metrics endpoint", "err", err)
+		return 1
+	}
+	tlsCfg, err := healthTLS.Config()
+	if err != nil {
+		log.Error("health endpoint", "err", err)
+		return 2
+	}
+	hs, err := service.ListenHealth(healthAddr, service.HealthOptions{TLS: tlsCfg, Reflection: reflect})
+	if err != nil {
+		log.Error("health endpoint", "err", err)
+		return 1
+	}
+	log.Info("starting", append(startAttrs, "health", hs.Addr().String())...)
+	healthDone := make(chan error, 1)
+	hctx, stopHealth := context.WithCancel(context.Background())
+	go func() { healthDone <- hs.Run(hctx, 5*time.Second) }()
+	fctx, stopFollowing := context.WithCancel(context.Background())
+	following := make(chan struct{})
+	go func() {
+		defer close(following)
+		followHealth(fctx, p.Health, func(s healthpb.HealthCheckResponse_ServingStatus) { hs.Status.SetServingStatus("", s) })
+	}()
+
+	runErr := p.Run(ctx)
+	stopFollowing()
+	<-following
+	hs.Status.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	stopHealth()
+	if err := <-healthDone; err != nil {
+		log.Warn("health endpoint", "err", err)
+	}
+	stopMetrics()
+	if err := <-metricsDone; err != nil {
+		log.Warn("metrics endpoint", "err", err)
+	}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		log.Error("stopped", "err", runErr)
 		return 1
 	}
 	log.Info("stopped")

@@ -29,6 +29,7 @@ func definedNames(t *testing.T) map[string]bool {
 	metrics.NewGateway(r)
 	metrics.NewManager(r)
 	metrics.NewProjection(r)
+	metrics.NewInventory(r)
 	metrics.NewKafkaStats(r)
 	names := map[string]bool{}
 	for _, c := range r.cs {

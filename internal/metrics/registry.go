@@ -26,11 +26,13 @@ type Set struct {
 	Gateway    *Gateway
 	Manager    *Manager
 	Projection *Projection
+	Inventory  *Inventory
 }
 
 // Services say which groups a Set registers.
 type Services struct {
 	Gateway, Manager, Projection bool
+	Inventory                    bool
 }
 
 // NewSet registers the Go runtime and process collectors, librdkafka's
@@ -52,6 +54,9 @@ func NewSet(s Services) *Set {
 	if s.Projection {
 		set.Projection = NewProjection(reg)
 	}
+	if s.Inventory {
+		set.Inventory = NewInventory(reg)
+	}
 	return set
 }
 
@@ -60,7 +65,12 @@ func NewSet(s Services) *Set {
 func ForGateway() *Set    { return NewSet(Services{Gateway: true}) }
 func ForManager() *Set    { return NewSet(Services{Manager: true}) }
 func ForProjection() *Set { return NewSet(Services{Projection: true}) }
-func ForAll() *Set        { return NewSet(Services{Gateway: true, Manager: true, Projection: true}) }
+func ForAll() *Set {
+	return NewSet(Services{Gateway: true, Manager: true, Projection: true, Inventory: true})
+}
+
+// ForInventory is inventory-processor's set.
+func ForInventory() *Set { return NewSet(Services{Inventory: true}) }
 
 // Handler serves the set's registry in the Prometheus exposition format.
 func (s *Set) Handler() http.Handler {

@@ -64,7 +64,21 @@ type Config struct {
 	// just before it commits (fault tests: a kill there leaves an open
 	// transaction). Nil in production.
 	BeforeCommit func(records int)
+	// FailedCommits is how many transactions in a row may fail before
+	// Health says not serving; default DefaultFailedCommits.
+	FailedCommits int
+	// Restored, if set, is called after each assignment is restored with
+	// its partitions and how long the restore took (metrics).
+	Restored func(partitions int, took time.Duration)
+	// KafkaStats, if set, receives librdkafka's statistics (JSON) of the
+	// session's "consumer" and "producer" every KafkaStatsInterval.
+	KafkaStats         func(client, json string)
+	KafkaStatsInterval time.Duration
 }
+
+// DefaultKafkaStatsInterval is statistics.interval.ms when KafkaStats is
+// set and KafkaStatsInterval is not.
+const DefaultKafkaStatsInterval = 15 * time.Second
 
 func (c Config) withDefaults() Config {
 	if c.GroupID == "" {
@@ -81,6 +95,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CommitTimeout == 0 {
 		c.CommitTimeout = DefaultCommitTimeout
+	}
+	if c.FailedCommits == 0 {
+		c.FailedCommits = DefaultFailedCommits
+	}
+	if c.KafkaStats != nil && c.KafkaStatsInterval == 0 {
+		c.KafkaStatsInterval = DefaultKafkaStatsInterval
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -106,7 +126,7 @@ func (c Config) Validate() error {
 	if c.Records == nil {
 		errs = append(errs, errors.New("records codec is nil"))
 	}
-	if c.MaxBatch < 0 || c.TransactionTimeout < 0 || c.SessionTimeout < 0 || c.CommitTimeout < 0 {
+	if c.MaxBatch < 0 || c.FailedCommits < 0 || c.KafkaStatsInterval < 0 || c.TransactionTimeout < 0 || c.SessionTimeout < 0 || c.CommitTimeout < 0 {
 		errs = append(errs, errors.New("batch size and timeouts must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -127,8 +147,18 @@ func (c Config) client(extra kafka.ConfigMap) *kafka.ConfigMap {
 	return &cm
 }
 
+// session is the config of the session's own clients: with statistics
+// when asked for (the restore consumer has none).
+func (c Config) session(extra kafka.ConfigMap) *kafka.ConfigMap {
+	cm := c.client(extra)
+	if c.KafkaStats != nil {
+		(*cm)["statistics.interval.ms"] = int(c.KafkaStatsInterval.Milliseconds())
+	}
+	return cm
+}
+
 func (c Config) producerConfig() *kafka.ConfigMap {
-	return c.client(kafka.ConfigMap{
+	return c.session(kafka.ConfigMap{
 		"transactional.id":       c.TransactionalID(),
 		"transaction.timeout.ms": int(c.TransactionTimeout.Milliseconds()),
 		"enable.idempotence":     true,
@@ -145,7 +175,7 @@ func (c Config) producerConfig() *kafka.ConfigMap {
 }
 
 func (c Config) consumerConfig() *kafka.ConfigMap {
-	return c.client(kafka.ConfigMap{
+	return c.session(kafka.ConfigMap{
 		"group.id":                 c.GroupID,
 		"group.instance.id":        c.InstanceID,
 		"isolation.level":          "read_committed",

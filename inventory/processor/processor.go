@@ -18,14 +18,35 @@ import (
 type Stats struct {
 	Granted, Refused, Released, StockChanges, Refusals, Malformed atomic.Int64
 	Commits, Aborts, Restarts                                     atomic.Int64
+	// Decided counts committed requests by kind and result.
+	Decided [KindCount][ResultCount]atomic.Int64
+	// OwnedPartitions is how many inventory.requests partitions the
+	// current session holds.
+	OwnedPartitions atomic.Int64
 }
+
+// Results of a decided request, for Stats.Decided.
+const (
+	ResultGranted = iota // a reservation granted
+	ResultRefused        // a reservation refused: not enough stock
+	ResultApplied        // a release, set or adjust applied
+	ResultInvalid        // a request inventory.Step refused as invalid
+	ResultCount
+)
+
+// KindCount bounds inventory.Kind for Stats.Decided.
+const KindCount = int(inventory.KindAdjust) + 1
+
+// ResultNames are the results' metric labels, by index.
+var ResultNames = [ResultCount]string{"granted", "refused", "applied", "invalid"}
 
 // Processor is the inventory processor. Create it with New, run it with Run.
 type Processor struct {
-	cfg   Config
-	log   *slog.Logger
-	stats Stats
-	ready chan struct{}
+	cfg    Config
+	log    *slog.Logger
+	stats  Stats
+	ready  chan struct{}
+	health *healthState
 }
 
 // New validates cfg and returns a Processor.
@@ -34,8 +55,13 @@ func New(cfg Config) (*Processor, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Processor{cfg: cfg, log: cfg.Logger.With("component", "inventory-processor", "instance", cfg.InstanceID), ready: make(chan struct{})}, nil
+	log := cfg.Logger.With("component", "inventory-processor", "instance", cfg.InstanceID)
+	return &Processor{cfg: cfg, log: log, ready: make(chan struct{}), health: newHealthState(log, cfg.FailedCommits)}, nil
 }
+
+// Health is whether the processor can commit now, and a channel closed at
+// its next change.
+func (p *Processor) Health() (Health, <-chan struct{}) { return p.health.get() }
 
 // Stats returns the counters.
 func (p *Processor) Stats() *Stats { return &p.stats }
@@ -52,6 +78,8 @@ var errFatal = errors.New("inventory session fatal")
 func (p *Processor) Run(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
 		err := p.session(ctx)
+		p.health.left()
+		p.stats.OwnedPartitions.Store(0)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -91,8 +119,13 @@ func (p *Processor) session(ctx context.Context) error {
 	go func() {
 		defer close(events)
 		for ev := range prod.Events() {
-			if m, ok := ev.(*kafka.Message); ok && m.TopicPartition.Error != nil {
-				p.log.Warn("delivery failed", "topic", *m.TopicPartition.Topic, "err", m.TopicPartition.Error)
+			switch e := ev.(type) {
+			case *kafka.Message:
+				if e.TopicPartition.Error != nil {
+					p.log.Warn("delivery failed", "topic", *e.TopicPartition.Topic, "err", e.TopicPartition.Error)
+				}
+			case *kafka.Stats:
+				p.kafkaStats("producer", e)
 			}
 		}
 	}()
@@ -152,6 +185,8 @@ func (s *session) fill() error {
 				s.batch = append(s.batch, e)
 			}
 			wait = 0
+		case *kafka.Stats:
+			s.p.kafkaStats("consumer", e)
 		case kafka.Error:
 			if e.IsFatal() {
 				return fmt.Errorf("%w: consumer: %w", errFatal, e)
@@ -172,16 +207,22 @@ func (s *session) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 			s.err = fmt.Errorf("%w: assign: %w", errFatal, err)
 			return err
 		}
+		if err := c.Assign(e.Partitions); err != nil {
+			return err
+		}
+		s.p.stats.OwnedPartitions.Store(int64(len(s.levels)))
+		s.p.health.joined()
 		select {
 		case <-s.p.ready:
 		default:
 			close(s.p.ready)
 		}
-		return c.Assign(e.Partitions)
+		return nil
 	case kafka.RevokedPartitions:
 		for _, tp := range e.Partitions {
 			delete(s.levels, tp.Partition)
 		}
+		s.p.stats.OwnedPartitions.Store(int64(len(s.levels)))
 		kept := s.batch[:0]
 		for _, m := range s.batch {
 			if _, ok := s.levels[m.TopicPartition.Partition]; ok {
@@ -210,5 +251,12 @@ func (p *Processor) within(what string, f func()) {
 	case <-done:
 	case <-time.After(closeTimeout):
 		p.log.Error("close did not finish; abandoning it (the next session fences it)", "client", what, "after", closeTimeout)
+	}
+}
+
+// kafkaStats hands a client's librdkafka statistics to Config.KafkaStats.
+func (p *Processor) kafkaStats(client string, st *kafka.Stats) {
+	if f := p.cfg.KafkaStats; f != nil {
+		f(client, st.String())
 	}
 }

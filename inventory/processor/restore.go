@@ -30,9 +30,13 @@ func (s *session) assign(parts []kafka.TopicPartition) error {
 	if _, err := s.cons.Committed(parts, int(timeout.Milliseconds())); err != nil {
 		return fmt.Errorf("committed offsets: %w", err)
 	}
+	began := time.Now()
 	levels, err := s.restore(parts, timeout)
 	if err != nil {
 		return err
+	}
+	if f := s.p.cfg.Restored; f != nil {
+		f(len(parts), time.Since(began))
 	}
 	n := 0
 	for p, l := range levels {

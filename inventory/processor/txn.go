@@ -26,7 +26,10 @@ type txn struct {
 	tally   tally
 }
 
-type tally struct{ granted, refused, released, changes, refusals, malformed int64 }
+type tally struct {
+	granted, refused, released, changes, refusals, malformed int64
+	decided                                                  [KindCount][ResultCount]int64
+}
 
 // transact decides batch in one transaction with its offsets. Committed,
 // the new levels join the session's; aborted, the consumer is rewound to
@@ -94,6 +97,9 @@ func (s *session) decide(t *txn, m *kafka.Message, now time.Time) error {
 		cur = s.levels[p][req.SKU]
 	}
 	res := inventory.Step(cur, req, now)
+	if k := int(req.Kind); k < KindCount {
+		t.tally.decided[k][result(res)]++
+	}
 	if res.Err != nil {
 		t.tally.refusals++
 		s.p.log.Warn("inventory request refused", "sku", req.SKU, "kind", req.Kind, "request_id", req.RequestID, "err", res.Err)
@@ -167,6 +173,28 @@ func (s *session) committed(t *txn) {
 	st.StockChanges.Add(t.tally.changes)
 	st.Refusals.Add(t.tally.refusals)
 	st.Malformed.Add(t.tally.malformed)
+	for k := range t.tally.decided {
+		for r, n := range t.tally.decided[k] {
+			if n != 0 {
+				st.Decided[k][r].Add(n)
+			}
+		}
+	}
+	s.p.health.committed()
+}
+
+// result classifies a decision for Stats.Decided.
+func result(res inventory.Result) int {
+	switch {
+	case res.Err != nil:
+		return ResultInvalid
+	case res.Answer != nil && res.Answer.Granted:
+		return ResultGranted
+	case res.Answer != nil:
+		return ResultRefused
+	default:
+		return ResultApplied
+	}
 }
 
 func (s *session) produce(m *kafka.Message) error {
@@ -223,6 +251,7 @@ func (s *session) retrying(call func(context.Context) error) error {
 // were never changed); anything else is fatal to the session.
 func (s *session) fail(batch []*kafka.Message, err error) error {
 	var ke kafka.Error
+	s.p.health.failedCommit()
 	if errors.Is(err, errFatal) || !errors.As(err, &ke) || !ke.TxnRequiresAbort() {
 		if !errors.Is(err, errFatal) {
 			err = fmt.Errorf("%w: %w", errFatal, err)

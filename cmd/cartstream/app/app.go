@@ -291,13 +291,19 @@ func (a *App) startBackend(ctx context.Context, client kafka.ConfigMap, codec *r
 	// a part that never ends stands in for it.
 	invRun, invReady := func(ctx context.Context) error { <-ctx.Done(); return nil }, (<-chan struct{})(closedChan())
 	if !cfg.NoReservations {
-		inv, err := processor.New(processor.Config{
+		invCfg := processor.Config{
 			Client: client, Topics: cfg.Topics, GroupID: inventoryGroup(cfg.GroupID), InstanceID: cfg.InstanceID,
 			Records: codec, Logger: log.With("part", "inventory"),
-		})
+			Restored: obs.Inventory.Restored,
+		}
+		if cfg.KafkaStatsInterval > 0 {
+			invCfg.KafkaStats, invCfg.KafkaStatsInterval = obs.Kafka.Func("inventory-"), cfg.KafkaStatsInterval
+		}
+		inv, err := processor.New(invCfg)
 		if err != nil {
 			return nil, err
 		}
+		obs.Inventory.Attach(inv)
 		invRun, invReady = inv.Run, inv.Ready()
 	}
 	svcCtx, stopSvc := context.WithCancel(context.WithoutCancel(ctx))

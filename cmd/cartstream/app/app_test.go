@@ -221,6 +221,8 @@ func TestOneProcessOnEmbeddedBroker(t *testing.T) {
 		`cartstream_projection_ready 1`,
 		`cartstream_grpc_server_handled_total{code="InvalidArgument",method="AddItem",service="cartstream.cart.v1.CartService"} 1`,
 		`go_goroutines `,
+		`cartstream_inventory_serving 1`, // the in-process inventory processor
+		`cartstream_inventory_transactions_aborted_total 0`,
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
