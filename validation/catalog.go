@@ -117,7 +117,7 @@ func (m *Manager) followCatalog(ctx context.Context, loaded chan<- error) {
 		}
 		attempt++
 		m.stats.CatalogRestarts.Add(1)
-		m.health.setCatalogDown(true)
+		m.health.SetDown("the catalog follower died; restarting it")
 		d := rebuildBackoff.delay(attempt)
 		m.log.Error("catalog follower died; restarting it", "err", err, "attempt", attempt, "after", d)
 		select {
@@ -153,7 +153,7 @@ func (m *Manager) followCatalogOnce(ctx context.Context, first bool, loaded chan
 	} else {
 		m.catalog.promote()
 		m.log.Info("catalog reloaded", "products", m.catalog.size())
-		m.health.setCatalogDown(false)
+		m.health.SetDown("")
 	}
 	return true, errOrStopped(<-done)
 }

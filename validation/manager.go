@@ -14,6 +14,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/txnhealth"
 )
 
 // Manager is the AddItemManager. Create it with New and run it with Run.
@@ -24,7 +25,7 @@ type Manager struct {
 	// stock is the catalog with the latest stock levels (reserve.go).
 	stock  stockCatalog
 	stats  Stats
-	health *healthState
+	health *txnhealth.State
 	ready  chan struct{}
 	// oversized: requests whose outcome was refused as too large.
 	oversized oversized
@@ -41,7 +42,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg:     cfg,
 		log:     log,
 		catalog: newCatalogStore(cfg.Records.DecodeProduct, log, cfg.Faults),
-		health:  newHealthState(log, cfg.UnhealthyAfter),
+		health:  txnhealth.New(log, cfg.UnhealthyAfter),
 		ready:   make(chan struct{}),
 	}
 	m.stock = stockCatalog{products: m.catalog, stock: &stockStore{levels: map[cart.SKU]int64{}, decode: cfg.Records.DecodeStockLevel, log: log}}
@@ -61,7 +62,10 @@ func (m *Manager) Ready() <-chan struct{} { return m.ready }
 // session is rebuilt, after Config.UnhealthyAfter transactions in a row
 // failed to commit (until one commits), and while a dead catalog follower
 // is restarted.
-func (m *Manager) Health() (Health, <-chan struct{}) { return m.health.get() }
+func (m *Manager) Health() (Health, <-chan struct{}) { return m.health.Get() }
+
+// Health says whether the manager can commit (internal/txnhealth).
+type Health = txnhealth.Health
 
 // Run validates requests until ctx ends, then finishes the open transaction
 // and leaves. A fatal transactional error rebuilds the session (new
@@ -135,7 +139,7 @@ func (m *Manager) logStats(msg string) {
 // what Kafka has committed.
 func (m *Manager) session(ctx context.Context) error {
 	// Not serving from the session's end until the next one is assigned.
-	defer m.health.left()
+	defer m.health.Left()
 	defer m.stats.OwnedPartitions.Store(0)
 	defer m.stats.Carts.Store(0)
 	workers, closeProducers, err := m.startProducers(ctx)

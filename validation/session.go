@@ -285,13 +285,13 @@ func (s *session) onResult(r jobResult) error {
 		for _, p := range r.job.parts {
 			p.aborts, p.retryAt = 0, time.Time{}
 		}
-		s.m.health.committed()
+		s.m.health.Committed()
 	case errors.Is(r.err, errAborted):
-		s.m.health.failedCommit()
+		s.m.health.FailedCommit()
 		s.requeue(r.job)
 		s.backOff(r)
 	default:
-		s.m.health.failedCommit()
+		s.m.health.FailedCommit()
 	}
 	s.finishRevocations()
 	if r.err != nil && !errors.Is(r.err, errAborted) {
@@ -348,7 +348,7 @@ func (s *session) onEvent(ev pollEvent) error {
 		}
 		if !s.joined {
 			s.joined = true
-			s.m.health.joined()
+			s.m.health.Joined()
 		}
 	case ev.revoked != nil:
 		for _, id := range ev.revoked.parts {

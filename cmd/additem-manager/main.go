@@ -24,6 +24,7 @@ import (
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/tlsconf"
 	"github.com/cartstream/cartstream/internal/topics"
+	"github.com/cartstream/cartstream/internal/txnhealth"
 	"github.com/cartstream/cartstream/validation"
 )
 
@@ -159,7 +160,7 @@ func run(args []string) int {
 	following := make(chan struct{})
 	go func() {
 		defer close(following)
-		followHealth(fctx, m.Health, func(s healthpb.HealthCheckResponse_ServingStatus) { hs.Status.SetServingStatus("", s) })
+		txnhealth.Follow(fctx, m.Health, func(s healthpb.HealthCheckResponse_ServingStatus) { hs.Status.SetServingStatus("", s) })
 	}()
 
 	runErr := m.Run(ctx)

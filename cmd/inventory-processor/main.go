@@ -25,6 +25,7 @@ import (
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/tlsconf"
 	"github.com/cartstream/cartstream/internal/topics"
+	"github.com/cartstream/cartstream/internal/txnhealth"
 	"github.com/cartstream/cartstream/inventory/processor"
 )
 
@@ -138,7 +139,7 @@ func serve(ctx context.Context, p *processor.Processor, obs *metrics.Set, metric
 	following := make(chan struct{})
 	go func() {
 		defer close(following)
-		followHealth(fctx, p.Health, func(s healthpb.HealthCheckResponse_ServingStatus) { hs.Status.SetServingStatus("", s) })
+		txnhealth.Follow(fctx, p.Health, func(s healthpb.HealthCheckResponse_ServingStatus) { hs.Status.SetServingStatus("", s) })
 	}()
 
 	runErr := p.Run(ctx)

@@ -41,6 +41,11 @@ const (
 	DefaultCommitTimeout      = 30 * time.Second
 )
 
+// DefaultFailedCommits is how many transactions in a row may fail to
+// commit before the processor says it is not serving: one abort is a
+// rebalance or a transient broker error; several in a row are not.
+const DefaultFailedCommits = 3
+
 // Config configures a Processor; zero fields take the defaults.
 type Config struct {
 	// Client is the base librdkafka configuration (bootstrap.servers,

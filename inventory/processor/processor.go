@@ -11,6 +11,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/txnhealth"
 	"github.com/cartstream/cartstream/inventory"
 )
 
@@ -46,7 +47,7 @@ type Processor struct {
 	log    *slog.Logger
 	stats  Stats
 	ready  chan struct{}
-	health *healthState
+	health *txnhealth.State
 }
 
 // New validates cfg and returns a Processor.
@@ -56,12 +57,18 @@ func New(cfg Config) (*Processor, error) {
 	}
 	cfg = cfg.withDefaults()
 	log := cfg.Logger.With("component", "inventory-processor", "instance", cfg.InstanceID)
-	return &Processor{cfg: cfg, log: log, ready: make(chan struct{}), health: newHealthState(log, cfg.FailedCommits)}, nil
+	return &Processor{cfg: cfg, log: log, ready: make(chan struct{}), health: txnhealth.New(log, cfg.FailedCommits)}, nil
 }
 
 // Health is whether the processor can commit now, and a channel closed at
 // its next change.
-func (p *Processor) Health() (Health, <-chan struct{}) { return p.health.get() }
+func (p *Processor) Health() (Health, <-chan struct{}) { return p.health.Get() }
+
+// Health says whether the processor can commit (internal/txnhealth): not
+// before its first assignment is restored, while a session is rebuilt, or
+// after FailedCommits transactions in a row failed; a processor that
+// decides nothing holds every checkout.
+type Health = txnhealth.Health
 
 // Stats returns the counters.
 func (p *Processor) Stats() *Stats { return &p.stats }
@@ -78,7 +85,7 @@ var errFatal = errors.New("inventory session fatal")
 func (p *Processor) Run(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
 		err := p.session(ctx)
-		p.health.left()
+		p.health.Left()
 		p.stats.OwnedPartitions.Store(0)
 		if ctx.Err() != nil {
 			return nil
@@ -211,7 +218,7 @@ func (s *session) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 			return err
 		}
 		s.p.stats.OwnedPartitions.Store(int64(len(s.levels)))
-		s.p.health.joined()
+		s.p.health.Joined()
 		select {
 		case <-s.p.ready:
 		default:

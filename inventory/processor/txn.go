@@ -180,7 +180,7 @@ func (s *session) committed(t *txn) {
 			}
 		}
 	}
-	s.p.health.committed()
+	s.p.health.Committed()
 }
 
 // result classifies a decision for Stats.Decided.
@@ -251,7 +251,7 @@ func (s *session) retrying(call func(context.Context) error) error {
 // were never changed); anything else is fatal to the session.
 func (s *session) fail(batch []*kafka.Message, err error) error {
 	var ke kafka.Error
-	s.p.health.failedCommit()
+	s.p.health.FailedCommit()
 	if errors.Is(err, errFatal) || !errors.As(err, &ke) || !ke.TxnRequiresAbort() {
 		if !errors.Is(err, errFatal) {
 			err = fmt.Errorf("%w: %w", errFatal, err)
