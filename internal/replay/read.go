@@ -89,21 +89,35 @@ func listOffsetsAs(ctx context.Context, a admin, timeout time.Duration, topic st
 	}
 	lctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	res, err := a.ListOffsets(lctx, req, kafka.SetAdminIsolationLevel(iso))
-	if err != nil {
-		return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
-	}
-	out := make(map[int32]int64, len(specs))
-	var errs []error
-	for k, info := range res.ResultInfos {
-		if info.Error.Code() != kafka.ErrNoError {
-			errs = append(errs, fmt.Errorf("%s/%d: %w", topic, k.Partition, info.Error))
-			continue
+	var out map[int32]int64
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		res, err := a.ListOffsets(lctx, req, kafka.SetAdminIsolationLevel(iso))
+		if err != nil {
+			return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
 		}
-		out[k.Partition] = int64(info.Offset)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
+		var errs []error
+		moving := true // every error is a leader not known yet
+		out = make(map[int32]int64, len(specs))
+		for k, info := range res.ResultInfos {
+			if info.Error.Code() != kafka.ErrNoError {
+				errs = append(errs, fmt.Errorf("%s/%d: %w", topic, k.Partition, info.Error))
+				moving = moving && leaderMoving(info.Error.Code())
+				continue
+			}
+			out[k.Partition] = int64(info.Offset)
+		}
+		err = errors.Join(errs...)
+		if err == nil {
+			break
+		}
+		if !moving {
+			return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
+		}
+		select {
+		case <-lctx.Done():
+			return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
+		case <-time.After(wait):
+		}
 	}
 	for p := range specs {
 		if _, ok := out[p]; !ok {
@@ -111,6 +125,13 @@ func listOffsetsAs(ctx context.Context, a admin, timeout time.Duration, topic st
 		}
 	}
 	return out, nil
+}
+
+// leaderMoving: a partition whose leader is not known or not there yet (a
+// topic created a moment ago, a broker failing over): asked again shortly,
+// it answers. cartctl topics status right after topics create met it.
+func leaderMoving(c kafka.ErrorCode) bool {
+	return c == kafka.ErrNotLeaderForPartition || c == kafka.ErrLeaderNotAvailable
 }
 
 func allSpec(parts []int32, spec kafka.OffsetSpec) map[int32]kafka.OffsetSpec {
