@@ -16,10 +16,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,6 +30,7 @@ import (
 	"github.com/cartstream/cartstream/internal/bench"
 	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/kafkatest"
+	"github.com/cartstream/cartstream/internal/service"
 )
 
 func main() {
@@ -41,6 +44,7 @@ func run(args []string) int {
 		out       = fs.String("out", "bench/results", "directory for the JSON result and CPU profiles")
 		quick     = fs.Bool("quick", false, "shrink every scenario for a smoke run (< 1 minute after the broker is up)")
 		scenarios = fs.String("scenarios", strings.Join(bench.ScenarioNames, ","), "comma-separated scenarios to run (same as -only)")
+		cpuProf   = fs.String("cpuprofile", "", "write a CPU profile of the whole bench process (every in-process service and client, all scenarios) to this file; the drain then writes no profiles of its own")
 		cfg       = d
 	)
 	fs.IntVar(&cfg.Partitions, "partitions", d.Partitions, "partitions of every cart topic")
@@ -135,6 +139,15 @@ func run(args []string) int {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
+	// The in-process services trace as the binaries do: off unless OTEL_*
+	// asks (internal/tracing). Without Setup they would run OpenTelemetry's
+	// global wrapper, which production never runs, and pay for it.
+	stopTracing, err := service.StartTracing(ctx, "cartbench", slog.Default())
+	if err != nil {
+		logf("cartbench: %v", err)
+		return 1
+	}
+	defer stopTracing()
 	cluster, err := startBroker(ctx, logf)
 	if err != nil {
 		logf("cartbench: no broker: %v", err)
@@ -146,7 +159,13 @@ func run(args []string) int {
 		}
 	}()
 	cfg.Brokers = cluster.Brokers()
+	stopProf, err := startCPUProfile(*cpuProf)
+	if err != nil {
+		logf("cartbench: %v", err)
+		return 1
+	}
 	res, err := bench.Run(ctx, cfg, rev, logf)
+	stopProf()
 	if res == nil {
 		logf("cartbench: %v", err)
 		return 1
@@ -222,4 +241,24 @@ func intsString(xs []int) string {
 		parts[i] = strconv.Itoa(x)
 	}
 	return strings.Join(parts, ",")
+}
+
+// startCPUProfile profiles the whole process into path until the returned
+// func is called; an empty path profiles nothing. The scenarios' own
+// profiles (-profile) cover one drain each; this one shows where a
+// latency or saturation phase spends the bench process's CPU (gateway,
+// manager, projection and the load's clients share it).
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
