@@ -8,7 +8,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,16 +15,12 @@ import (
 	"os"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
 	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/metrics"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/tlsconf"
 	"github.com/cartstream/cartstream/internal/topics"
-	"github.com/cartstream/cartstream/internal/txnhealth"
 	"github.com/cartstream/cartstream/inventory/processor"
 )
 
@@ -85,7 +80,7 @@ func run(args []string) int {
 	defer cancel()
 
 	set := topics.DefaultSet().WithPrefix(prefix)
-	if err := ensureTopics(ctx, client, set, partitions); err != nil {
+	if err := service.EnsureTopics(ctx, client, set, partitions); err != nil {
 		log.Error("topics", "err", err)
 		return 1
 	}
@@ -109,67 +104,14 @@ func run(args []string) int {
 		return 2
 	}
 	obs.Inventory.Attach(p)
-	return serve(ctx, p, obs, mf.Addr, healthAddr, healthTLS, reflect, log, "instance", instance, "group", group, "transactional_id", group+"-"+instance)
-}
-
-// serve runs p with its metrics and health endpoints until ctx ends.
-func serve(ctx context.Context, p *processor.Processor, obs *metrics.Set, metricsAddr, healthAddr string, healthTLS tlsconf.Server, reflect bool, log *slog.Logger, startAttrs ...any) int {
-	mctx, stopMetrics := context.WithCancel(ctx)
-	defer stopMetrics()
-	metricsDone, err := metrics.Serve(mctx, metricsAddr, obs.Handler(), log)
-	if err != nil {
-		log.Error("metrics endpoint", "err", err)
-		return 1
-	}
 	tlsCfg, err := healthTLS.Config()
 	if err != nil {
 		log.Error("health endpoint", "err", err)
 		return 2
 	}
-	hs, err := service.ListenHealth(healthAddr, service.HealthOptions{TLS: tlsCfg, Reflection: reflect})
-	if err != nil {
-		log.Error("health endpoint", "err", err)
-		return 1
-	}
-	log.Info("starting", append(startAttrs, "health", hs.Addr().String())...)
-	healthDone := make(chan error, 1)
-	hctx, stopHealth := context.WithCancel(context.Background())
-	go func() { healthDone <- hs.Run(hctx, 5*time.Second) }()
-	fctx, stopFollowing := context.WithCancel(context.Background())
-	following := make(chan struct{})
-	go func() {
-		defer close(following)
-		txnhealth.Follow(fctx, p.Health, func(s healthpb.HealthCheckResponse_ServingStatus) { hs.Status.SetServingStatus("", s) })
-	}()
-
-	runErr := p.Run(ctx)
-	stopFollowing()
-	<-following
-	hs.Status.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	stopHealth()
-	if err := <-healthDone; err != nil {
-		log.Warn("health endpoint", "err", err)
-	}
-	stopMetrics()
-	if err := <-metricsDone; err != nil {
-		log.Warn("metrics endpoint", "err", err)
-	}
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
-		log.Error("stopped", "err", runErr)
-		return 1
-	}
-	log.Info("stopped")
-	return 0
-}
-
-func ensureTopics(ctx context.Context, client kafka.ConfigMap, set topics.Set, partitions int) error {
-	admin, err := kafka.NewAdminClient(&client)
-	if err != nil {
-		return fmt.Errorf("admin client: %w", err)
-	}
-	defer admin.Close()
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	_, err = topics.Ensure(ctx, admin, set, topics.Config{Partitions: partitions})
-	return err
+	return service.RunTransactional(ctx, p, service.TransactionalEndpoints{
+		MetricsAddr: mf.Addr, Metrics: obs.Handler(),
+		HealthAddr: healthAddr, Health: service.HealthOptions{TLS: tlsCfg, Reflection: reflect},
+		StartAttrs: []any{"brokers", brokers, "instance", instance, "group", group, "transactional_id", group + "-" + instance},
+	}, log)
 }
