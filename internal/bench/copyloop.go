@@ -117,7 +117,7 @@ func (c *copyLoop) run(ctx context.Context) error {
 // logic (the retry backoff alone moved the copy loop from 17.8k to 30.3k
 // records/s in bench/results/experiments).
 func (c *copyLoop) producerConfig() kafka.ConfigMap {
-	return kafka.ConfigMap{
+	cm := kafka.ConfigMap{
 		"transactional.id":       c.group + "-" + c.instance,
 		"transaction.timeout.ms": int(c.transactionTimeout.Milliseconds()),
 		"enable.idempotence":     true,
@@ -130,6 +130,15 @@ func (c *copyLoop) producerConfig() kafka.ConfigMap {
 		"go.events.channel.size":  10000,
 		"go.produce.channel.size": 1,
 	}
+	// The manager's defaults (compression) unless -client-prop sets them,
+	// as an operator's file would for the manager.
+	base := c.e.base()
+	for k, v := range validation.ProducerDefaults {
+		if _, set := base[k]; !set {
+			cm[k] = v
+		}
+	}
+	return cm
 }
 
 // fill is the manager's batching policy (validation session.fill).
@@ -221,4 +230,14 @@ func retry(ctx context.Context, call func(context.Context) error) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// compression is the compression.type of the manager's transactional
+// producers in this run: -client-prop's, else the manager's default. The
+// copy loop and the peer use the same, so all three write alike.
+func (e *env) compression() string {
+	if v, ok := e.base()["compression.type"]; ok {
+		return fmt.Sprint(v)
+	}
+	return fmt.Sprint(validation.ProducerDefaults["compression.type"])
 }

@@ -305,7 +305,7 @@ func (e *env) peerDrain(ctx context.Context, pr peerRun, set topics.Set, ends ma
 	}
 	defer e.deleteTopics(validated, invalid, changelog)
 	cpu := sampleCPU(e.brokerPID)
-	p, err := startPeer(pr.jar, pr.logDir, peerOptions{Bootstrap: e.brokers, AppID: appID, Requests: set.Requests,
+	p, err := startPeer(pr.jar, pr.logDir, peerOptions{Bootstrap: e.brokers, Compression: e.compression(), AppID: appID, Requests: set.Requests,
 		Catalog: set.Catalog, Validated: validated, Invalid: invalid, Schemas: pr.schemas, CommitIntervalMs: commitMs})
 	if err != nil {
 		return d, nil, nil, err

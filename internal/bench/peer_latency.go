@@ -139,7 +139,7 @@ func (e *env) startSystem(ctx context.Context, pr peerRun, set topics.Set, commi
 		return s, nil
 	}
 	appID := fmt.Sprintf("bench-%s-peer-lat-c%d", e.runID, commitMs)
-	p, err := startPeer(pr.jar, pr.logDir, peerOptions{Bootstrap: e.brokers, AppID: appID, Requests: set.Requests,
+	p, err := startPeer(pr.jar, pr.logDir, peerOptions{Bootstrap: e.brokers, Compression: e.compression(), AppID: appID, Requests: set.Requests,
 		Catalog: set.Catalog, Validated: set.Validated, Invalid: set.Invalid, Schemas: pr.schemas, CommitIntervalMs: commitMs})
 	if err != nil {
 		return nil, err

@@ -104,6 +104,9 @@ type peerProc struct {
 type peerOptions struct {
 	Bootstrap, AppID, Requests, Catalog, Validated, Invalid, Schemas string
 	CommitIntervalMs                                                 int
+	// Compression is the producer's compression.type, the manager's
+	// (env.compression).
+	Compression string
 }
 
 func (o peerOptions) args() []string {
@@ -111,6 +114,7 @@ func (o peerOptions) args() []string {
 		"--bootstrap", o.Bootstrap, "--application-id", o.AppID, "--requests", o.Requests, "--catalog", o.Catalog,
 		"--validated", o.Validated, "--invalid", o.Invalid, "--schemas", o.Schemas,
 		"--commit-interval-ms", strconv.Itoa(o.CommitIntervalMs), "--stats-interval-ms", "1000",
+		"--compression", o.Compression,
 	}
 }
 

@@ -40,17 +40,21 @@ import org.apache.kafka.streams.state.Stores;
 public final class Main {
     private Main() {}
 
-    private static final Map<String, String> DEFAULTS = Map.of(
-            "bootstrap", "127.0.0.1:9092",
-            "application-id", "cartstream-peer",
-            "requests", "cart.requests",
-            "catalog", "catalog.products",
-            "validated", "cart.validated",
-            "invalid", "cart.invalid",
-            "commit-interval-ms", "100",
-            "schemas", "internal/records/schemas",
-            "store", "memory",
-            "stats-interval-ms", "0");
+    // compression: the manager's transactional producers default to lz4
+    // (validation.ProducerDefaults); the peer's producer does the same, so
+    // both write the same bytes.
+    private static final Map<String, String> DEFAULTS = Map.ofEntries(
+            Map.entry("bootstrap", "127.0.0.1:9092"),
+            Map.entry("application-id", "cartstream-peer"),
+            Map.entry("requests", "cart.requests"),
+            Map.entry("catalog", "catalog.products"),
+            Map.entry("validated", "cart.validated"),
+            Map.entry("invalid", "cart.invalid"),
+            Map.entry("commit-interval-ms", "100"),
+            Map.entry("schemas", "internal/records/schemas"),
+            Map.entry("store", "memory"),
+            Map.entry("stats-interval-ms", "0"),
+            Map.entry("compression", "lz4"));
 
     public static void main(String[] args) throws Exception {
         Map<String, String> opt = options(args);
@@ -149,6 +153,7 @@ public final class Main {
         p.put(StreamsConfig.STATE_DIR_CONFIG, Files.createTempDirectory("cartstream-peer-").toString());
         p.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.ByteArraySerde.class);
         p.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.ByteArraySerde.class);
+        p.put(StreamsConfig.producerPrefix("compression.type"), opt.get("compression"));
         return p;
     }
 
