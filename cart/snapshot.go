@@ -236,7 +236,15 @@ func Process(snap Snapshot, cmd Command, offset int64, catalog Catalog, limits L
 		}
 	}
 
-	d := Decide(snap.Cart, cmd, catalog, limits, decidedAt)
+	var d Decision
+	if ex, isExpiry := c.(ExpireCart); isExpiry && snap.Cart.Version == 0 && ex.RequestID != ExpireUntouchedRequestID(snap.RequestOffset) {
+		// A cart without events has no version to tell a touch by: the
+		// expiry names the last request the manager saw, and another
+		// request since (or a zombie's stale ask) keeps the cart.
+		d = rejected(ReasonNotExpired, "cart without events was touched after its expiry was asked")
+	} else {
+		d = Decide(snap.Cart, cmd, catalog, limits, decidedAt)
+	}
 	out := Outcome{}
 	if d.Accepted() {
 		folded := snap.Cart
