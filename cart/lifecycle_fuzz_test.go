@@ -102,7 +102,8 @@ type lcCart struct {
 	generation int
 }
 
-// lcDelivered is an internal request already handed to its cart once.
+// lcDelivered is a request already handed to its cart once, and the
+// cart's generation then: a redelivery or a retry comes from it.
 type lcDelivered struct {
 	cmd        cart.Command
 	generation int // of the receiving cart then
@@ -123,7 +124,7 @@ type lcRun struct {
 	queue     []cart.Command // internal requests not yet delivered
 	delivered []lcDelivered
 	merges    map[cart.RequestID]lcMerge // by MergeInto request id
-	history   []cart.Command
+	history   []lcDelivered              // client commands, for retries
 	step      int
 	nextID    int
 	// seen counts what the sequence reached, by event type and a few
@@ -221,7 +222,16 @@ func (r *lcRun) do(op, a, b byte) {
 			}
 			cmd = d.cmd
 		} else if len(r.history) > 0 {
-			cmd = r.history[int(b>>1)%len(r.history)]
+			// A client's retry, within the cart's generation: a retry
+			// older than an expiry is a new request (the window went with
+			// the cart), and a MergeCarts retried so would hand a second
+			// MergeInto with the first one's id to the target, whose window
+			// may still hold it (ADR 0013, Consequences).
+			h := r.history[int(b>>1)%len(r.history)]
+			if r.carts[r.index(h.cmd.Meta().CartID)].generation != h.generation {
+				return
+			}
+			cmd = h.cmd
 		} else {
 			return
 		}
@@ -293,7 +303,7 @@ func (r *lcRun) process(cmd cart.Command) {
 	case cart.MergeInto, cart.MergeReturned:
 		r.delivered = append(r.delivered, lcDelivered{cmd: cmd, generation: c.generation})
 	default:
-		r.history = append(r.history, cmd)
+		r.history = append(r.history, lcDelivered{cmd: cmd, generation: c.generation})
 	}
 	switch out.Disposition {
 	case cart.DispositionAccepted:
