@@ -1,8 +1,11 @@
 package integration
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +15,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/cartstream/cartstream/cmd/cartstream/app"
+	"github.com/cartstream/cartstream/internal/auth"
 	"github.com/cartstream/cartstream/internal/gateway"
 	"github.com/cartstream/cartstream/inventory"
 	"github.com/cartstream/cartstream/projection"
@@ -23,7 +28,8 @@ import (
 // by an operator limits AddItem at once (the soft check) and checkout for
 // real; a restock and a refused correction show in GetStock.
 func TestStockAdminAPI(t *testing.T) {
-	conn := startDevProcess(t)
+	a := startOneProcess(t, func(c *app.Config) { c.Auth = auth.Config{DevMode: true} })
+	conn := dialOneProcess(t, a)
 	carts, admin := cartv1.NewCartServiceClient(conn), cartv1.NewInventoryAdminServiceClient(conn)
 	sku := activeSKU(t)
 	if _, err := admin.GetStock(withTimeout(t, 10*time.Second), &cartv1.GetStockRequest{Sku: sku}); status.Code(err) != codes.NotFound {
@@ -98,6 +104,47 @@ func TestStockAdminAPI(t *testing.T) {
 	if l.GetAvailable() != 2 || l.GetReserved() != 1 || l.GetVersion() != 4 {
 		t.Fatalf("after +3, a refused -5 and -1: %v, want 2 available, 1 reserved, version 4", l)
 	}
+
+	// Over HTTP the body carries the adjustment id: the same adjustment
+	// posted twice (a browser or script retrying) counts once.
+	url := "http://" + a.HTTPAddr() + "/v1/admin/stock/" + sku + ":adjust"
+	for _, body := range []map[string]any{
+		{"request_id": "op-5", "delta": 1, "adjustment_id": "http-adj-1"},
+		{"request_id": "op-5", "delta": 1, "adjustment_id": "http-adj-1"},
+		{"requestId": "op-6", "delta": 10, "adjustmentId": "http-adj-2"},
+	} {
+		if got := postStock(t, url, body); got["adjustmentId"] != body["adjustment_id"] && got["adjustmentId"] != body["adjustmentId"] {
+			t.Fatalf("POST %v answered %v", body, got)
+		}
+	}
+	l = waitLevel(func(l *cartv1.StockLevel) bool { return l.GetVersion() >= 6 })
+	if l.GetAvailable() != 13 || l.GetVersion() != 6 {
+		t.Fatalf("after +1 posted twice with one id and +10: %v, want 13 available, version 6", l)
+	}
+}
+
+// postStock posts body as JSON and decodes the JSON answer.
+func postStock(t *testing.T, url string, body map[string]any) map[string]any {
+	t.Helper()
+	data, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(withTimeout(t, 10*time.Second), http.MethodPost, url, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s: HTTP %d, %v, %v", url, resp.StatusCode, out, err)
+	}
+	return out
 }
 
 // waitInventoryDrained waits until the inventory group has decided every
