@@ -199,6 +199,9 @@ type Outcome struct {
 //   - the id is in the window with another fingerprint: rejected with
 //     DUPLICATE_REQUEST; the window keeps the original entry so retries of
 //     the original still deduplicate.
+//   - an ExpireCart of a cart without events (version 0) whose id is not
+//     ExpireUntouchedRequestID(snap.RequestOffset): rejected NOT_EXPIRED,
+//     since a request reached the cart after the expiry was asked.
 //   - otherwise Decide and Apply; the outcome, accepted or rejected, is
 //     appended to the window (oldest dropped beyond RequestWindowSize)
 //     unless the request id is malformed, and RequestOffset advances.
