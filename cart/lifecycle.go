@@ -248,6 +248,17 @@ func MergeIntoRequestID(source CartID, req RequestID) RequestID {
 // the same version the same one.
 func ExpireRequestID(v int64) RequestID { return RequestID(fmt.Sprintf("expire-v%d", v)) }
 
+// ExpireUntouchedRequestID is the request id of the expiry of a cart that
+// has no events (every request it saw was rejected) and whose last request
+// is at offset in its cart.requests partition. Such a cart's version never
+// moves, so the offset is what tells a later request apart: Process
+// refuses the expiry of a version-0 cart under any other id (a request
+// reached the cart after the expiry was asked), and a refused expiry,
+// itself a request, gives the next ask a new id.
+func ExpireUntouchedRequestID(offset int64) RequestID {
+	return RequestID(fmt.Sprintf("expire-v0-o%d", offset))
+}
+
 // MergeIntoOf is the request a CartMerged event hands to its target.
 func MergeIntoOf(ev CartMerged) MergeInto {
 	return MergeInto{
@@ -466,15 +477,19 @@ func (d decider) clearCart(c ClearCart) (Event, Decision) {
 // the TTL as of the decision's time: the clock is the manager's, passed in.
 func (d decider) expireCart(c ExpireCart) (Event, Decision) {
 	s := d.state
+	// A cart without events (only rejections, which leave a snapshot with
+	// their window) has no time of its own: it is idle since what the
+	// manager saw, and Process checks that no request came in between.
+	since := s.UpdatedAt
 	if s.Version == 0 {
-		return nil, rejected(ReasonNotExpired, "cart has no events to expire")
+		since = c.IdleSince
 	}
-	if idle := d.meta.DecidedAt.Sub(s.UpdatedAt); idle < c.TTL {
+	if idle := d.meta.DecidedAt.Sub(since); idle < c.TTL {
 		return nil, rejected(ReasonNotExpired, "cart was touched %s ago, within its time to live of %s", idle.Round(time.Millisecond), c.TTL)
 	}
 	m := d.meta
 	return CartExpired{CartID: m.CartID, RequestID: m.RequestID, Version: m.Version, RequestedAt: m.RequestedAt,
-		DecidedAt: m.DecidedAt, IdleSince: s.UpdatedAt}, Decision{}
+		DecidedAt: m.DecidedAt, IdleSince: since}, Decision{}
 }
 
 // mergeCarts closes the source. Who may merge a guest cart is the
@@ -537,7 +552,7 @@ func (d decider) mergeInto(c MergeInto) (Event, Decision) {
 
 // expire folds a CartExpired: the cart starts over.
 func expire(state CartState, e CartExpired) (CartState, error) {
-	if !e.IdleSince.Equal(state.UpdatedAt) {
+	if state.Version > 0 && !e.IdleSince.Equal(state.UpdatedAt) { // a cart without events has no time to match
 		return state, fmt.Errorf("%w: expiry idle since %v, the cart was updated at %v", ErrInvalidEvent, e.IdleSince, state.UpdatedAt)
 	}
 	return CartState{}, nil

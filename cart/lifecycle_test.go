@@ -34,7 +34,9 @@ func lifecycleCases() []decideCase {
 		{name: "clear by another customer", state: fold(add("apple", 1)), cmd: otherClear, cat: catalog, want: cart.ReasonCustomerMismatch},
 		{name: "clear checked out", state: fold(add("apple", 1), checkout()), cmd: clearCmd(), cat: catalog, want: cart.ReasonCartCheckedOut},
 		{name: "expire within ttl", state: fold(add("apple", 1)), cmd: expireCmd(time.Hour), cat: catalog, want: cart.ReasonNotExpired},
-		{name: "expire a cart without events", state: empty, cmd: expireCmd(time.Second), cat: catalog, want: cart.ReasonNotExpired},
+		// A cart without events is idle since the command says (its
+		// accepted expiry: TestExpireCartWithoutEvents).
+		{name: "expire a cart without events within ttl", state: empty, cmd: expireCmd(time.Hour), cat: catalog, want: cart.ReasonNotExpired},
 		{name: "merge", state: fold(add("apple", 2)), cmd: mergeCmd("c2"), cat: catalog,
 			check: func(tb testing.TB, before, after cart.CartState) {
 				if after.Status != cart.StatusMerged || after.MergedInto != "c2" || len(after.Lines) != 0 {
@@ -185,5 +187,40 @@ func TestMergeReturnedReopens(t *testing.T) {
 	wrong.TargetCartID = "c3"
 	if d := cart.Decide(merged, wrong, testCatalog(t), cart.Limits{}, t0); d.Rejection.Reason != cart.ReasonWrongCart {
 		t.Fatalf("return from another target: %v", d.Rejection)
+	}
+}
+
+// Issue 14: a cart whose every request was rejected (version 0) expires
+// through Process like any other; its expiry names the last request the
+// manager saw, and a request after it keeps the cart.
+func TestExpireCartWithoutEvents(t *testing.T) {
+	cat := cart.MapCatalog{}
+	snap := cart.NewSnapshot("c1")
+	snap, out := cart.Process(snap, cart.AddItem{CartID: "c1", RequestID: "r1", CustomerID: "u1", RequestedAt: t0, SKU: "nope", Quantity: 1}, 4, cat, cart.Limits{}, t0)
+	if out.Disposition != cart.DispositionRejected || snap.Cart.Version != 0 || len(snap.Window) != 1 {
+		t.Fatalf("setup: %v %+v", out.Disposition, snap)
+	}
+	ttl := time.Hour
+	later := t0.Add(2 * ttl)
+	stale := cart.ExpireCart{CartID: "c1", RequestID: cart.ExpireUntouchedRequestID(3), RequestedAt: later, IdleSince: t0, TTL: ttl}
+	if _, out := cart.Process(snap, stale, 5, cat, cart.Limits{}, later); out.Disposition != cart.DispositionRejected || out.Invalid.Rejection.Reason != cart.ReasonNotExpired {
+		t.Fatalf("expiry naming an older request: %v %+v", out.Disposition, out.Invalid)
+	}
+	ex := stale
+	ex.RequestID = cart.ExpireUntouchedRequestID(4)
+	next, out := cart.Process(snap, ex, 5, cat, cart.Limits{}, later)
+	if out.Disposition != cart.DispositionAccepted || len(out.Events) != 1 {
+		t.Fatalf("expiry of an idle cart without events: %v %+v", out.Disposition, out.Invalid)
+	}
+	ev, ok := out.Events[0].(cart.CartExpired)
+	if !ok || ev.Version != 1 || !ev.IdleSince.Equal(t0) {
+		t.Fatalf("event %+v", out.Events[0])
+	}
+	if next.Cart.CartID != "" {
+		t.Fatalf("the cart is not gone: %+v", next.Cart)
+	}
+	// The fold agrees: a new generation starts from nothing.
+	if st, err := cart.Apply(snap.Cart, ev); err != nil || st.CartID != "" {
+		t.Fatalf("Apply: %+v %v", st, err)
 	}
 }

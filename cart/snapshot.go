@@ -199,6 +199,9 @@ type Outcome struct {
 //   - the id is in the window with another fingerprint: rejected with
 //     DUPLICATE_REQUEST; the window keeps the original entry so retries of
 //     the original still deduplicate.
+//   - an ExpireCart of a cart without events (version 0) whose id is not
+//     ExpireUntouchedRequestID(snap.RequestOffset): rejected NOT_EXPIRED,
+//     since a request reached the cart after the expiry was asked.
 //   - otherwise Decide and Apply; the outcome, accepted or rejected, is
 //     appended to the window (oldest dropped beyond RequestWindowSize)
 //     unless the request id is malformed, and RequestOffset advances.
@@ -236,7 +239,15 @@ func Process(snap Snapshot, cmd Command, offset int64, catalog Catalog, limits L
 		}
 	}
 
-	d := Decide(snap.Cart, cmd, catalog, limits, decidedAt)
+	var d Decision
+	if ex, isExpiry := c.(ExpireCart); isExpiry && snap.Cart.Version == 0 && ex.RequestID != ExpireUntouchedRequestID(snap.RequestOffset) {
+		// A cart without events has no version to tell a touch by: the
+		// expiry names the last request the manager saw, and another
+		// request since (or a zombie's stale ask) keeps the cart.
+		d = rejected(ReasonNotExpired, "cart without events was touched after its expiry was asked")
+	} else {
+		d = Decide(snap.Cart, cmd, catalog, limits, decidedAt)
+	}
 	out := Outcome{}
 	if d.Accepted() {
 		folded := snap.Cart

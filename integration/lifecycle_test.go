@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -201,6 +202,59 @@ func TestCartExpiresAfterTTL(t *testing.T) {
 }
 
 func isNotFound(err error) bool { return errors.Is(err, projection.ErrNotFound) }
+
+// Issue 14: a cart whose every request was rejected (version 0) never
+// expired: the scan skipped it and the domain refused its expiry, so it
+// stayed in the manager's and the projection's memory and on cart.state
+// for good. It now expires after its TTL like any other (CartExpired at
+// version 1, a tombstone for its snapshot), while a cart that keeps being
+// rejected stays.
+func TestRejectedOnlyCartExpires(t *testing.T) {
+	e := newCartEnv(t, 3)
+	e.seedCatalog(t, demoProducts()...)
+	cfg := e.managerConfig(t, "m1")
+	cfg.CartTTL, cfg.ExpiryScan = 3*time.Second, 200*time.Millisecond
+	m, _ := e.startManager(t, cfg)
+	run := e.startProjection(t)
+	run.waitServing(t, time.Minute)
+
+	e.send(t, e.add("rej-1", "r1", "NO-SUCH-SKU", 1), e.add("rej-2", "q0", "NO-SUCH-SKU", 1))
+	waitFor(t, time.Minute, "both rejected carts in the manager's memory", func() bool { return m.Stats().Carts.Load() == 2 })
+	// rej-2 is rejected again every half second: touched, it stays.
+	touches := 0
+	lastTouch := time.Now()
+	waitFor(t, time.Minute, "rej-1 gone from the manager's memory", func() bool {
+		if time.Since(lastTouch) > 500*time.Millisecond {
+			touches++
+			e.send(t, e.add("rej-2", fmt.Sprintf("q%d", touches), "NO-SUCH-SKU", 1))
+			lastTouch = time.Now()
+		}
+		return m.Stats().Carts.Load() == 1
+	})
+	e.waitProcessed(t, time.Minute)
+	st := e.latestState(t)
+	if r := st["rej-1"]; r == nil || r.Value != nil {
+		t.Fatalf("cart.state's latest record of rej-1 is not a tombstone: %v", r)
+	}
+	if r := st["rej-2"]; r == nil || r.Value == nil {
+		t.Fatalf("rej-2, touched within its TTL, lost its snapshot: %v", r)
+	}
+	validated, _ := e.outcomes(t)
+	if got := eventsOf(validated, cart.EventTypeCartExpired); got["rej-1"] != 1 || got["rej-2"] != 0 {
+		t.Fatalf("CartExpired per cart %v, want rej-1 once, rej-2 never", got)
+	}
+	for _, v := range validated {
+		if ex, ok := v.event.(cart.CartExpired); ok && (ex.Version != 1 || !strings.HasPrefix(string(ex.RequestID), "expire-v0-o")) {
+			t.Errorf("expiry of a cart without events: %+v", ex)
+		}
+	}
+	// Left alone, rej-2 goes too; both sides hold nothing.
+	waitFor(t, time.Minute, "every cart expired on both sides", func() bool {
+		return m.Stats().Carts.Load() == 0 && run.p.Stats().Carts == 0
+	})
+	e.waitProcessed(t, time.Minute)
+	e.verifyClean(t)
+}
 
 // partitionFault aborts every commit of a transaction that holds partition
 // part while on is set: the target half of a merge cannot commit.

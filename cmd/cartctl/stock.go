@@ -28,17 +28,26 @@ in order with the checkouts' reservations; get shows it once applied.
   adjust SKU DELTA  a restock (DELTA > 0) or correction (DELTA < 0);
                     refused by the processor if it would leave fewer than 0
 
+An adjustment carries an adjustment id (--adjustment-id, default: one made
+for this invocation, printed). cartctl retries a call that failed
+UNAVAILABLE or timed out (--attempts) with the same id, and the processor
+applies an id once, so a retry never adjusts twice. To retry by hand after
+cartctl gave up, run it again with the id it printed.
+
 Exit 1 when the SKU has no level (not tracked), 2 on any other error.
 
 Examples:
   cartctl stock set SKU-A 12
   cartctl stock adjust SKU-A -- -2
+  cartctl stock adjust --adjustment-id restock-0412 SKU-A 24
   cartctl stock get SKU-A
 `
 
 type stockFlags struct {
 	catalogFlags
-	requestID string
+	requestID    string
+	adjustmentID string
+	attempts     int
 }
 
 func runStock(e env, args []string) int {
@@ -49,6 +58,8 @@ func runStock(e env, args []string) int {
 	fs.StringVar(&f.output, "o", "table", "output format of get: table or json")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "deadline of each call")
 	fs.StringVar(&f.requestID, "request-id", "", "id of a set or adjust, for the logs (default: cartctl- and the time)")
+	fs.StringVar(&f.adjustmentID, "adjustment-id", "", "id of an adjust, the same on every retry of it (default: made once per invocation)")
+	fs.IntVar(&f.attempts, "attempts", 3, "calls of an adjust before giving up on UNAVAILABLE or a timeout (the same adjustment id each time)")
 	f.log.Register(fs)
 	pos, code, ok := parse(e, fs, args)
 	if !ok {
@@ -123,10 +134,36 @@ func (f *stockFlags) dispatch(ctx context.Context, e env, pos []string) error {
 		fmt.Fprintf(e.stdout, "recorded: set %s to %d available (inventory.requests partition %d offset %d)\n", pos[1], units, resp.GetPartition(), resp.GetOffset())
 		return nil
 	}
-	resp, err := client.AdjustStock(cctx, &cartv1.AdjustStockRequest{Sku: pos[1], Delta: units, RequestId: rid})
-	if err != nil {
-		return err
+	aid := f.adjustmentID
+	if aid == "" {
+		aid = "cartctl-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	}
-	fmt.Fprintf(e.stdout, "recorded: adjust %s by %+d (inventory.requests partition %d offset %d)\n", pos[1], units, resp.GetPartition(), resp.GetOffset())
+	req := &cartv1.AdjustStockRequest{Sku: pos[1], Delta: units, RequestId: rid, AdjustmentId: aid}
+	resp, err := f.adjust(ctx, client, req)
+	if err != nil {
+		return fmt.Errorf("adjustment %s (retry with --adjustment-id %s): %w", aid, aid, err)
+	}
+	fmt.Fprintf(e.stdout, "recorded: adjust %s by %+d, adjustment %s (inventory.requests partition %d offset %d)\n", pos[1], units, resp.GetAdjustmentId(), resp.GetPartition(), resp.GetOffset())
 	return nil
+}
+
+// adjust calls AdjustStock up to --attempts times while the answer is
+// lost (UNAVAILABLE, or the call's deadline passed), always with the same
+// request: the adjustment id makes a retry of a change already recorded a
+// no-op in the processor.
+func (f *stockFlags) adjust(ctx context.Context, client cartv1.InventoryAdminServiceClient, req *cartv1.AdjustStockRequest) (*cartv1.AdjustStockResponse, error) {
+	for attempt := 1; ; attempt++ {
+		cctx, cancel := f.call(ctx)
+		resp, err := client.AdjustStock(cctx, req)
+		cancel()
+		code := status.Code(err)
+		if err == nil || attempt >= f.attempts || ctx.Err() != nil || (code != codes.Unavailable && code != codes.DeadlineExceeded) {
+			return resp, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(attempt) * 250 * time.Millisecond):
+		}
+	}
 }

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -46,23 +48,42 @@ func (a *InventoryAdmin) Register(reg grpc.ServiceRegistrar) {
 
 // SetStock implements InventoryAdminService.
 func (a *InventoryAdmin) SetStock(ctx context.Context, req *cartv1.SetStockRequest) (*cartv1.SetStockResponse, error) {
-	pos, err := a.write(ctx, inventory.KindSet, req.GetSku(), req.GetRequestId(), req.GetAvailable(), "available")
+	pos, err := a.write(ctx, inventory.KindSet, req.GetSku(), req.GetRequestId(), req.GetAvailable(), "available", "")
 	if err != nil {
 		return nil, statusOf(err)
 	}
 	return &cartv1.SetStockResponse{Partition: pos.Partition, Offset: pos.Offset}, nil
 }
 
-// AdjustStock implements InventoryAdminService.
+// AdjustStock implements InventoryAdminService. The adjustment id is what
+// makes a retry safe (the processor applies an id once per SKU); a call
+// without one gets a fresh id here, so each such call is an adjustment of
+// its own.
 func (a *InventoryAdmin) AdjustStock(ctx context.Context, req *cartv1.AdjustStockRequest) (*cartv1.AdjustStockResponse, error) {
-	pos, err := a.write(ctx, inventory.KindAdjust, req.GetSku(), req.GetRequestId(), req.GetDelta(), "delta")
+	id := inventory.AdjustmentID(req.GetAdjustmentId())
+	if id == "" {
+		var err error
+		if id, err = newAdjustmentID(); err != nil {
+			return nil, statusOf(fmt.Errorf("%w: %w", ErrUnavailable, err))
+		}
+	}
+	pos, err := a.write(ctx, inventory.KindAdjust, req.GetSku(), req.GetRequestId(), req.GetDelta(), "delta", id)
 	if err != nil {
 		return nil, statusOf(err)
 	}
-	return &cartv1.AdjustStockResponse{Partition: pos.Partition, Offset: pos.Offset}, nil
+	return &cartv1.AdjustStockResponse{Partition: pos.Partition, Offset: pos.Offset, AdjustmentId: string(id)}, nil
 }
 
-func (a *InventoryAdmin) write(ctx context.Context, kind inventory.Kind, sku, requestID string, units int64, field string) (Position, error) {
+// newAdjustmentID makes the id of an adjustment whose client sent none.
+func newAdjustmentID() (inventory.AdjustmentID, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("adjustment id: %w", err)
+	}
+	return inventory.AdjustmentID("gw-" + hex.EncodeToString(b[:])), nil
+}
+
+func (a *InventoryAdmin) write(ctx context.Context, kind inventory.Kind, sku, requestID string, units int64, field string, adjustmentID inventory.AdjustmentID) (Position, error) {
 	if err := requireOperator(ctx); err != nil {
 		return Position{}, err
 	}
@@ -73,11 +94,14 @@ func (a *InventoryAdmin) write(ctx context.Context, kind inventory.Kind, sku, re
 	if cart.RequestID(requestID).Validate() != nil {
 		vs = append(vs, cart.FieldViolation{Field: "request_id", Description: "must be 1 to 64 characters of A-Z a-z 0-9 . _ -"})
 	}
+	if adjustmentID != "" && adjustmentID.Validate() != nil {
+		vs = append(vs, cart.FieldViolation{Field: "adjustment_id", Description: "must be 1 to 64 characters of A-Z a-z 0-9 . _ -"})
+	}
 	now := time.Now
 	if a.Now != nil {
 		now = a.Now
 	}
-	r := inventory.Request{Kind: kind, RequestID: cart.RequestID(requestID), SKU: cart.SKU(sku), RequestedAt: now(), Units: units}
+	r := inventory.Request{Kind: kind, RequestID: cart.RequestID(requestID), SKU: cart.SKU(sku), RequestedAt: now(), Units: units, AdjustmentID: adjustmentID}
 	if len(vs) == 0 && r.Validate() != nil {
 		vs = append(vs, cart.FieldViolation{Field: field, Description: fmt.Sprintf("out of range (at most %d in size; a stock count is never negative)", int64(inventory.MaxUnits))})
 	}

@@ -97,6 +97,8 @@ func inventoryResultOf(k inventory.Kind, r int) bool {
 		return k == inventory.KindReserve
 	case processor.ResultApplied:
 		return k != inventory.KindReserve
+	case processor.ResultRepeat:
+		return k == inventory.KindAdjust // only an adjustment has an id to repeat
 	default:
 		return true
 	}

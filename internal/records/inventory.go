@@ -34,7 +34,7 @@ func (c *Codec) EncodeInventoryRequest(r inventory.Request) ([]byte, error) {
 	case inventory.KindSet:
 		branch, body = branchSet, map[string]any{"units": r.Units}
 	case inventory.KindAdjust:
-		branch, body = branchAdjust, map[string]any{"delta": r.Units}
+		branch, body = branchAdjust, map[string]any{"delta": r.Units, "adjustment_id": string(r.AdjustmentID)}
 	}
 	native := map[string]any{
 		"request_id":   string(r.RequestID),
@@ -85,6 +85,7 @@ func (c *Codec) decodeInventoryRequest(value []byte) (inventory.Request, error) 
 			r.Kind, r.Units = inventory.KindSet, d.long(b, "units")
 		case branchAdjust:
 			r.Kind, r.Units = inventory.KindAdjust, d.long(b, "delta")
+			r.AdjustmentID = inventory.AdjustmentID(d.str(b, "adjustment_id")) // "" in v1 records (the default)
 		default:
 			d.fail("command", "unknown inventory request type %q", branch)
 		}
@@ -105,9 +106,13 @@ func (c *Codec) EncodeStockLevel(l inventory.Level) ([]byte, error) {
 		return nil, fmt.Errorf("records: encode stock level: %w: %w", ErrInvalid, err)
 	}
 	var e enc
+	adjs := make([]any, len(l.Adjustments))
+	for i, a := range l.Adjustments {
+		adjs[i] = map[string]any{"adjustment_id": string(a.ID), "delta": a.Delta, "applied": a.Applied, "available": a.Available}
+	}
 	native := map[string]any{
 		"sku": string(l.SKU), "available": l.Available, "reserved": l.Reserved, "version": l.Version,
-		"updated_at": e.optTS("updated_at", l.UpdatedAt),
+		"updated_at": e.optTS("updated_at", l.UpdatedAt), "adjustments": adjs,
 	}
 	if e.err != nil {
 		return nil, fmt.Errorf("records: encode stock level: %w", e.err)
@@ -124,6 +129,12 @@ func (c *Codec) DecodeStockLevel(value []byte) (inventory.Level, error) {
 	var d dec
 	l := inventory.Level{SKU: cart.SKU(d.str(m, "sku")), Available: d.long(m, "available"), Reserved: d.long(m, "reserved"),
 		Version: d.long(m, "version"), UpdatedAt: d.optTS(m, "updated_at")}
+	// A v1 record resolves with the default: an empty window.
+	for _, v := range d.array(m, "adjustments") {
+		a := d.record(v, "adjustments")
+		l.Adjustments = append(l.Adjustments, inventory.Adjustment{ID: inventory.AdjustmentID(d.str(a, "adjustment_id")),
+			Delta: d.long(a, "delta"), Applied: d.boolean(a, "applied"), Available: d.long(a, "available")})
+	}
 	if d.err == nil {
 		d.err = l.Validate()
 		if d.err != nil {

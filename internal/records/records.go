@@ -70,8 +70,8 @@ var current = [...]string{
 	"schemas/cart_merged.v1.avsc",
 	"schemas/cart_merged_into.v1.avsc",
 	"schemas/cart_merge_returned.v1.avsc",
-	"schemas/inventory_request.v1.avsc",
-	"schemas/stock_level.v1.avsc",
+	"schemas/inventory_request.v2.avsc",
+	"schemas/stock_level.v2.avsc",
 	"schemas/reservation_answer.v1.avsc",
 }
 

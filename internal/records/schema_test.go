@@ -21,8 +21,8 @@ func TestCurrentFingerprints(t *testing.T) {
 		nameInvalid:        0x968f964ee18a3214, // v2 (v1: 0xb9fcf664490dce97)
 		nameSnapshot:       0x55fb562830e2e789, // v2 (v1: 0x54d1417e4ee147b9)
 		nameProduct:        0x17031b8839c69b21,
-		nameInventory:      0xde674387c7fced9d,
-		nameStockLevel:     0xee85e87853472b33,
+		nameInventory:      0x4aaa756ed14b8b74, // v2 (v1: 0xde674387c7fced9d)
+		nameStockLevel:     0x438775f54366b6bf, // v2 (v1: 0xee85e87853472b33)
 		nameAnswer:         0xdfce6cc1b049def0,
 	}
 	c := newTestCodec(t)

@@ -91,7 +91,7 @@ func TestInventoryRecordsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := c.DecodeStockLevel(b); err != nil || got != l {
+	if got, err := c.DecodeStockLevel(b); err != nil || !got.Equal(l) {
 		t.Fatalf("level: %v %+v", err, got)
 	}
 	a := cart.ReservationAnswer{Reservation: res, Granted: true, Available: 4, DecidedAt: tStock}
@@ -110,5 +110,90 @@ func TestInventoryRecordsRoundTrip(t *testing.T) {
 	}
 	if _, err := c.EncodeStockLevel(inventory.Level{SKU: "sku1", Available: -1}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("negative level: %v", err)
+	}
+}
+
+// stockV1Era is the Codec of the code before adjustment ids: it writes
+// inventory_request and stock_level v1.
+func stockV1Era(t *testing.T) *Codec {
+	t.Helper()
+	cur := currentSchemas(t)
+	for i, s := range cur {
+		switch s.FullName() {
+		case nameInventory:
+			cur[i] = parseFile(t, embedded.ReadFile, "schemas/inventory_request.v1.avsc")
+		case nameStockLevel:
+			cur[i] = parseFile(t, embedded.ReadFile, "schemas/stock_level.v1.avsc")
+		}
+	}
+	c, err := newCodec(Config{}, embeddedSchemas(t), cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Issue 14: inventory_request v2 carries AdjustStock's adjustment id and
+// stock_level v2 the window of recent adjustments. v1 records (already on
+// the topics) read with an empty id and an empty window; v2 round-trips.
+func TestEvolutionAdjustmentWindow(t *testing.T) {
+	old, cur := stockV1Era(t), newTestCodec(t)
+	adj := inventory.Request{Kind: inventory.KindAdjust, RequestID: "op-2", SKU: "sku1", RequestedAt: tStock, Units: 4}
+	b1, err := old.EncodeInventoryRequest(adj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := cur.DecodeInventoryRequest(b1); err != nil || !reflect.DeepEqual(got, adj) {
+		t.Fatalf("v1 adjust read by v2 code: %+v, %v", got, err)
+	}
+	adj.AdjustmentID = "cartctl-abc"
+	b2, err := cur.EncodeInventoryRequest(adj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if writerFP(b2) == writerFP(b1) {
+		t.Fatal("v2 code wrote v1")
+	}
+	if got, err := cur.DecodeInventoryRequest(b2); err != nil || !reflect.DeepEqual(got, adj) {
+		t.Fatalf("v2 adjust round trip: %+v, %v", got, err)
+	}
+	// Old code that was shipped the v2 schema resolves it to v1: the id
+	// is dropped.
+	w, native, err := old.read(b2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := old.as(w, native, old.inventory); err != nil || r["command"].(map[string]any)[branchAdjust].(map[string]any)["adjustment_id"] != nil {
+		t.Fatalf("v2 adjust as v1: %v %v", err, r)
+	}
+
+	l := inventory.Level{SKU: "sku1", Available: 4, Reserved: 3, Version: 9, UpdatedAt: tStock}
+	b1, err = old.EncodeStockLevel(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := cur.DecodeStockLevel(b1); err != nil || !got.Equal(l) || len(got.Adjustments) != 0 {
+		t.Fatalf("v1 level read by v2 code: %+v, %v", got, err)
+	}
+	l.Adjustments = []inventory.Adjustment{{ID: "a1", Delta: 5, Applied: true, Available: 9}, {ID: "a2", Delta: -20, Available: 9}}
+	b2, err = cur.EncodeStockLevel(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := cur.DecodeStockLevel(b2); err != nil || !got.Equal(l) {
+		t.Fatalf("v2 level round trip: %+v, %v", got, err)
+	}
+	if w, native, err = old.read(b2); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := old.as(w, native, old.stockLevel); err != nil || r["adjustments"] != nil || r["available"] != int64(4) {
+		t.Fatalf("v2 level as v1: %v %v", err, r)
+	}
+	// A window beyond its bound is an impossible level.
+	for len(l.Adjustments) <= inventory.AdjustmentWindow {
+		l.Adjustments = append(l.Adjustments, inventory.Adjustment{ID: "a3", Delta: 1, Applied: true, Available: 1})
+	}
+	if _, err := cur.EncodeStockLevel(l); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("oversized window: %v", err)
 	}
 }

@@ -18,7 +18,10 @@ import (
 // Stats are the processor's counters of committed work.
 type Stats struct {
 	Granted, Refused, Released, StockChanges, Refusals, Malformed atomic.Int64
-	Commits, Aborts, Restarts                                     atomic.Int64
+	// Repeats counts adjustments whose id the SKU's window held: a
+	// client's retry, answered with the first result.
+	Repeats                   atomic.Int64
+	Commits, Aborts, Restarts atomic.Int64
 	// Decided counts committed requests by kind and result.
 	Decided [KindCount][ResultCount]atomic.Int64
 	// OwnedPartitions is how many inventory.requests partitions the
@@ -32,6 +35,7 @@ const (
 	ResultRefused        // a reservation refused: not enough stock
 	ResultApplied        // a release, set or adjust applied
 	ResultInvalid        // a request inventory.Step refused as invalid
+	ResultRepeat         // an adjustment whose id was applied (or refused) before: nothing changed
 	ResultCount
 )
 
@@ -39,7 +43,7 @@ const (
 const KindCount = int(inventory.KindAdjust) + 1
 
 // ResultNames are the results' metric labels, by index.
-var ResultNames = [ResultCount]string{"granted", "refused", "applied", "invalid"}
+var ResultNames = [ResultCount]string{"granted", "refused", "applied", "invalid", "repeat"}
 
 // Processor is the inventory processor. Create it with New, run it with Run.
 type Processor struct {

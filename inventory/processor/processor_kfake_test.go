@@ -77,6 +77,8 @@ func TestProcessorOnEmbeddedBroker(t *testing.T) {
 		request(inventory.Request{Kind: inventory.KindReserve, RequestID: cart.RequestID(r.ID), SKU: "SKU-A", RequestedAt: at, Reservation: r})
 	}
 	send("SKU-A", []byte("garbage"))
+	adjust := inventory.Request{Kind: inventory.KindAdjust, RequestID: "op-2", SKU: "SKU-A", RequestedAt: at, Units: 2, AdjustmentID: "restock-1"}
+	request(adjust)
 
 	run := func(stopWhen func(*processor.Stats) bool) {
 		t.Helper()
@@ -101,14 +103,16 @@ func TestProcessorOnEmbeddedBroker(t *testing.T) {
 		}
 	}
 	run(func(s *processor.Stats) bool {
-		return s.Granted.Load() == 1 && s.Refused.Load() == 1 && s.Malformed.Load() == 1 && s.StockChanges.Load() == 1
+		return s.Granted.Load() == 1 && s.Refused.Load() == 1 && s.Malformed.Load() == 1 && s.StockChanges.Load() == 2
 	})
 
-	// A new incarnation restores SKU-A (0 available, 1 reserved) and
-	// applies the release on top of it.
+	// A new incarnation restores SKU-A (2 available, 1 reserved, the
+	// adjustment window) and applies the release on top of it; the
+	// adjustment sent again (a client's retry) changes nothing.
 	r := reservation("k1")
 	request(inventory.Request{Kind: inventory.KindRelease, RequestID: cart.RequestID(r.ID), SKU: "SKU-A", RequestedAt: at, Reservation: r})
-	run(func(s *processor.Stats) bool { return s.Released.Load() == 1 })
+	request(adjust)
+	run(func(s *processor.Stats) bool { return s.Released.Load() == 1 && s.Repeats.Load() == 1 })
 
 	latest := map[cart.SKU]inventory.Level{}
 	answers := 0
@@ -127,8 +131,8 @@ func TestProcessorOnEmbeddedBroker(t *testing.T) {
 			answers++
 		}
 	}
-	if l := latest["SKU-A"]; l.Available != 1 || l.Reserved != 0 || l.Version != 3 {
-		t.Fatalf("SKU-A after set 1, a grant, a refusal and a release: %+v", l)
+	if l := latest["SKU-A"]; l.Available != 3 || l.Reserved != 0 || l.Version != 4 || len(l.Adjustments) != 1 {
+		t.Fatalf("SKU-A after set 1, a grant, a refusal, +2 (twice, one id) and a release: %+v", l)
 	}
 	if answers != 2 {
 		t.Fatalf("%d answers, want 2", answers)

@@ -27,8 +27,8 @@ type txn struct {
 }
 
 type tally struct {
-	granted, refused, released, changes, refusals, malformed int64
-	decided                                                  [KindCount][ResultCount]int64
+	granted, refused, released, changes, refusals, malformed, repeats int64
+	decided                                                           [KindCount][ResultCount]int64
 }
 
 // transact decides batch in one transaction with its offsets. Committed,
@@ -100,20 +100,34 @@ func (s *session) decide(t *txn, m *kafka.Message, now time.Time) error {
 	if k := int(req.Kind); k < KindCount {
 		t.tally.decided[k][result(res)]++
 	}
-	if res.Err != nil {
+	switch {
+	case res.Repeat != nil:
+		// A client's retry of an adjustment already decided: the first
+		// result stands, nothing changes.
+		t.tally.repeats++
+		s.p.log.Info("adjustment repeated; the first result stands", "sku", req.SKU, "adjustment_id", req.AdjustmentID,
+			"request_id", req.RequestID, "applied", res.Repeat.Applied, "available_after", res.Repeat.Available, "err", res.Err)
+	case res.Err != nil:
 		t.tally.refusals++
-		s.p.log.Warn("inventory request refused", "sku", req.SKU, "kind", req.Kind, "request_id", req.RequestID, "err", res.Err)
+		s.p.log.Warn("inventory request refused", "sku", req.SKU, "kind", req.Kind, "request_id", req.RequestID, "adjustment_id", req.AdjustmentID, "err", res.Err)
 	}
 	if res.Changed {
+		// A refused identified adjustment changes only the level's window
+		// (so its retry is refused alike): written, not counted a change.
 		t.overlay[p][req.SKU] = res.Level
-		switch req.Kind {
-		case inventory.KindRelease:
+		switch {
+		case res.Err != nil:
+		case req.Kind == inventory.KindRelease:
 			t.tally.released++
-		case inventory.KindSet, inventory.KindAdjust:
+		case req.Kind == inventory.KindSet || req.Kind == inventory.KindAdjust:
 			t.tally.changes++
-		case inventory.KindReserve, inventory.KindUnspecified:
 		}
 	}
+	return s.answer(t, res)
+}
+
+// answer adds the reply to a reservation, if res has one, to the batch.
+func (s *session) answer(t *txn, res inventory.Result) error {
 	if a := res.Answer; a != nil {
 		value, err := s.p.cfg.Records.EncodeAnswer(*a)
 		if err != nil {
@@ -173,6 +187,7 @@ func (s *session) committed(t *txn) {
 	st.StockChanges.Add(t.tally.changes)
 	st.Refusals.Add(t.tally.refusals)
 	st.Malformed.Add(t.tally.malformed)
+	st.Repeats.Add(t.tally.repeats)
 	for k := range t.tally.decided {
 		for r, n := range t.tally.decided[k] {
 			if n != 0 {
@@ -186,6 +201,8 @@ func (s *session) committed(t *txn) {
 // result classifies a decision for Stats.Decided.
 func result(res inventory.Result) int {
 	switch {
+	case res.Repeat != nil:
+		return ResultRepeat
 	case res.Err != nil:
 		return ResultInvalid
 	case res.Answer != nil && res.Answer.Granted:

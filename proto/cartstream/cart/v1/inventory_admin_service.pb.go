@@ -314,7 +314,12 @@ type AdjustStockRequest struct {
 	// Units to add (negative: remove), |delta| <= 2^40.
 	Delta int64 `protobuf:"varint,2,opt,name=delta,proto3" json:"delta,omitempty"`
 	// The operator's id for the change (logs); 1..64 of A-Z a-z 0-9 . _ -.
-	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The client's id of this adjustment, the same on every retry of it
+	// (1..64 of A-Z a-z 0-9 . _ -): the processor applies an id once per
+	// sku, and a repeat changes nothing. Empty: the gateway makes one, and
+	// the call is not safe to retry.
+	AdjustmentId  string `protobuf:"bytes,4,opt,name=adjustment_id,json=adjustmentId,proto3" json:"adjustment_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -370,13 +375,23 @@ func (x *AdjustStockRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *AdjustStockRequest) GetAdjustmentId() string {
+	if x != nil {
+		return x.AdjustmentId
+	}
+	return ""
+}
+
 // Where the change was recorded.
 type AdjustStockResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The partition of inventory.requests the change went to.
 	Partition int32 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
 	// Its offset there.
-	Offset        int64 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Offset int64 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	// The adjustment id the change carries: the request's, or the one the
+	// gateway made when it had none.
+	AdjustmentId  string `protobuf:"bytes,3,opt,name=adjustment_id,json=adjustmentId,proto3" json:"adjustment_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -425,6 +440,13 @@ func (x *AdjustStockResponse) GetOffset() int64 {
 	return 0
 }
 
+func (x *AdjustStockResponse) GetAdjustmentId() string {
+	if x != nil {
+		return x.AdjustmentId
+	}
+	return ""
+}
+
 var File_cartstream_cart_v1_inventory_admin_service_proto protoreflect.FileDescriptor
 
 const file_cartstream_cart_v1_inventory_admin_service_proto_rawDesc = "" +
@@ -447,15 +469,17 @@ const file_cartstream_cart_v1_inventory_admin_service_proto_rawDesc = "" +
 	"request_id\x18\x03 \x01(\tB\x04\xe2A\x01\x02R\trequestId\"H\n" +
 	"\x10SetStockResponse\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x16\n" +
-	"\x06offset\x18\x02 \x01(\x03R\x06offset\"g\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\"\x8c\x01\n" +
 	"\x12AdjustStockRequest\x12\x16\n" +
 	"\x03sku\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x03sku\x12\x14\n" +
 	"\x05delta\x18\x02 \x01(\x03R\x05delta\x12#\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB\x04\xe2A\x01\x02R\trequestId\"K\n" +
+	"request_id\x18\x03 \x01(\tB\x04\xe2A\x01\x02R\trequestId\x12#\n" +
+	"\radjustment_id\x18\x04 \x01(\tR\fadjustmentId\"p\n" +
 	"\x13AdjustStockResponse\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x16\n" +
-	"\x06offset\x18\x02 \x01(\x03R\x06offset2\x90\x03\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12#\n" +
+	"\radjustment_id\x18\x03 \x01(\tR\fadjustmentId2\x90\x03\n" +
 	"\x15InventoryAdminService\x12t\n" +
 	"\bGetStock\x12#.cartstream.cart.v1.GetStockRequest\x1a$.cartstream.cart.v1.GetStockResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/admin/stock/{sku}\x12w\n" +
 	"\bSetStock\x12#.cartstream.cart.v1.SetStockRequest\x1a$.cartstream.cart.v1.SetStockResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\x1a\x15/v1/admin/stock/{sku}\x12\x87\x01\n" +

@@ -46,8 +46,11 @@ type InventoryAdminServiceClient interface {
 	SetStock(ctx context.Context, in *SetStockRequest, opts ...grpc.CallOption) (*SetStockResponse, error)
 	// AdjustStock adds delta to the units available (a restock, or a
 	// negative correction). The processor refuses, and logs, an adjustment
-	// that would leave fewer than zero. Not idempotent: retry only when the
-	// answer was lost and GetStock shows the change did not happen.
+	// that would leave fewer than zero. Idempotent by adjustment_id: the
+	// processor applies an id once (it keeps the sku's last 64 ids with
+	// their results in the stock level, across restarts), so a client that
+	// lost the answer retries with the same id. Without an id the gateway
+	// makes one per call, and a retry is then a second adjustment.
 	AdjustStock(ctx context.Context, in *AdjustStockRequest, opts ...grpc.CallOption) (*AdjustStockResponse, error)
 }
 
@@ -111,8 +114,11 @@ type InventoryAdminServiceServer interface {
 	SetStock(context.Context, *SetStockRequest) (*SetStockResponse, error)
 	// AdjustStock adds delta to the units available (a restock, or a
 	// negative correction). The processor refuses, and logs, an adjustment
-	// that would leave fewer than zero. Not idempotent: retry only when the
-	// answer was lost and GetStock shows the change did not happen.
+	// that would leave fewer than zero. Idempotent by adjustment_id: the
+	// processor applies an id once (it keeps the sku's last 64 ids with
+	// their results in the stock level, across restarts), so a client that
+	// lost the answer retries with the same id. Without an id the gateway
+	// makes one per call, and a retry is then a second adjustment.
 	AdjustStock(context.Context, *AdjustStockRequest) (*AdjustStockResponse, error)
 	mustEmbedUnimplementedInventoryAdminServiceServer()
 }
