@@ -76,6 +76,7 @@ chaos: check-go kafka-fetch ## the crash test and the chaos test, longer: CHAOS_
 	for n in $(CHAOS_NODES); do \
 	  KAFKA_START_TIMEOUT=$${KAFKA_START_TIMEOUT:-240} CARTSTREAM_TEST_KAFKA=jars CARTSTREAM_TEST_KAFKA_NODES=$$n CARTSTREAM_CHAOS_FAULTS=$(CHAOS_FAULTS) \
 	  CARTSTREAM_CHAOS_REPORT=$(abspath $(CHAOS_REPORT_DIR))/chaos-$${n}node.json \
+	  CARTSTREAM_CHAOS_LOGS=$(abspath $(CHAOS_REPORT_DIR))/chaos-$${n}node-logs \
 	    $(GO) test -count=1 -v -timeout 60m -run 'TestChaos' ./integration/ || exit 1; \
 	done
 

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -215,7 +216,8 @@ func (s *service) serving(ctx context.Context) bool {
 	return err == nil && res.GetStatus() == healthpb.HealthCheckResponse_SERVING
 }
 
-// tail returns the last n lines of the service's log.
+// tail returns the last n lines the service logged before a goroutine
+// dump (dumpStacks), which would otherwise fill the tail with registers.
 func (s *service) tail(n int) []string {
 	f, err := os.Open(s.logPath)
 	if err != nil {
@@ -226,6 +228,9 @@ func (s *service) tail(n int) []string {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "SIGQUIT:") {
+			break
+		}
 		lines = append(lines, sc.Text())
 		if len(lines) > n {
 			lines = lines[1:]
