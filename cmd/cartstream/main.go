@@ -92,7 +92,7 @@ func parse(args []string, lookup func(string) (string, bool), output io.Writer) 
 		return o, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	errs := []error{e.Err(), o.callers.Finish(fs, lookup)}
-	c.Auth, c.RateLimits = o.callers.Auth, o.callers.Rates
+	c.Auth, c.RateLimits, c.MaxCartsPerCustomer = o.callers.Auth, o.callers.Rates, o.callers.MaxCarts
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}

@@ -66,6 +66,11 @@ type Config struct {
 	// none (the cartstream binary's flags default to
 	// gateway.DefaultCustomerRate per customer).
 	RateLimits gateway.RateLimits
+	// MaxCartsPerCustomer bounds a customer's open carts (the gateway's
+	// soft bound, counted on the in-process projection); 0 none (the
+	// cartstream binary's flag defaults to
+	// gateway.DefaultMaxCartsPerCustomer).
+	MaxCartsPerCustomer int
 	// Limits are the business limits of the manager (and the caps the
 	// catalog reports).
 	Limits cart.Limits
@@ -126,6 +131,9 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	errs := []error{c.Topics.Validate(), c.TopicConfig.Validate(), c.Limits.Validate(), c.Auth.Validate(), c.RateLimits.Validate()}
+	if c.MaxCartsPerCustomer < 0 || c.MaxCartsPerCustomer > gateway.MaxCartsBoundCeiling {
+		errs = append(errs, fmt.Errorf("max carts per customer %d: want 0 (off) to %d", c.MaxCartsPerCustomer, gateway.MaxCartsBoundCeiling))
+	}
 	if c.DevBroker.Port < 0 || c.DevBroker.Port > 65535 {
 		errs = append(errs, fmt.Errorf("dev broker port %d: want 0..65535", c.DevBroker.Port))
 	}
