@@ -109,3 +109,17 @@ func TestParseMaxCartsPerCustomer(t *testing.T) {
 		t.Fatalf("101: %v, want a usage error naming the bound", err)
 	}
 }
+
+// The listeners' TLS flags reach the app's config: -tls-* for gRPC (as
+// cart-gateway's), -http-tls-* for HTTP.
+func TestParseTLSFlags(t *testing.T) {
+	o, err := parse([]string{"-tls-cert", "g.crt", "-tls-key", "g.key", "-tls-client-ca", "ca.crt", "-http-tls-cert", "h.crt"},
+		env(map[string]string{"CARTSTREAM_HTTP_TLS_KEY": "h.key"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, h := o.cfg.GRPCTLS, o.cfg.HTTPTLS
+	if g.CertFile != "g.crt" || g.KeyFile != "g.key" || g.ClientCAFile != "ca.crt" || h.CertFile != "h.crt" || h.KeyFile != "h.key" || h.ClientCAFile != "" {
+		t.Fatalf("gRPC TLS %+v, HTTP TLS %+v", g, h)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/internal/auth"
 	"github.com/cartstream/cartstream/internal/gateway"
+	"github.com/cartstream/cartstream/internal/tlsconf"
 	"github.com/cartstream/cartstream/internal/topics"
 	"github.com/cartstream/cartstream/validation"
 )
@@ -47,6 +48,11 @@ type Config struct {
 	// App.GRPCAddr, App.HTTPAddr).
 	GRPCAddr string
 	HTTPAddr string
+	// GRPCTLS and HTTPTLS serve the gRPC and HTTP listeners over TLS, or
+	// mutual TLS with a client CA (internal/tlsconf); zero: plaintext. The
+	// HTTP side reaches gRPC in memory, so it needs no client certificate.
+	GRPCTLS tlsconf.Server
+	HTTPTLS tlsconf.Server
 	// InstanceID names the manager replica (static group member id and
 	// transactional.id suffix): stable across restarts, unique among live
 	// replicas. Default DefaultInstanceID.
