@@ -12,10 +12,12 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/internal/acls"
+	"github.com/cartstream/cartstream/internal/gateway"
 	"github.com/cartstream/cartstream/internal/kafkatest"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/replay"
@@ -388,7 +390,9 @@ func secureReservedCheckout(t *testing.T, c *kafkatest.Cluster) {
 		}
 		return served == e.partitions && len(owners) == 2
 	})
-	gw := e.startGatewayWith(t, router, router, nil)
+	// The bound on open carts counts through the router: ListCarts fans
+	// out to the replicas' partitions.
+	gw := e.startGatewayWith(t, router, router, nil, func(o *gateway.Options) { o.MaxCartsPerCustomer = 2 })
 
 	// Two carts, one per partition's worth of luck: each line reserved on
 	// the stock side, the checkouts decided through the saga.
@@ -427,6 +431,14 @@ func secureReservedCheckout(t *testing.T, c *kafkatest.Cluster) {
 	if err != nil || len(listed.GetCarts()) != 1 || listed.GetCarts()[0].GetCartId() != "sec-saga-2" {
 		t.Fatalf("ListCarts through the group: %v, %v; want the open sec-saga-2 alone", listed.GetCarts(), err)
 	}
+	// cust-1 has one open cart (the checked-out one does not count): a
+	// second may be created, a third may not.
+	add("sec-saga-3", "r1", "SKU-A", 1)
+	_, err = gw.AddItem(rpcCtx(t, 30*time.Second), &cartv1.AddItemRequest{CartId: "sec-saga-4", RequestId: "r1", CustomerId: "cust-1", Sku: "SKU-A", Quantity: 1, WaitForOutcome: true})
+	if codeOf(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "at most 2 open carts") {
+		t.Fatalf("cust-1's third open cart through the group: %v, want RESOURCE_EXHAUSTED naming the limit", err)
+	}
+	add("sec-saga-2", "r2", "SKU-A", 1) // an existing cart still takes items
 	e.waitStock(t, func(l map[cart.SKU]inventory.Level) bool {
 		return l["SKU-A"].Available == 3 && l["SKU-A"].Reserved == 2 && l["SKU-B"].Available == 0 && l["SKU-B"].Reserved == 1
 	})
