@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,12 +102,12 @@ func bearerCtx(ctx context.Context, token string) context.Context {
 
 // startAuthenticatedProcess runs the one-process backend on the real
 // broker with token authentication on, and returns a gRPC client of it.
-func startAuthenticatedProcess(t *testing.T, jwksPath string) cartv1.CartServiceClient {
+func startAuthenticatedProcess(t *testing.T, jwksPath string, adjust ...func(*app.Config)) cartv1.CartServiceClient {
 	t.Helper()
-	a := startOneProcess(t, func(c *app.Config) {
+	a := startOneProcess(t, append([]func(*app.Config){func(c *app.Config) {
 		c.InstanceID = "auth-test"
 		c.Auth = auth.Config{JWKS: jwksPath, Issuer: authIssuer, Audience: authAudience}
-	})
+	}}, adjust...)...)
 	return cartv1.NewCartServiceClient(dialOneProcess(t, a))
 }
 
@@ -219,5 +220,75 @@ func TestAuthStolenCartIDRefusedEndToEnd(t *testing.T) {
 	}
 	if _, err := client.GetCart(bob, &cartv1.GetCartRequest{CartId: cartB}); err != nil {
 		t.Fatalf("bob's own cart: %v", err)
+	}
+}
+
+// Issue 12, item 6, end to end on the real broker: with a bound of two
+// open carts per customer, carol's third new cart is refused
+// RESOURCE_EXHAUSTED naming the limit and nothing is recorded for it;
+// her existing carts still take items; another customer is not affected;
+// and checking one cart out frees the slot (the bound counts open carts).
+func TestAuthCartBoundEndToEnd(t *testing.T) {
+	provider := newIDP(t)
+	client := startAuthenticatedProcess(t, provider.jwksPath, func(c *app.Config) {
+		c.MaxCartsPerCustomer = 2
+		c.NoReservations = true // a checkout closes the cart at once
+	})
+	sku := activeSKU(t)
+	exp := time.Now().Add(time.Hour)
+	carol := bearerCtx(t.Context(), provider.token(t, "carol", exp))
+	dave := bearerCtx(t.Context(), provider.token(t, "dave", exp))
+	cart1, cart2, cart3 := kafkatest.UniqueName(t, "c1"), kafkatest.UniqueName(t, "c2"), kafkatest.UniqueName(t, "c3")
+
+	add := func(ctx context.Context, cartID, req string) (*cartv1.AddItemResponse, error) {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return client.AddItem(cctx, &cartv1.AddItemRequest{CartId: cartID, RequestId: req, Sku: sku, Quantity: 1, WaitForOutcome: true})
+	}
+	mustAccept := func(what string, resp *cartv1.AddItemResponse, err error) {
+		t.Helper()
+		if err != nil || !resp.GetOutcome().GetAccepted() {
+			t.Fatalf("%s: %v, %v; want accepted", what, resp.GetOutcome(), err)
+		}
+	}
+	resp, err := add(carol, cart1, "r1")
+	mustAccept("carol's first cart", resp, err)
+	resp, err = add(carol, cart2, "r2")
+	mustAccept("carol's second cart", resp, err)
+
+	_, err = add(carol, cart3, "r3")
+	if st := status.Convert(err); st.Code() != codes.ResourceExhausted || !strings.Contains(st.Message(), "at most 2 open carts") {
+		t.Fatalf("carol's third cart: %v, want RESOURCE_EXHAUSTED naming the limit 2", err)
+	}
+	if _, err := client.GetCart(carol, &cartv1.GetCartRequest{CartId: cart3}); status.Code(err) != codes.NotFound {
+		t.Fatalf("the refused cart exists: %v", err)
+	}
+	resp, err = add(carol, cart1, "r4")
+	mustAccept("an item into carol's existing cart at the bound", resp, err)
+	if n := resp.GetOutcome().GetCart().GetItemCount(); n != 2 {
+		t.Fatalf("carol's first cart holds %d items, want 2", n)
+	}
+	resp, err = add(dave, kafkatest.UniqueName(t, "d1"), "r1")
+	mustAccept("dave's cart", resp, err)
+
+	cctx, cancel := context.WithTimeout(carol, 30*time.Second)
+	co, err := client.Checkout(cctx, &cartv1.CheckoutRequest{CartId: cart2, RequestId: "r5", WaitForOutcome: true})
+	cancel()
+	if err != nil || !co.GetOutcome().GetAccepted() {
+		t.Fatalf("carol checks out her second cart: %v, %v", co.GetOutcome(), err)
+	}
+	// The read side lists open carts; once it has folded the checkout, the
+	// third cart fits. A refusal records nothing, so retrying is safe.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err = add(carol, cart3, "r3")
+		if err == nil {
+			mustAccept("carol's third cart after a checkout", resp, err)
+			break
+		}
+		if status.Code(err) != codes.ResourceExhausted || time.Now().After(deadline) {
+			t.Fatalf("carol's third cart after a checkout: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the read side with a deadline
 	}
 }

@@ -223,7 +223,7 @@ func startDeployment(t *testing.T, e *cartEnv, logDir string) *deployment {
 	for i := range 2 {
 		addr := addrs[2+i]
 		d.gateways = append(d.gateways, newService(t, fmt.Sprintf("gateway-%d", i+1), gw, addr, logDir, append(slices.Clone(common),
-			"-grpc-addr", addr, "-projection-addr", projAddr, "-auth-dev-mode", "-rate-customer", "0")...))
+			"-grpc-addr", addr, "-projection-addr", projAddr, "-auth-dev-mode", "-rate-customer", "0", "-max-carts-per-customer", "0")...)) // every client is cust-1
 		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), fastReconnect())
 		if err != nil {
 			t.Fatalf("client of gateway %d: %v", i+1, err)

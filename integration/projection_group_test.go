@@ -52,7 +52,7 @@ func startGroupDeployment(t *testing.T, e *cartEnv, replicas int) *groupDeployme
 	}
 	gwAddr := d.addrs[5]
 	d.gateway = newService(t, "gateway", buildCommand(t, "cart-gateway", bins), gwAddr, d.logDir, append(slices.Clone(d.common),
-		"-grpc-addr", gwAddr, "-projection-group", "-auth-dev-mode", "-rate-customer", "0")...)
+		"-grpc-addr", gwAddr, "-projection-group", "-auth-dev-mode", "-rate-customer", "0", "-max-carts-per-customer", "0")...) // every cart is cust-1's
 	conn, err := grpc.NewClient(gwAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), fastReconnect())
 	if err != nil {
 		t.Fatalf("gateway client: %v", err)

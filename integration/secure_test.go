@@ -3,18 +3,27 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/internal/acls"
+	"github.com/cartstream/cartstream/internal/gateway"
 	"github.com/cartstream/cartstream/internal/kafkatest"
 	"github.com/cartstream/cartstream/internal/records"
 	"github.com/cartstream/cartstream/internal/replay"
 	"github.com/cartstream/cartstream/internal/topics"
 	"github.com/cartstream/cartstream/internal/verify"
+	"github.com/cartstream/cartstream/inventory"
 	"github.com/cartstream/cartstream/projection"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
 	"github.com/cartstream/cartstream/validation"
@@ -37,21 +46,30 @@ func TestSecure(t *testing.T) {
 	t.Run("GatewayCannotReadStateOrWriteOutcomes", func(t *testing.T) { secureGatewayBoundaries(t, e) })
 	t.Run("ProjectionWritesNothing", func(t *testing.T) { secureProjectionWritesNothing(t, e) })
 	t.Run("ManagerOutsideItsTransactionalIDPrefixFailsAtStart", func(t *testing.T) { secureRogueManager(t, e) })
+	// A second deployment on the same broker: the stock saga and a
+	// projection group, each service under its own principal.
+	t.Run("ReservedCheckoutOnAProjectionGroup", func(t *testing.T) { secureReservedCheckout(t, c) })
 }
 
 // newSecureEnv is one deployment on the secured cluster c: its ACLs applied
 // as the admin, its topics created by the operator principal (the services
 // may not create topics), and each service's client its own principal's.
-func newSecureEnv(t *testing.T, c *kafkatest.Cluster, partitions int) *cartEnv {
+// adjust, if given, changes the deployment's grants first (a projection
+// group's).
+func newSecureEnv(t *testing.T, c *kafkatest.Cluster, partitions int, adjust ...func(*acls.Deployment)) *cartEnv {
 	t.Helper()
 	set := topics.DefaultSet().WithPrefix(kafkatest.UniqueName(t, ""))
 	group := kafkatest.UniqueName(t, "manager")
-	dep := acls.Deployment{Topics: set, ManagerGroup: group}
+	// The inventory group is the env's (cartEnv.inventoryGroup).
+	dep := acls.Deployment{Topics: set, ManagerGroup: group, InventoryGroup: group + "-inventory"}
+	for _, f := range adjust {
+		f(&dep)
+	}
 	admin := c.Admin(t)
 	if err := acls.Apply(withTimeout(t, time.Minute), admin, dep); err != nil {
 		t.Fatalf("apply ACLs: %v", err)
 	}
-	waitACLs(t, admin, len(dep.Rules()))
+	waitACLs(t, admin, dep)
 	c.DeleteOnCleanup(t, set.All()...)
 
 	opAdmin := newAdmin(t, c.ClientConfig(t, kafkatest.PrincipalOperator, nil))
@@ -78,23 +96,40 @@ func newAdmin(t *testing.T, cm kafka.ConfigMap) *kafka.AdminClient {
 	return a
 }
 
-// waitACLs waits until the broker serves at least want ALLOW bindings: ACLs
-// are committed by the controller and reach the broker's authorizer through
-// the metadata log a moment later.
-func waitACLs(t *testing.T, admin *kafka.AdminClient, want int) {
+// waitACLs waits until the broker serves every binding of dep: ACLs are
+// committed by the controller and reach the broker's authorizer through
+// the metadata log a moment later. (Deployments on one broker share some
+// bindings, so a count would not do.)
+func waitACLs(t *testing.T, admin *kafka.AdminClient, dep acls.Deployment) {
 	t.Helper()
 	filter := kafka.ACLBindingFilter{
 		Type: kafka.ResourceAny, ResourcePatternType: kafka.ResourcePatternTypeAny,
 		Operation: kafka.ACLOperationAny, PermissionType: kafka.ACLPermissionTypeAny,
 	}
+	key := func(b kafka.ACLBinding) string {
+		return fmt.Sprintf("%v|%v|%s|%s|%v", b.Type, b.ResourcePatternType, b.Name, b.Principal, b.Operation)
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		res, err := admin.DescribeACLs(withTimeout(t, 10*time.Second), filter)
-		if err == nil && len(res.ACLBindings) >= want {
+		missing := -1
+		if err == nil {
+			served := map[string]bool{}
+			for _, b := range res.ACLBindings {
+				served[key(b)] = true
+			}
+			missing = 0
+			for _, b := range dep.Bindings("") {
+				if !served[key(b)] {
+					missing++
+				}
+			}
+		}
+		if missing == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the broker does not serve the %d ACLs after 30s (last: %v)", want, err)
+			t.Fatalf("the broker does not serve the deployment's ACLs after 30s (%d missing; last: %v)", missing, err)
 		}
 		time.Sleep(50 * time.Millisecond) // polling the broker with a deadline
 	}
@@ -293,4 +328,166 @@ func produceErr(t *testing.T, cm kafka.ConfigMap, topic string) error {
 	case <-time.After(40 * time.Second):
 		return errors.New("no delivery report within 40s")
 	}
+}
+
+// secureReservedCheckout: a checkout with reservations end to end on its
+// own deployment, each service under its own principal: the manager
+// (reservations on), the inventory processor (its group and transactional
+// ids), a projection group of two replicas (the group's grants: join,
+// membership topic) and a gateway routing to them (reads membership only).
+// Then the inventory principal's boundaries.
+func secureReservedCheckout(t *testing.T, c *kafkatest.Cluster) {
+	began := time.Now()
+	pgroup := kafkatest.UniqueName(t, "readers")
+	var members string
+	e := newSecureEnv(t, c, 2, func(d *acls.Deployment) {
+		members = strings.TrimSuffix(d.Topics.Requests, "cart.requests") + projection.DefaultMembersTopic
+		d.ProjectionGroup, d.MembersTopic = pgroup, members
+	})
+	c.DeleteOnCleanup(t, members)
+	e.seedCatalog(t, demoProducts()...)
+	// Two replicas under the projection principal share cart.state; they
+	// join their group while the write side starts.
+	for _, id := range []string{"a", "b"} {
+		secureReplica(t, e, pgroup, members, id)
+	}
+	e.startInventory(t, e.inventoryConfig(t, "inv1"))
+	e.startManager(t, e.reservingConfig(t, "m1"))
+	e.setStock(t, map[cart.SKU]int64{"SKU-A": 5, "SKU-B": 1})
+	e.waitStock(t, func(l map[cart.SKU]inventory.Level) bool {
+		return l["SKU-A"].Available == 5 && l["SKU-B"].Available == 1
+	})
+	view, err := projection.NewMemberView(projection.MemberViewConfig{Client: e.client("gateway"), Topic: members})
+	if err != nil {
+		t.Fatalf("membership view: %v", err)
+	}
+	vctx, stopView := context.WithCancel(context.Background())
+	viewDone := make(chan error, 1)
+	go func() { viewDone <- view.Run(vctx) }()
+	t.Cleanup(func() {
+		stopView()
+		if err := <-viewDone; err != nil {
+			t.Errorf("the gateway's membership view: %v", err)
+		}
+	})
+	router, err := projection.NewRouter(projection.RouterConfig{View: view, Logger: testLogger(t), Dial: func(ep string) (*grpc.ClientConn, error) {
+		return grpc.NewClient(ep, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	}})
+	if err != nil {
+		t.Fatalf("router: %v", err)
+	}
+	t.Cleanup(func() { _ = router.Close() })
+	waitFor(t, time.Minute, "both replicas to own and serve a partition each, as the gateway's view says", func() bool {
+		now := time.Now()
+		owners := map[string]bool{}
+		served := 0
+		for _, m := range view.Routes().Members(now) {
+			for _, p := range m.Owned {
+				if slices.Contains(m.Ready, p) {
+					owners[m.ID], served = true, served+1
+				}
+			}
+		}
+		return served == e.partitions && len(owners) == 2
+	})
+	// The bound on open carts counts through the router: ListCarts fans
+	// out to the replicas' partitions.
+	gw := e.startGatewayWith(t, router, router, nil, func(o *gateway.Options) { o.MaxCartsPerCustomer = 2 })
+
+	// Two carts, one per partition's worth of luck: each line reserved on
+	// the stock side, the checkouts decided through the saga.
+	add := func(cartID, req, sku string, q int32) {
+		t.Helper()
+		resp, err := gw.AddItem(rpcCtx(t, 30*time.Second), &cartv1.AddItemRequest{
+			CartId: cartID, RequestId: req, CustomerId: "cust-1", Sku: sku, Quantity: q, WaitForOutcome: true})
+		if err != nil || !resp.GetOutcome().GetAccepted() {
+			t.Fatalf("AddItem %s/%s: %v, %v; want accepted", cartID, req, resp.GetOutcome(), err)
+		}
+	}
+	checkout := func(cartID, req string) *cartv1.CheckoutResponse {
+		t.Helper()
+		resp, err := gw.Checkout(rpcCtx(t, 30*time.Second), &cartv1.CheckoutRequest{CartId: cartID, RequestId: req, CustomerId: "cust-1", WaitForOutcome: true})
+		if err != nil || resp.GetOutcome() == nil {
+			t.Fatalf("Checkout %s: %v, %v; want the decision within the call", cartID, resp.GetOutcome(), err)
+		}
+		return resp
+	}
+	add("sec-saga-1", "r1", "SKU-A", 2)
+	add("sec-saga-1", "r2", "SKU-B", 1)
+	add("sec-saga-2", "r1", "SKU-B", 1)
+	won := checkout("sec-saga-1", "co")
+	if out := won.GetOutcome(); !out.GetAccepted() || out.GetOrderId() != string(cart.OrderIDOf("sec-saga-1", "co")) {
+		t.Fatalf("the first checkout: %v, want accepted with its order", out)
+	}
+	lost := checkout("sec-saga-2", "co")
+	if out := lost.GetOutcome(); out.GetAccepted() || out.GetRejection().GetReason() != cartv1.ReasonCode_REASON_CODE_OUT_OF_STOCK {
+		t.Fatalf("the second checkout of the last SKU-B: %v, want OUT_OF_STOCK", out)
+	}
+	got, err := gw.GetCart(rpcCtx(t, 30*time.Second), &cartv1.GetCartRequest{CartId: "sec-saga-1", ConsistencyToken: won.GetConsistencyToken()})
+	if err != nil || got.GetCart().GetStatus() != cartv1.CartStatus_CART_STATUS_CHECKED_OUT {
+		t.Fatalf("GetCart through the group: %v, %v; want CHECKED_OUT", got.GetCart(), err)
+	}
+	listed, err := gw.ListCarts(rpcCtx(t, 30*time.Second), &cartv1.ListCartsRequest{CustomerId: "cust-1"})
+	if err != nil || len(listed.GetCarts()) != 1 || listed.GetCarts()[0].GetCartId() != "sec-saga-2" {
+		t.Fatalf("ListCarts through the group: %v, %v; want the open sec-saga-2 alone", listed.GetCarts(), err)
+	}
+	// cust-1 has one open cart (the checked-out one does not count): a
+	// second may be created, a third may not.
+	add("sec-saga-3", "r1", "SKU-A", 1)
+	_, err = gw.AddItem(rpcCtx(t, 30*time.Second), &cartv1.AddItemRequest{CartId: "sec-saga-4", RequestId: "r1", CustomerId: "cust-1", Sku: "SKU-A", Quantity: 1, WaitForOutcome: true})
+	if codeOf(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "at most 2 open carts") {
+		t.Fatalf("cust-1's third open cart through the group: %v, want RESOURCE_EXHAUSTED naming the limit", err)
+	}
+	add("sec-saga-2", "r2", "SKU-A", 1) // an existing cart still takes items
+	e.waitStock(t, func(l map[cart.SKU]inventory.Level) bool {
+		return l["SKU-A"].Available == 3 && l["SKU-A"].Reserved == 2 && l["SKU-B"].Available == 0 && l["SKU-B"].Reserved == 1
+	})
+	// The read side follows the stock levels too (the catalog's available
+	// units), which needs its own grant on inventory.stock.
+	waitFor(t, 30*time.Second, "the projection group's catalog to show SKU-A's 3 available units", func() bool {
+		p, err := router.GetProduct(rpcCtx(t, 10*time.Second), &cartv1.GetProductRequest{Sku: "SKU-A"})
+		return err == nil && p.GetProduct().AvailableUnits != nil && p.GetProduct().GetAvailableUnits() == 3
+	})
+	t.Logf("reserved checkout on a projection group, secured, in %s", time.Since(began).Round(time.Millisecond))
+
+	t.Run("InventoryCannotReadStateOrWriteOutcomes", func(t *testing.T) {
+		cm := e.client(kafkatest.PrincipalInventory)
+		if err := readErr(t, cm, e.set.State); !isCode(err, kafka.ErrTopicAuthorizationFailed) {
+			t.Errorf("inventory reads %s: want TOPIC_AUTHORIZATION_FAILED, got %v", e.set.State, err)
+		}
+		for _, topic := range []string{e.set.Validated, e.set.State, e.set.Orders} {
+			if err := produceErr(t, cm, topic); !isCode(err, kafka.ErrTopicAuthorizationFailed) {
+				t.Errorf("inventory writes %s: want TOPIC_AUTHORIZATION_FAILED, got %v", topic, err)
+			}
+		}
+	})
+}
+
+// secureReplica serves a projection replica of group under the projection
+// principal on a loopback port until the test ends.
+func secureReplica(t *testing.T, e *cartEnv, group, members, id string) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	r, err := projection.NewReplica(projection.ReplicaConfig{
+		ID: id, Endpoint: lis.Addr().String(), GroupID: group, MembersTopic: members, SessionTimeout: 6 * time.Second,
+		Projection: projection.Config{Client: e.client(kafkatest.PrincipalProjection), Topics: e.set, Records: e.rec, Logger: testLogger(t).With("replica", id)},
+	})
+	if err != nil {
+		_ = lis.Close()
+		t.Fatalf("replica %s: %v", id, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- projection.ServeReplica(ctx, r, projection.ServeOptions{Listener: lis, ShutdownTimeout: 5 * time.Second, Logger: testLogger(t)})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("replica %s: %v", id, err)
+		}
+	})
 }

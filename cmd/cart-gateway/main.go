@@ -264,10 +264,12 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		Reflection: c.reflection,
 		Auth:       verifier,
 		RateLimits: c.callers.Rates,
-		Reader:     reader,
-		Outcomes:   outcomes,
-		Products:   products,
-		Addr:       c.grpcAddr,
+		// Off without -projection-addr or -projection-group (logged).
+		MaxCartsPerCustomer: c.callers.MaxCarts,
+		Reader:              reader,
+		Outcomes:            outcomes,
+		Products:            products,
+		Addr:                c.grpcAddr,
 		Kafka: gateway.KafkaConfig{
 			Brokers:         brokers,
 			Extra:           extra,

@@ -87,3 +87,19 @@ func TestParseConfigProjectionGroupExcludesOneAddress(t *testing.T) {
 		t.Fatalf("both: %v, want a usage error", err)
 	}
 }
+
+// -max-carts-per-customer: the gateway's default, the environment, and a
+// bound the read side cannot count refused.
+func TestParseConfigMaxCartsPerCustomer(t *testing.T) {
+	c, err := parseConfig([]string{"-auth-dev-mode"}, env(nil), io.Discard)
+	if err != nil || c.callers.MaxCarts != 20 {
+		t.Fatalf("default: %d, %v; want 20", c.callers.MaxCarts, err)
+	}
+	c, err = parseConfig([]string{"-auth-dev-mode"}, env(map[string]string{"CARTSTREAM_MAX_CARTS_PER_CUSTOMER": "0"}), io.Discard)
+	if err != nil || c.callers.MaxCarts != 0 {
+		t.Fatalf("env 0: %d, %v; want off", c.callers.MaxCarts, err)
+	}
+	if _, err := parseConfig([]string{"-auth-dev-mode", "-max-carts-per-customer", "-1"}, env(nil), io.Discard); !errors.Is(err, errUsage) {
+		t.Fatalf("-1: %v, want a usage error", err)
+	}
+}

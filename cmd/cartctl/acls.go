@@ -35,7 +35,8 @@ func runACLs(e env, args []string) int {
 	fs := newFlagSet(e, "acls", aclsHelp)
 	c.register(fs)
 	fs.StringVar(&managerGroup, "manager-group", acls.DefaultManagerGroup, "the AddItemManager's consumer group (-group); its name + \"-\" prefixes the managers' transactional ids")
-	var projectionGroup string
+	var projectionGroup, inventoryGroup string
+	fs.StringVar(&inventoryGroup, "inventory-group", acls.DefaultInventoryGroup, "the inventory processors' consumer group (inventory-processor -group); its name + \"-\" prefixes their transactional ids")
 	fs.StringVar(&projectionGroup, "projection-group", "", "the projection replicas' consumer group (cart-projection -group), if they share partitions: grants the group and its membership topic")
 	for _, r := range acls.Roles() {
 		users[r] = fs.String("user-"+string(r), string(r), "the "+string(r)+"'s SASL user name")
@@ -52,7 +53,7 @@ func runACLs(e env, args []string) int {
 	if !ok {
 		return exitOperational
 	}
-	dep := acls.Deployment{Topics: c.topics(), ManagerGroup: managerGroup, Users: map[acls.Role]string{}}
+	dep := acls.Deployment{Topics: c.topics(), ManagerGroup: managerGroup, InventoryGroup: inventoryGroup, Users: map[acls.Role]string{}}
 	if projectionGroup != "" {
 		dep.ProjectionGroup, dep.MembersTopic = projectionGroup, c.prefix+projection.DefaultMembersTopic
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/cartstream/cartstream/internal/devbroker"
 	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/service"
+	"github.com/cartstream/cartstream/internal/tlsconf"
 	"github.com/cartstream/cartstream/internal/topics"
 	"github.com/cartstream/cartstream/validation"
 )
@@ -68,6 +69,8 @@ func parse(args []string, lookup func(string) (string, bool), output io.Writer) 
 	e.String(&o.kafkaFile, kafkaconf.Flag, kafkaconf.Env, "", kafkaconf.Usage+"; with -brokers only")
 	e.String(&c.GRPCAddr, "grpc-addr", "CARTSTREAM_GRPC_ADDR", app.DefaultGRPCAddr, "gRPC listen address")
 	e.String(&c.HTTPAddr, "http-addr", "CARTSTREAM_HTTP_ADDR", app.DefaultHTTPAddr, "HTTP listen address: storefront, HTTP/JSON API, /healthz, /metrics")
+	tlsconf.ServerFlags(e, &c.GRPCTLS)
+	tlsconf.PrefixedServerFlags(e, &c.HTTPTLS, "http-tls", "CARTSTREAM_HTTP_TLS", "the HTTP listener")
 	e.Int(&c.DevBroker.Port, "dev-broker-port", "CARTSTREAM_DEV_BROKER_PORT", devbroker.DefaultPort, "port of the embedded broker on 127.0.0.1; 0: a free port")
 	e.String(&c.DevBroker.DataDir, "dev-data-dir", "CARTSTREAM_DEV_DATA_DIR", devbroker.DefaultDataDir(getenv, wd), "where the embedded broker keeps its state between runs")
 	e.Bool(&o.inMemory, "dev-in-memory", "CARTSTREAM_DEV_IN_MEMORY", false, "keep the embedded broker's state in memory only (lost at exit)")
@@ -92,7 +95,7 @@ func parse(args []string, lookup func(string) (string, bool), output io.Writer) 
 		return o, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	errs := []error{e.Err(), o.callers.Finish(fs, lookup)}
-	c.Auth, c.RateLimits = o.callers.Auth, o.callers.Rates
+	c.Auth, c.RateLimits, c.MaxCartsPerCustomer = o.callers.Auth, o.callers.Rates, o.callers.MaxCarts
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}

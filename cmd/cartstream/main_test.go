@@ -93,3 +93,33 @@ func TestParseAuthDefaultsToDevelopmentMode(t *testing.T) {
 		t.Fatalf("dev mode and a JWKS: %v", err)
 	}
 }
+
+// -max-carts-per-customer reaches the app's config: the gateway's default,
+// 0 turns it off, and a value the read side cannot count is a usage error.
+func TestParseMaxCartsPerCustomer(t *testing.T) {
+	o, err := parse(nil, env(nil), io.Discard)
+	if err != nil || o.cfg.MaxCartsPerCustomer != 20 {
+		t.Fatalf("default: %d, %v; want 20", o.cfg.MaxCartsPerCustomer, err)
+	}
+	o, err = parse([]string{"-max-carts-per-customer", "0"}, env(map[string]string{"CARTSTREAM_MAX_CARTS_PER_CUSTOMER": "7"}), io.Discard)
+	if err != nil || o.cfg.MaxCartsPerCustomer != 0 {
+		t.Fatalf("flag over env: %d, %v; want 0", o.cfg.MaxCartsPerCustomer, err)
+	}
+	if _, err := parse([]string{"-max-carts-per-customer", "101"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "max carts per customer") {
+		t.Fatalf("101: %v, want a usage error naming the bound", err)
+	}
+}
+
+// The listeners' TLS flags reach the app's config: -tls-* for gRPC (as
+// cart-gateway's), -http-tls-* for HTTP.
+func TestParseTLSFlags(t *testing.T) {
+	o, err := parse([]string{"-tls-cert", "g.crt", "-tls-key", "g.key", "-tls-client-ca", "ca.crt", "-http-tls-cert", "h.crt"},
+		env(map[string]string{"CARTSTREAM_HTTP_TLS_KEY": "h.key"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, h := o.cfg.GRPCTLS, o.cfg.HTTPTLS
+	if g.CertFile != "g.crt" || g.KeyFile != "g.key" || g.ClientCAFile != "ca.crt" || h.CertFile != "h.crt" || h.KeyFile != "h.key" || h.ClientCAFile != "" {
+		t.Fatalf("gRPC TLS %+v, HTTP TLS %+v", g, h)
+	}
+}

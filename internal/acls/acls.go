@@ -86,6 +86,10 @@ type Deployment struct {
 	// MembersTopic is that group's membership topic
 	// (<prefix>cart.projection.members); required with ProjectionGroup.
 	MembersTopic string
+	// InventoryGroup is the inventory processor replicas' consumer group
+	// (inventory-processor -group); its name + "-" prefixes their
+	// transactional ids. Default DefaultInventoryGroup.
+	InventoryGroup string
 }
 
 // MembersReaderGroup is the group.id of every membership topic reader
@@ -98,6 +102,13 @@ func (d Deployment) Principal(r Role) string {
 		return "User:" + u
 	}
 	return "User:" + string(r)
+}
+
+func (d Deployment) inventoryGroup() string {
+	if d.InventoryGroup == "" {
+		return DefaultInventoryGroup
+	}
+	return d.InventoryGroup
 }
 
 func (d Deployment) group() string {
@@ -123,6 +134,9 @@ func (d Deployment) Validate() error {
 	}
 	if strings.TrimSpace(d.group()) == "" {
 		errs = append(errs, errors.New("manager group: empty"))
+	}
+	if strings.TrimSpace(d.inventoryGroup()) == "" {
+		errs = append(errs, errors.New("inventory group: empty"))
 	}
 	if d.ProjectionGroup != "" && d.MembersTopic == "" {
 		errs = append(errs, errors.New("projection group: its membership topic is not named"))
@@ -164,7 +178,7 @@ func (r Rule) String() string {
 // imply Describe on the same resource, so Describe is granted alone only
 // where nothing else is.
 func (d Deployment) Rules() []Rule {
-	t, g := d.Topics, d.group()
+	t, g, ig := d.Topics, d.group(), d.inventoryGroup()
 	var out []Rule
 	add := func(r Role, res kafka.ResourceType, pat kafka.ResourcePatternType, name string, op kafka.ACLOperation, why string) {
 		out = append(out, Rule{Role: r, Principal: d.Principal(r), Resource: res, Pattern: pat, Name: name, Operation: op, Why: why})
@@ -229,6 +243,8 @@ func (d Deployment) Rules() []Rule {
 	check(Projection, t.Requests, t.Orders)
 	group(Projection, pre, ProjectionGroupPrefix, kafka.ACLOperationDescribe, "its consumers' group.id (assigned, never joined): coordinator lookup only")
 	group(Projection, lit, GlobalTableGroupPrefix+t.Catalog, kafka.ACLOperationDescribe, "the catalog reader's group.id (assigned, never joined): coordinator lookup only")
+	topic(Projection, t.Stock, kafka.ACLOperationRead, "follows the stock levels (global table): the catalog's available units")
+	group(Projection, lit, GlobalTableGroupPrefix+t.Stock, kafka.ACLOperationDescribe, "the stock reader's group.id (assigned, never joined): coordinator lookup only")
 
 	// A projection group: replicas join it, publish and read membership;
 	// gateways route by it.
@@ -247,9 +263,9 @@ func (d Deployment) Rules() []Rule {
 	topic(Inventory, t.Stock, kafka.ACLOperationWrite, "writes levels in its transactions")
 	topic(Inventory, t.Requests, kafka.ACLOperationWrite, "writes reservation answers to the carts' partitions in its transactions")
 	check(Inventory, t.Requests, t.Validated, t.Invalid, t.State, t.Catalog, t.Orders)
-	group(Inventory, lit, DefaultInventoryGroup, kafka.ACLOperationRead, "joins the group and commits offsets in its transactions")
-	group(Inventory, pre, DefaultInventoryGroup+RestoreGroupInfix, kafka.ACLOperationDescribe, "the restore consumer's group.id (assigned, never joined)")
-	add(Inventory, ResourceTransactionalID, pre, DefaultInventoryGroup+ManagerTxnIDSeparator, kafka.ACLOperationWrite, "its transactional id is <group>-<instance>")
+	group(Inventory, lit, ig, kafka.ACLOperationRead, "joins the group and commits offsets in its transactions")
+	group(Inventory, pre, ig+RestoreGroupInfix, kafka.ACLOperationDescribe, "the restore consumer's group.id (assigned, never joined)")
+	add(Inventory, ResourceTransactionalID, pre, ig+ManagerTxnIDSeparator, kafka.ACLOperationWrite, "its transactional id is <group>-<instance>")
 
 	// Operator: cartctl and cartverify. Creates the topics (the services
 	// do not: they only check), reads everything, rewrites snapshots.

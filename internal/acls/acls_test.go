@@ -145,6 +145,50 @@ func TestProjectionGroupGrants(t *testing.T) {
 	}
 }
 
+// The inventory processor's grants follow its group (-group): the group,
+// its restore consumers and its transactional ids; the default group is
+// no longer granted once another is named.
+func TestInventoryGroupGrants(t *testing.T) {
+	d := deployment()
+	if !allowed(d.Rules(), Inventory, kafka.ResourceGroup, DefaultInventoryGroup, kafka.ACLOperationRead) {
+		t.Fatal("the default inventory group is not granted")
+	}
+	d.InventoryGroup = "shop1-inventory"
+	rules := d.Rules()
+	for _, c := range []struct {
+		res  kafka.ResourceType
+		name string
+		op   kafka.ACLOperation
+		want bool
+	}{
+		{kafka.ResourceGroup, "shop1-inventory", kafka.ACLOperationRead, true},
+		{kafka.ResourceGroup, "shop1-inventory-restore-i1", kafka.ACLOperationDescribe, true},
+		{ResourceTransactionalID, "shop1-inventory-i1", kafka.ACLOperationWrite, true},
+		{kafka.ResourceGroup, DefaultInventoryGroup, kafka.ACLOperationRead, false},
+		{ResourceTransactionalID, DefaultInventoryGroup + "-i1", kafka.ACLOperationWrite, false},
+		{ResourceTransactionalID, "shop1-manager-i1", kafka.ACLOperationWrite, false},
+	} {
+		if got := allowed(rules, Inventory, c.res, c.name, c.op); got != c.want {
+			t.Errorf("inventory %s %s: allowed %v, want %v", c.op, c.name, got, c.want)
+		}
+	}
+}
+
+// Regression: the projection follows inventory.stock for the catalog's
+// available units, and without a grant its stock table stayed empty on a
+// secured broker.
+func TestProjectionReadsStock(t *testing.T) {
+	d := deployment()
+	rules := d.Rules()
+	if !allowed(rules, Projection, kafka.ResourceTopic, d.Topics.Stock, kafka.ACLOperationRead) ||
+		!allowed(rules, Projection, kafka.ResourceGroup, GlobalTableGroupPrefix+d.Topics.Stock, kafka.ACLOperationDescribe) {
+		t.Error("the projection may not follow inventory.stock")
+	}
+	if allowed(rules, Projection, kafka.ResourceTopic, d.Topics.Stock, kafka.ACLOperationWrite) {
+		t.Error("the projection may write inventory.stock")
+	}
+}
+
 func TestUsersAndValidate(t *testing.T) {
 	d := deployment()
 	d.Users = map[Role]string{Gateway: "gw-prod"}

@@ -70,15 +70,15 @@ func rateKey(who auth.Caller, m cart.RequestMeta) string {
 }
 
 // authorizeCommand applies the ownership rule to a checked command.
-func (s *Server) authorizeCommand(ctx context.Context, who auth.Caller, cmd cart.Command) error {
+func (s *Server) authorizeCommand(ctx context.Context, view *cartView, who auth.Caller, cmd cart.Command) error {
 	if who.Dev {
 		return nil
 	}
 	if m, ok := cmd.(cart.MergeCarts); ok {
-		return s.authorizeMerge(ctx, who, m)
+		return s.authorizeMerge(ctx, view, who, m)
 	}
 	id := cmd.Meta().CartID
-	owner, found, err := s.owner(ctx, id)
+	owner, found, err := view.owner(ctx, id)
 	if err != nil {
 		return err
 	}

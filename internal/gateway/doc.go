@@ -11,6 +11,9 @@
 //     [RequestEncoder] and handed to a [Producer]. Query RPCs are delegated
 //     to an optional [Reader]; waiting for an outcome to an optional
 //     [Outcomes].
+//   - Who may do what (access.go) and the abuse limits: per-customer and
+//     global rate limits (ratelimit.go), load shedding, and a soft bound
+//     on a customer's open carts counted on the read side (cartbound.go).
 //   - [KafkaProducer]: the one idempotent librdkafka producer of a process
 //     (acks=all, partitioner=murmur2_random), implementing [Producer].
 //   - [Run]: a whole gateway process (topics checked, producer connected,

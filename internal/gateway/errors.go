@@ -103,6 +103,8 @@ func statusOf(err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case errors.As(err, new(*RateLimitError)):
 		return rateLimited(err)
+	case errors.As(err, new(*CartBoundError)):
+		return tooManyCarts(err)
 	case errors.Is(err, ErrOverloaded):
 		return withRetry(status.New(codes.Unavailable, msgOverloaded), ShedRetryAfter)
 	case errors.Is(err, context.DeadlineExceeded):

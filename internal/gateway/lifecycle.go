@@ -87,8 +87,8 @@ func (s *Server) ListCarts(ctx context.Context, req *cartv1.ListCartsRequest) (*
 // mode: the guest cart must be the caller's own or unowned, unless the
 // caller is an operator (a storefront back end that saw both sessions);
 // the target must be the customer's or new.
-func (s *Server) authorizeMerge(ctx context.Context, who auth.Caller, cmd cart.MergeCarts) error {
-	src, found, err := s.owner(ctx, cmd.CartID)
+func (s *Server) authorizeMerge(ctx context.Context, view *cartView, who auth.Caller, cmd cart.MergeCarts) error {
+	src, found, err := view.owner(ctx, cmd.CartID)
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func (s *Server) authorizeMerge(ctx context.Context, who auth.Caller, cmd cart.M
 	if src != "" && src != who.Customer && !who.Operator {
 		return fmt.Errorf("%w: cart %s belongs to another customer", ErrPermissionDenied, cmd.CartID)
 	}
-	dst, found, err := s.owner(ctx, cmd.TargetCartID)
+	dst, found, err := view.owner(ctx, cmd.TargetCartID)
 	if err != nil {
 		return err
 	}

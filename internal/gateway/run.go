@@ -83,6 +83,10 @@ type Options struct {
 	// RateLimits bound the commands accepted; the zero value none (the
 	// binaries default to DefaultCustomerRate per customer).
 	RateLimits RateLimits
+	// MaxCartsPerCustomer bounds a customer's open carts (Config); 0 is
+	// off (the binaries default to DefaultMaxCartsPerCustomer). It needs
+	// Reader: without a read side it is off, which Run logs.
+	MaxCartsPerCustomer int
 	// Register, if set, registers more services on the gateway's gRPC
 	// server (a one-process binary adds the read side and the catalog).
 	Register func(grpc.ServiceRegistrar)
@@ -141,6 +145,9 @@ func (o Options) Validate() error {
 	}
 	if !o.Auth.DevMode() && o.Reader == nil {
 		errs = append(errs, errors.New("gateway: authentication needs the read side to look up cart owners (cart-gateway: -projection-addr)"))
+	}
+	if o.MaxCartsPerCustomer < 0 || o.MaxCartsPerCustomer > MaxCartsBoundCeiling {
+		errs = append(errs, fmt.Errorf("gateway: max carts per customer %d: want 0 (off) to %d (a ListCarts answer's size)", o.MaxCartsPerCustomer, MaxCartsBoundCeiling))
 	}
 	errs = append(errs, o.RateLimits.Validate())
 	return errors.Join(errs...)
@@ -291,6 +298,7 @@ func newGRPCServer(o Options, kp Producer) (*grpc.Server, *health.Server, error)
 		Topic: o.Topics.Requests, Producer: prod, Encoder: o.Encoder,
 		Clock: o.Clock, Logger: o.Logger, Reader: o.Reader, Outcomes: o.Outcomes,
 		Authenticated: !o.Auth.DevMode(), RateLimits: o.RateLimits, TracerProvider: o.TracerProvider,
+		MaxCartsPerCustomer: o.MaxCartsPerCustomer,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -337,6 +345,13 @@ func logAuth(o Options) {
 	}
 	o.Logger.Info("gateway: command rate limits", "per_customer", o.RateLimits.PerCustomer, "per_customer_burst", burstOf(o.RateLimits.PerCustomer, o.RateLimits.PerCustomerBurst),
 		"global", o.RateLimits.Global, "global_burst", burstOf(o.RateLimits.Global, o.RateLimits.GlobalBurst), "note", "0 means no limit")
+	_, listing := o.Reader.(CartLister)
+	switch {
+	case o.MaxCartsPerCustomer > 0 && !listing:
+		o.Logger.Warn("gateway: the bound on open carts per customer is OFF: it counts carts on the read side, and this gateway has none that lists them", "max_carts_per_customer", o.MaxCartsPerCustomer)
+	default:
+		o.Logger.Info("gateway: open carts per customer", "max", o.MaxCartsPerCustomer, "note", "0 means no limit; a soft bound (docs/security.md)")
+	}
 }
 
 // DevModeBanner is what a gateway without authentication logs at start.

@@ -113,6 +113,12 @@ type Config struct {
 	Authenticated bool
 	// RateLimits bound the commands accepted; the zero value none.
 	RateLimits RateLimits
+	// MaxCartsPerCustomer bounds a customer's open carts: a command that
+	// would create one more is refused RESOURCE_EXHAUSTED (cartbound.go;
+	// a soft bound). 0 is off, and so is a Reader that does not list
+	// carts (CartLister): the count is the read side's. At most
+	// MaxCartsBoundCeiling.
+	MaxCartsPerCustomer int
 	// TracerProvider records the produce and outcome-wait spans; nil: the
 	// global provider (internal/tracing).
 	TracerProvider trace.TracerProvider
@@ -138,6 +144,9 @@ func (c Config) Validate() error {
 	}
 	if c.Authenticated && c.Reader == nil {
 		errs = append(errs, errors.New("gateway: authentication needs the read side to look up cart owners (cart-gateway: -projection-addr)"))
+	}
+	if c.MaxCartsPerCustomer < 0 || c.MaxCartsPerCustomer > MaxCartsBoundCeiling {
+		errs = append(errs, fmt.Errorf("gateway: max carts per customer %d: want 0 (off) to %d (a ListCarts answer's size)", c.MaxCartsPerCustomer, MaxCartsBoundCeiling))
 	}
 	errs = append(errs, c.RateLimits.Validate())
 	return errors.Join(errs...)
@@ -359,8 +368,13 @@ func (s *Server) submit(ctx context.Context, who auth.Caller, cmd cart.Command, 
 		s.log.DebugContext(ctx, "command refused: invalid argument", "event_type", et, "fields", violatedFields(err))
 		return nil, nil, err
 	}
-	if err := s.authorizeCommand(ctx, who, cmd); err != nil {
+	view := s.newCartView()
+	if err := s.authorizeCommand(ctx, view, who, cmd); err != nil {
 		s.log.DebugContext(ctx, "command refused: not the caller's cart", "event_type", et, "cart_id", meta.CartID, "error", err)
+		return nil, nil, err
+	}
+	if err := s.checkCartBound(ctx, view, cmd); err != nil {
+		s.log.DebugContext(ctx, "command refused: open carts per customer", "event_type", et, "cart_id", meta.CartID, "error", err)
 		return nil, nil, err
 	}
 	value, err := s.cfg.Encoder.EncodeRequest(cmd)

@@ -23,6 +23,7 @@ const (
 	PrincipalManager    = "manager"
 	PrincipalProjection = "projection"
 	PrincipalOperator   = "operator"
+	PrincipalInventory  = "inventory"
 )
 
 // Secure reports whether the cluster is the secured broker.

@@ -15,6 +15,8 @@ import (
 type CallerFlags struct {
 	Auth  auth.Config
 	Rates gateway.RateLimits
+	// MaxCarts bounds a customer's open carts (gateway.Options.MaxCartsPerCustomer).
+	MaxCarts int
 
 	devDefault bool
 }
@@ -42,6 +44,8 @@ func (c *CallerFlags) Register(e *EnvFlags, devDefault bool) {
 	e.Int(&r.PerCustomerBurst, "rate-customer-burst", "CARTSTREAM_RATE_CUSTOMER_BURST", gateway.DefaultCustomerBurst, "commands a customer may send at once")
 	e.Float64(&r.Global, "rate-global", "CARTSTREAM_RATE_GLOBAL", 0, "commands per second of this replica, all customers; 0: no limit")
 	e.Int(&r.GlobalBurst, "rate-global-burst", "CARTSTREAM_RATE_GLOBAL_BURST", 0, "global burst; 0: twice the global rate")
+	e.Int(&c.MaxCarts, "max-carts-per-customer", "CARTSTREAM_MAX_CARTS_PER_CUSTOMER", gateway.DefaultMaxCartsPerCustomer,
+		fmt.Sprintf("open carts a customer may have: a command creating one more is refused RESOURCE_EXHAUSTED (a soft bound, counted on the read side); 0: no limit; at most %d", gateway.MaxCartsBoundCeiling))
 }
 
 // Finish settles the flags after fs.Parse and reports every problem. A
@@ -59,6 +63,9 @@ func (c *CallerFlags) Finish(fs *flag.FlagSet, lookup func(string) (string, bool
 	var errs []error
 	if err := c.Auth.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("authentication: set -auth-jwks, -auth-issuer and -auth-audience, or -auth-dev-mode for development: %w", err))
+	}
+	if c.MaxCarts < 0 || c.MaxCarts > gateway.MaxCartsBoundCeiling {
+		errs = append(errs, fmt.Errorf("max carts per customer %d: want 0 (off) to %d", c.MaxCarts, gateway.MaxCartsBoundCeiling))
 	}
 	return errors.Join(append(errs, c.Rates.Validate())...)
 }

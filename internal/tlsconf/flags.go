@@ -11,6 +11,15 @@ func ServerFlags(e *service.EnvFlags, s *Server) {
 	e.String(&s.ClientCAFile, "tls-client-ca", "CARTSTREAM_TLS_CLIENT_CA", "", "PEM CA(s) every client certificate must be signed by: mutual TLS")
 }
 
+// PrefixedServerFlags registers a second listener's TLS flags:
+// -<name>-cert, -<name>-key and -<name>-client-ca (env <ENV>_CERT, _KEY,
+// _CLIENT_CA); what names the listener in the help.
+func PrefixedServerFlags(e *service.EnvFlags, s *Server, name, env, what string) {
+	e.String(&s.CertFile, name+"-cert", env+"_CERT", "", "PEM server certificate (chain) of "+what+"; with -"+name+"-key turns TLS on; reloaded when the file changes")
+	e.String(&s.KeyFile, name+"-key", env+"_KEY", "", "PEM private key of -"+name+"-cert")
+	e.String(&s.ClientCAFile, name+"-client-ca", env+"_CLIENT_CA", "", "PEM CA(s) every client certificate of "+what+" must be signed by: mutual TLS")
+}
+
 // ClientFlags registers a client's TLS flags named -<name>-tls,
 // -<name>-ca, -<name>-cert, -<name>-key and -<name>-server-name (env
 // CARTSTREAM_<ENV>_TLS, ...).

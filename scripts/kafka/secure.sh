@@ -14,7 +14,7 @@
 
 # The principals: admin (the broker's own inter-broker identity and a super
 # user: it applies the ACLs) and one per service.
-KAFKA_PRINCIPALS="admin gateway manager projection operator"
+KAFKA_PRINCIPALS="admin gateway manager projection operator inventory"
 KAFKA_SECURE_DAYS="${KAFKA_SECURE_DAYS:-30}"
 
 secure_dir() { printf '%s/secure\n' "$KAFKA_DIR"; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make kafka-up-secure`: the secured test broker (up.sh with KAFKA_SECURE=1),
 # then, for the default deployment (topic prefix CARTSTREAM_TOPIC_PREFIX,
-# manager group CARTSTREAM_MANAGER_GROUP), its least-privilege ACLs applied
+# manager group CARTSTREAM_MANAGER_GROUP, inventory group
+# CARTSTREAM_INVENTORY_GROUP), its least-privilege ACLs applied
 # as the admin principal and its topics created as the operator: on a
 # secured cluster the services may not create topics (docs/security-kafka.md).
 # Prints the bootstrap address on stdout, as up.sh does; the client
@@ -16,6 +17,7 @@ load_cluster
 cartctl=(go run ./cmd/cartctl)
 args=(--brokers "$addrs")
 if [ -n "${CARTSTREAM_MANAGER_GROUP:-}" ]; then args+=(--manager-group "$CARTSTREAM_MANAGER_GROUP"); fi
+if [ -n "${CARTSTREAM_INVENTORY_GROUP:-}" ]; then args+=(--inventory-group "$CARTSTREAM_INVENTORY_GROUP"); fi
 cd "$KAFKA_SCRIPTS/../.."
 "${cartctl[@]}" acls apply -kafka-config "$KAFKA_DIR/client-admin.properties" "${args[@]}" >&2 \
   || die "applying the ACLs failed (broker logs in $KAFKA_DIR)"
@@ -29,7 +31,7 @@ for try in 1 2 3 4 5; do
   [ "$try" -lt 5 ] || die "creating the topics as the operator failed (broker logs in $KAFKA_DIR)"
   sleep 1
 done
-for p in gateway manager projection; do
+for p in gateway manager projection inventory; do
   say "run the $p with -kafka-config $KAFKA_DIR/client-$p.properties"
 done
 say "run cartctl with -kafka-config $KAFKA_DIR/client-operator.properties"

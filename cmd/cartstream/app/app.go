@@ -13,7 +13,6 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/cartstream/cartstream/internal/auth"
@@ -36,6 +35,7 @@ type App struct {
 	log     *slog.Logger
 	grpcLis net.Listener
 	httpLis net.Listener
+	doors   *doors
 	ready   chan struct{}
 	// brokers is known once Run has started the embedded broker.
 	mu      sync.Mutex
@@ -50,16 +50,20 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	d, err := listen(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("cartstream: gRPC address: %w", err)
+		return nil, err
 	}
-	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		_ = grpcLis.Close()
-		return nil, fmt.Errorf("cartstream: HTTP address: %w", err)
+	return &App{cfg: cfg, log: cfg.Logger, grpcLis: d.grpc, httpLis: d.http, doors: d, ready: make(chan struct{}), brokers: cfg.Brokers}, nil
+}
+
+// StorefrontURL is the storefront's address: https when the HTTP side
+// serves TLS.
+func (a *App) StorefrontURL() string {
+	if a.doors.httpTLS {
+		return "https://" + a.HTTPAddr() + "/"
 	}
-	return &App{cfg: cfg, log: cfg.Logger, grpcLis: grpcLis, httpLis: httpLis, ready: make(chan struct{}), brokers: cfg.Brokers}, nil
+	return "http://" + a.HTTPAddr() + "/"
 }
 
 // GRPCAddr is the address gRPC listens on (host:port).
@@ -126,8 +130,8 @@ func (a *App) Run(ctx context.Context) (err error) {
 	lis := &listeners{grpc: a.grpcLis, http: a.httpLis}
 	defer lis.closeUnowned()
 	// The HTTP side answers at once: 503 until ready. It reaches the
-	// gateway through one loopback connection.
-	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// gateway through one in-memory loopback connection (listen.go).
+	conn, err := a.doors.dialLoopback()
 	if err != nil {
 		return fmt.Errorf("cartstream: loopback gRPC client: %w", err)
 	}
@@ -140,7 +144,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, stopHTTP()) }() // runs before the stages
-	a.log.Info("cartstream: starting", "http", "http://"+a.HTTPAddr()+"/", "grpc", a.GRPCAddr())
+	a.log.Info("cartstream: starting", "http", a.StorefrontURL(), "grpc", a.GRPCAddr(), "grpc_tls", a.doors.grpcTLS)
 
 	sctx, cancelStart := context.WithTimeout(ctx, a.cfg.StartTimeout)
 	defer cancelStart()
@@ -174,7 +178,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 		return err
 	}
 	close(a.ready)
-	a.log.Info("cartstream: READY: open the storefront", "url", "http://"+a.HTTPAddr()+"/", "grpc", a.GRPCAddr(), "brokers", brokers, "after", time.Since(began).Round(time.Millisecond))
+	a.log.Info("cartstream: READY: open the storefront", "url", a.StorefrontURL(), "grpc", a.GRPCAddr(), "brokers", brokers, "after", time.Since(began).Round(time.Millisecond))
 	return a.serveUntilDone(ctx, httpPart, gwPart, be.mgrPart, be.rsPart, be.invPart)
 }
 
@@ -386,23 +390,24 @@ func (a *App) startGateway(ctx, sctx context.Context, brokers string, codec *rec
 	part := a.start(gwCtx, "gateway", func(ctx context.Context) error {
 		return gateway.Run(ctx, gateway.Options{
 			// The development binary keeps reflection on for grpcurl.
-			Reflection:      true,
-			Listener:        a.grpcLis,
-			Kafka:           a.gatewayKafka(brokers, obs),
-			Instrument:      obs.Gateway.Instrument(obs.GRPC),
-			Topics:          cfg.Topics,
-			TopicConfig:     cfg.TopicConfig,
-			Encoder:         codec,
-			Reader:          rs.Reader(),
-			Outcomes:        rs.Outcomes(),
-			Products:        rs.Products(),
-			Register:        rs.Register,
-			Limits:          limits,
-			Auth:            verifier,
-			RateLimits:      cfg.RateLimits,
-			StartTimeout:    cfg.StartTimeout,
-			ShutdownTimeout: cfg.ShutdownTimeout,
-			Logger:          log.With("part", "gateway"),
+			Reflection:          true,
+			Listener:            a.grpcLis,
+			Kafka:               a.gatewayKafka(brokers, obs),
+			Instrument:          obs.Gateway.Instrument(obs.GRPC),
+			Topics:              cfg.Topics,
+			TopicConfig:         cfg.TopicConfig,
+			Encoder:             codec,
+			Reader:              rs.Reader(),
+			Outcomes:            rs.Outcomes(),
+			Products:            rs.Products(),
+			Register:            rs.Register,
+			Limits:              limits,
+			Auth:                verifier,
+			RateLimits:          cfg.RateLimits,
+			MaxCartsPerCustomer: cfg.MaxCartsPerCustomer,
+			StartTimeout:        cfg.StartTimeout,
+			ShutdownTimeout:     cfg.ShutdownTimeout,
+			Logger:              log.With("part", "gateway"),
 		})
 	})
 	st.add(func() error { return a.stop(stopGW, part) })

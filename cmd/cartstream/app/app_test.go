@@ -32,13 +32,13 @@ type running struct {
 	stop func() // cancels Run and waits for it; fails the test on an error
 }
 
-func start(t *testing.T, dataDir string) *running {
+func start(t *testing.T, dataDir string, adjust ...func(*app.Config)) *running {
 	t.Helper()
 	ps, err := catalog.Demo()
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(app.Config{
+	cfg := app.Config{
 		DevBroker:       app.DevBrokerConfig{DataDir: dataDir},
 		TopicConfig:     topics.Config{Partitions: 2},
 		Catalog:         ps,
@@ -46,7 +46,11 @@ func start(t *testing.T, dataDir string) *running {
 		HTTPAddr:        "127.0.0.1:0",
 		ShutdownTimeout: 5 * time.Second,
 		Logger:          testLogger(t),
-	})
+	}
+	for _, f := range adjust {
+		f(&cfg)
+	}
+	a, err := app.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

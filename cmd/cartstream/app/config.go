@@ -10,6 +10,7 @@ import (
 	"github.com/cartstream/cartstream/cart"
 	"github.com/cartstream/cartstream/internal/auth"
 	"github.com/cartstream/cartstream/internal/gateway"
+	"github.com/cartstream/cartstream/internal/tlsconf"
 	"github.com/cartstream/cartstream/internal/topics"
 	"github.com/cartstream/cartstream/validation"
 )
@@ -47,6 +48,11 @@ type Config struct {
 	// App.GRPCAddr, App.HTTPAddr).
 	GRPCAddr string
 	HTTPAddr string
+	// GRPCTLS and HTTPTLS serve the gRPC and HTTP listeners over TLS, or
+	// mutual TLS with a client CA (internal/tlsconf); zero: plaintext. The
+	// HTTP side reaches gRPC in memory, so it needs no client certificate.
+	GRPCTLS tlsconf.Server
+	HTTPTLS tlsconf.Server
 	// InstanceID names the manager replica (static group member id and
 	// transactional.id suffix): stable across restarts, unique among live
 	// replicas. Default DefaultInstanceID.
@@ -66,6 +72,11 @@ type Config struct {
 	// none (the cartstream binary's flags default to
 	// gateway.DefaultCustomerRate per customer).
 	RateLimits gateway.RateLimits
+	// MaxCartsPerCustomer bounds a customer's open carts (the gateway's
+	// soft bound, counted on the in-process projection); 0 none (the
+	// cartstream binary's flag defaults to
+	// gateway.DefaultMaxCartsPerCustomer).
+	MaxCartsPerCustomer int
 	// Limits are the business limits of the manager (and the caps the
 	// catalog reports).
 	Limits cart.Limits
@@ -126,6 +137,9 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	errs := []error{c.Topics.Validate(), c.TopicConfig.Validate(), c.Limits.Validate(), c.Auth.Validate(), c.RateLimits.Validate()}
+	if c.MaxCartsPerCustomer < 0 || c.MaxCartsPerCustomer > gateway.MaxCartsBoundCeiling {
+		errs = append(errs, fmt.Errorf("max carts per customer %d: want 0 (off) to %d", c.MaxCartsPerCustomer, gateway.MaxCartsBoundCeiling))
+	}
 	if c.DevBroker.Port < 0 || c.DevBroker.Port > 65535 {
 		errs = append(errs, fmt.Errorf("dev broker port %d: want 0..65535", c.DevBroker.Port))
 	}
