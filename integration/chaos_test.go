@@ -36,7 +36,7 @@ type chaosConfig struct {
 	workers int           // clients, each with carts of its own
 	pace    time.Duration // each client's pause between two commands
 	gap     time.Duration // load between healing and the next fault, at most
-	heal    time.Duration // a fault not healed within this fails the run
+	heal    time.Duration // a fault not healed within this fails the run (CARTSTREAM_CHAOS_HEAL)
 	only    string        // comma-separated fault kinds to inject (CARTSTREAM_CHAOS_ONLY); empty: all
 	report  string        // JSON report path (CARTSTREAM_CHAOS_REPORT); empty: none
 	logDir  string        // service logs (CARTSTREAM_CHAOS_LOGS); empty: a temporary directory
@@ -50,6 +50,11 @@ func chaosSize() chaosConfig {
 	c.only = os.Getenv("CARTSTREAM_CHAOS_ONLY")
 	c.report = os.Getenv("CARTSTREAM_CHAOS_REPORT")
 	c.logDir = os.Getenv("CARTSTREAM_CHAOS_LOGS")
+	// A killed broker node counts as healed only once it is back, and a
+	// JVM's start on a loaded machine can take most of the default.
+	if v, err := time.ParseDuration(os.Getenv("CARTSTREAM_CHAOS_HEAL")); err == nil && v > 0 {
+		c.heal = v
+	}
 	return c
 }
 
