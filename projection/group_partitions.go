@@ -90,6 +90,7 @@ func (r *Replica) reconcile() {
 func (r *Replica) startLocked(part int32, ro role) error {
 	cfg := r.cfg.Projection
 	cfg.Partitions = []int32{part}
+	cfg.Tables = r.tables // read once for all the partitions
 	cfg.Logger = r.log.With("partition", part)
 	if cfg.CheckpointDir != "" {
 		cfg.CheckpointDir = filepath.Join(cfg.CheckpointDir, fmt.Sprintf("partition-%d", part))
@@ -204,19 +205,6 @@ func (r *Replica) lookup(id string) (*instance, int32, error) {
 		return nil, part, &NotOwnedError{Partition: part, Owner: owner}
 	}
 	return in, part, nil
-}
-
-// anyReady returns an instance that has caught up (for the catalog, which
-// every partition's Projection holds whole).
-func (r *Replica) anyReady() *instance {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, part := range slices.Sorted(maps.Keys(r.insts)) {
-		if in := r.insts[part]; isReady(in.p.Ready()) {
-			return in
-		}
-	}
-	return nil
 }
 
 // NotOwnedError is a query for a partition this replica does not

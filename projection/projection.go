@@ -13,7 +13,6 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cartstream/cartstream/cart"
-	"github.com/cartstream/cartstream/internal/globaltable"
 	"github.com/cartstream/cartstream/internal/partition"
 	"github.com/cartstream/cartstream/internal/topics"
 )
@@ -33,9 +32,11 @@ type Projection struct {
 	closed    chan struct{} // Run has returned
 	closeOnce sync.Once
 
-	catalog *catalogStore
-	stock   *stockLevels
-	fetch   *fetcher
+	// tables answer the catalog: cfg.Tables, or the Projection's own
+	// (ownTables), which Run reads.
+	tables    *SharedTables
+	ownTables bool
+	fetch     *fetcher
 	// cp keeps the local checkpoint; nil without Config.CheckpointDir.
 	cp *checkpointer
 
@@ -68,15 +69,22 @@ func New(cfg Config) (*Projection, error) {
 		ready:     make(chan struct{}),
 		histReady: make(chan struct{}),
 		closed:    make(chan struct{}),
-		catalog:   newCatalogStore(),
-		stock:     newStockLevels(),
+		tables:    cfg.Tables,
+	}
+	if p.tables == nil {
+		t, err := newSharedTables(cfg)
+		if err != nil {
+			return nil, err
+		}
+		p.tables, p.ownTables = t, true
 	}
 	p.fetch = &fetcher{conf: cfg.consumerConfig("history-fetch"), log: p.log}
 	return p, nil
 }
 
 // Ready is closed once every owned partition of cart.state has been read up
-// to the last stable offset seen at start and the catalog is loaded.
+// to the last stable offset seen at start and the catalog (its own, or
+// Config.Tables) is loaded.
 func (p *Projection) Ready() <-chan struct{} { return p.ready }
 
 // HistoryReady is closed once the history index has caught up with
@@ -101,17 +109,6 @@ func (p *Projection) Run(ctx context.Context) error {
 		return err
 	}
 	p.layout.Store(lay)
-	catalogTable, err := p.catalog.table(p.cfg, p.log)
-	var stockTable *globaltable.Table
-	if err == nil {
-		stockTable, err = p.stock.table(p.cfg, p.log)
-	}
-	if err != nil {
-		if p.cp != nil {
-			_ = p.cp.store.close()
-		}
-		return err
-	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -149,9 +146,8 @@ func (p *Projection) Run(ctx context.Context) error {
 			},
 		})
 	})
-	run("catalog", catalogTable.Run)
-	if stockTable != nil {
-		run("stock", stockTable.Run)
+	if p.ownTables {
+		run("tables", func(ctx context.Context) error { return p.tables.run(ctx, false) })
 	}
 	run("offset probe", func(ctx context.Context) error { return p.probeOffsets(ctx, lay) })
 	if p.cp != nil {
@@ -160,14 +156,14 @@ func (p *Projection) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for _, ch := range []<-chan struct{}{stateDone, catalogTable.Ready()} {
+		for _, ch := range []<-chan struct{}{stateDone, p.tables.Ready()} {
 			select {
 			case <-ch:
 			case <-ctx.Done():
 				return
 			}
 		}
-		p.catalog.markLoaded()
+		p.tables.catalog.markLoaded()
 		p.log.Info("projection: ready", "carts", p.carts(), "records", p.stateRecords.Load(), "skipped", p.badRecords.Load())
 		close(p.ready)
 	}()
