@@ -11,8 +11,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/cartstream/cartstream/inventory"
 	"github.com/cartstream/cartstream/internal/kafkatest"
+	"github.com/cartstream/cartstream/inventory"
 	"github.com/cartstream/cartstream/projection"
 	cartv1 "github.com/cartstream/cartstream/proto/cartstream/cart/v1"
 )
