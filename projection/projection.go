@@ -13,6 +13,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/kafkaoffsets"
 	"github.com/cartstream/cartstream/internal/partition"
 	"github.com/cartstream/cartstream/internal/topics"
 )
@@ -244,30 +245,29 @@ type tpKey struct {
 
 // lastStable returns each partition's last stable offset (ListOffsets with
 // isolation read_committed): what a read_committed reader reaches.
-func lastStable(ctx context.Context, admin *kafka.AdminClient, names []string, parts []int32) (map[tpKey]int64, error) {
+func lastStable(ctx context.Context, admin kafkaoffsets.Lister, names []string, parts []int32) (map[tpKey]int64, error) {
 	return listOffsets(ctx, admin, names, parts, kafka.LatestOffsetSpec, kafka.IsolationLevelReadCommitted)
 }
 
 // listOffsets returns each partition's offset of spec as a reader of the
 // given isolation level sees it: for the latest offset, the last stable
-// offset (read_committed) or the high watermark (read_uncommitted).
-func listOffsets(ctx context.Context, admin *kafka.AdminClient, names []string, parts []int32, spec kafka.OffsetSpec, iso kafka.IsolationLevel) (map[tpKey]int64, error) {
-	req := map[kafka.TopicPartition]kafka.OffsetSpec{}
+// offset (read_committed) or the high watermark (read_uncommitted). A
+// partition whose leader is not known yet (topics created a moment ago, a
+// failover) is asked again until ctx ends (kafkaoffsets.List).
+func listOffsets(ctx context.Context, admin kafkaoffsets.Lister, names []string, parts []int32, spec kafka.OffsetSpec, iso kafka.IsolationLevel) (map[tpKey]int64, error) {
+	req := map[kafkaoffsets.Partition]kafka.OffsetSpec{}
 	for _, t := range names {
 		for _, part := range parts {
-			req[kafka.TopicPartition{Topic: &t, Partition: part}] = spec
+			req[kafkaoffsets.Partition{Topic: t, Partition: part}] = spec
 		}
 	}
-	res, err := admin.ListOffsets(ctx, req, kafka.SetAdminIsolationLevel(iso))
+	res, err := kafkaoffsets.List(ctx, admin, req, iso)
 	if err != nil {
-		return nil, fmt.Errorf("projection: list offsets: %w", err)
+		return nil, fmt.Errorf("projection: %w", err)
 	}
-	out := map[tpKey]int64{}
-	for tp, info := range res.ResultInfos {
-		if info.Error.Code() != kafka.ErrNoError {
-			return nil, fmt.Errorf("projection: list offsets of %s/%d: %w", *tp.Topic, tp.Partition, info.Error)
-		}
-		out[tpKey{*tp.Topic, tp.Partition}] = int64(info.Offset)
+	out := make(map[tpKey]int64, len(res))
+	for k, o := range res {
+		out[tpKey{k.Topic, k.Partition}] = o
 	}
 	return out, nil
 }
