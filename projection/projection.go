@@ -442,7 +442,7 @@ func (p *Projection) applyValue(sh *shard, id cart.CartID, part int32, offset in
 		sh.quarantine(id, &unreadable{stateOffset: offset})
 		return
 	}
-	if stored, _ := sh.apply(p.intern.compact(s)); !stored {
+	if stored, _ := sh.apply(p.intern.compact(id, s)); !stored {
 		p.log.Debug("projection: ignoring a snapshot not newer than the one held", "cart_id", id, "request_offset", s.RequestOffset)
 	}
 }
