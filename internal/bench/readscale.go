@@ -303,7 +303,11 @@ func (s *scaleRun) warm(ctx context.Context, r *ReadScaleResult) error {
 		rss += kib
 	}
 	r.BytesPerCart = float64(rss*1024) / float64(max(r.Carts, 1))
-	s.e.logf("readscale: after the warm restarts RSS %v KiB, %.0f bytes per cart", r.RSSKiB, r.BytesPerCart)
+	var anon, file []int64
+	for _, p := range s.reps {
+		anon, file = append(anon, rssKiB(p.pid(), "RssAnon")), append(file, rssKiB(p.pid(), "RssFile"))
+	}
+	s.e.logf("readscale: after the warm restarts RSS %v KiB (anonymous %v, file-backed %v), %.0f bytes per cart", r.RSSKiB, anon, file, r.BytesPerCart)
 	return nil
 }
 
