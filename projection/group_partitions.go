@@ -124,8 +124,14 @@ func (r *Replica) startLocked(part int32, ro role) error {
 			if r.assigned {
 				r.checkReadyLocked()
 			}
+			last := r.allReadyLocked()
 			r.mu.Unlock()
 			r.poke()
+			if last {
+				// The last of the partitions that were catching up
+				// together: collect their rebuilds' garbage once.
+				releaseRebuildGarbage(r.log)
+			}
 		case <-ctx.Done():
 		}
 	}()
@@ -139,6 +145,16 @@ func roleName(ro role) string {
 		return "owner"
 	}
 	return "standby"
+}
+
+// allReadyLocked: every partition this replica materializes has caught up.
+func (r *Replica) allReadyLocked() bool {
+	for _, in := range r.insts {
+		if !isReady(in.p.Ready()) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkReadyLocked closes Ready once every owned partition has caught up.

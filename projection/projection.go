@@ -167,6 +167,11 @@ func (p *Projection) Run(ctx context.Context) error {
 		p.tables.catalog.markLoaded()
 		p.log.Info("projection: ready", "carts", p.carts(), "records", p.stateRecords.Load(), "skipped", p.badRecords.Load())
 		close(p.ready)
+		if p.ownTables {
+			// Alone in its process (a Replica, which hands its
+			// partitions shared tables, releases once for all of them).
+			releaseRebuildGarbage(p.log)
+		}
 	}()
 	wg.Wait()
 	return errors.Join(errs...)

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cartstream/cartstream/internal/globaltable"
 )
@@ -116,4 +119,18 @@ func tableStats(cfg Config, name string) func(string) {
 	}
 	f := cfg.KafkaStats
 	return func(json string) { f(name, json) }
+}
+
+// releaseRebuildGarbage collects what a rebuild or restore left behind
+// (every record it decoded: as much garbage as the carts it built, or
+// more) and gives the free pages back to the OS, once the carts are in.
+// Without it the first collection comes while queries are served, with a
+// heap at the rebuild's peak to sweep, and the process keeps that peak
+// resident until the scavenger returns it. One forced collection per
+// rebuild; a process with several Projections (a Replica) calls it once
+// all of them are caught up.
+func releaseRebuildGarbage(log *slog.Logger) {
+	began := time.Now()
+	debug.FreeOSMemory()
+	log.Debug("projection: collected the rebuild's garbage", "took", time.Since(began).Round(time.Millisecond))
 }
