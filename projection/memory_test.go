@@ -172,3 +172,28 @@ func TestCompactKeepsNoStringOfTheRecord(t *testing.T) {
 		same("request id", string(got.Window[i].RequestID), string(s.Window[i].RequestID))
 	}
 }
+
+// compact copies a pending checkout's and a merged cart's strings too,
+// and keeps the snapshot equal.
+func TestCompactKeepsPendingAndMergedEqual(t *testing.T) {
+	body := "cart-9cust-7req-1req-2SKU-1EUR"
+	s := cart.Snapshot{
+		Cart: cart.CartState{CartID: cart.CartID(body[:6]), CustomerID: cart.CustomerID(body[6:12]), Status: cart.StatusMerged,
+			MergedInto: cart.CartID(body[:6])},
+		RequestOffset: 4,
+		Window:        []cart.RequestOutcome{{RequestID: cart.RequestID(body[12:17]), Offset: 3}, {RequestID: cart.RequestID(body[17:22]), Offset: 4}},
+		Pending: &cart.PendingCheckout{RequestID: cart.RequestID(body[17:22]), Offset: 4, CustomerID: cart.CustomerID(body[6:12]),
+			Lines: []cart.PendingLine{{SKU: cart.SKU(body[22:27]), Quantity: 2}}},
+	}
+	c := newInterner(DefaultMaxInterned).compact(cart.CartID(strings.Clone(body[:6])), s)
+	if !reflect.DeepEqual(c, s) {
+		t.Fatalf("compacted %+v, want %+v", c, s)
+	}
+	lo, hi := uintptr(unsafe.Pointer(unsafe.StringData(body))), uintptr(unsafe.Pointer(unsafe.StringData(body)))+uintptr(len(body))
+	for what, v := range map[string]string{"merged into": string(c.Cart.MergedInto), "pending request id": string(c.Pending.RequestID),
+		"pending customer": string(c.Pending.CustomerID), "pending sku": string(c.Pending.Lines[0].SKU), "request id": string(c.Window[1].RequestID)} {
+		if p := uintptr(unsafe.Pointer(unsafe.StringData(v))); p >= lo && p < hi {
+			t.Errorf("%s points into the decoded record", what)
+		}
+	}
+}

@@ -300,8 +300,6 @@ func (in *interner) compact(id cart.CartID, s cart.Snapshot) cart.Snapshot {
 			l.UnitPrice.Currency = cart.Currency(in.get(string(l.UnitPrice.Currency)))
 		}
 		s.Cart.Lines = lines
-	} else {
-		s.Cart.Lines = nil
 	}
 	// The cart's own strings, copied into one allocation (each apart
 	// would round up to its size class).
@@ -315,8 +313,6 @@ func (in *interner) compact(id cart.CartID, s cart.Snapshot) cart.Snapshot {
 			w[i].Message = in.get(w[i].Message)
 		}
 		s.Window = w
-	} else {
-		s.Window = nil
 	}
 	if s.Pending != nil {
 		pc := *s.Pending
@@ -328,8 +324,6 @@ func (in *interner) compact(id cart.CartID, s cart.Snapshot) cart.Snapshot {
 				pl[i].SKU = cart.SKU(in.get(string(pl[i].SKU)))
 			}
 			pc.Lines = pl
-		} else {
-			pc.Lines = nil
 		}
 		s.Pending = &pc
 	}
