@@ -29,6 +29,7 @@ func newCatalogStore() *catalogStore {
 func (c *catalogStore) table(cfg Config, log *slog.Logger) (*globaltable.Table, error) {
 	t, err := globaltable.New(globaltable.Config{
 		Client: cfg.Client, Topic: cfg.Topics.Catalog, Logger: log,
+		Stats: tableStats(cfg, "catalog"), StatsInterval: cfg.KafkaStatsInterval,
 		Apply: func(r globaltable.Record) error {
 			sku := cart.SKU(r.Key)
 			if r.Value == nil {

@@ -219,6 +219,13 @@ func (p *Projection) restore(ctx context.Context, admin *kafka.AdminClient, lay 
 	}
 	if restored > 0 {
 		p.log.Info("projection: restored from checkpoint", "carts", restored, "took", time.Since(began).Round(time.Millisecond))
+		// The restore read every page: let them go (the carts are on the
+		// heap now).
+		if err := store.remap(); err != nil {
+			p.log.Error("projection: checkpoint unusable; running without one", "dir", p.cfg.CheckpointDir, "err", err)
+			p.restored.Store(int64(restored))
+			return start, nil, nil
+		}
 	}
 	p.restored.Store(int64(restored))
 	pos := map[int32]int64{}

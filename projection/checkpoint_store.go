@@ -118,7 +118,7 @@ func openCheckpoint(dir string) (*checkpointStore, error) {
 	// A large initial mapping (address space, not memory) spares the first
 	// big batch bbolt's remaps, each of which copies every node the
 	// transaction touched onto the heap.
-	opts := &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType, InitialMmapSize: 1 << 30}
+	opts := boltOptions()
 	torn := checkWhole(path)
 	var db *bolt.DB
 	err := torn
@@ -141,6 +141,27 @@ func openCheckpoint(dir string) (*checkpointStore, error) {
 	}
 	s.db = db
 	return s, nil
+}
+
+func boltOptions() *bolt.Options {
+	return &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType, InitialMmapSize: 1 << 30}
+}
+
+// remap closes the file and opens it again: bbolt reads through a shared
+// mapping of the file, and a restore that read every page leaves the whole
+// file resident in the process (RSS) until it is unmapped. Opened again,
+// only the pages the next batches touch come back.
+func (s *checkpointStore) remap() error {
+	path := s.db.Path()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("checkpoint %s: close: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o640, boltOptions())
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: open again: %w", path, err)
+	}
+	s.db = db
+	return nil
 }
 
 // bbolt's meta pages (pages 0 and 1): a 16-byte page header, then magic,

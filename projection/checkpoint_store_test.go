@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -246,5 +247,67 @@ func TestCheckpointTruncatedFileIsReplaced(t *testing.T) {
 	}
 	if _, ok, err := s.header(); err != nil || ok {
 		t.Fatalf("after truncation: ok %v, err %v; want an empty checkpoint", ok, err)
+	}
+}
+
+// mappedKiB is the resident part of this process's mappings of path
+// (/proc/self/smaps), in KiB.
+func mappedKiB(tb testing.TB, path string) int {
+	tb.Helper()
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	kib, in := 0, false
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
+			in = len(f) >= 6 && f[5] == path
+		case in && len(f) >= 2 && f[0] == "Rss:":
+			n, _ := strconv.Atoi(f[1])
+			kib += n
+		}
+	}
+	return kib
+}
+
+// A restore reads every page of the checkpoint through bbolt's mapping,
+// which left the whole file resident in the replica (counted in its
+// memory) for as long as it ran; remap lets the pages go and the store
+// works on.
+func TestCheckpointRemapReleasesTheRestoredPages(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestCheckpoint(t, dir)
+	if err := s.reset(testIdentity); err != nil {
+		t.Fatal(err)
+	}
+	b := newBatch()
+	for i := range 2000 {
+		b.add(0, fmt.Sprintf("cart-%05d", i), int64(i), bytes.Repeat([]byte{byte(i)}, 4096))
+	}
+	if err := s.write(b, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := loadAll(t, s, 0); err != nil || len(got) != 2000 {
+		t.Fatalf("load: %d carts, %v", len(got), err)
+	}
+	path := filepath.Join(dir, checkpointFile)
+	if kib := mappedKiB(t, path); kib < 4096 {
+		t.Fatalf("after reading 8 MiB of values, %d KiB of the file resident: the measure is broken", kib)
+	}
+	if err := s.remap(); err != nil {
+		t.Fatal(err)
+	}
+	if kib := mappedKiB(t, path); kib > 1024 {
+		t.Errorf("after remap %d KiB of the file resident, want next to none", kib)
+	}
+	b = newBatch()
+	b.add(0, "cart-00001", 2001, []byte("v2"))
+	if err := s.write(b, time.Now()); err != nil {
+		t.Fatalf("write after remap: %v", err)
+	}
+	if got, err := loadAll(t, s, 0); err != nil || len(got) != 2000 || string(got["cart-00001"].value) != "v2" {
+		t.Fatalf("load after remap: %d carts, %v", len(got), err)
 	}
 }

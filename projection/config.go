@@ -140,6 +140,11 @@ type Config struct {
 	// it, is discarded; keep it below cart.state's delete.retention.ms.
 	// Default DefaultCheckpointMaxAge.
 	CheckpointMaxAge time.Duration
+	// Tables, when set, are the catalog and stock tables this Projection
+	// answers the catalog from, built and run by its owner (a Replica, for
+	// all its partitions): the Projection then reads neither topic itself
+	// and is ready only once they are loaded. Nil: it reads its own.
+	Tables *SharedTables
 	// Logger; default: discard.
 	Logger *slog.Logger
 }

@@ -13,29 +13,38 @@ const MaxListedCarts = 100
 
 // customerIndex maps a customer to the carts of a shard whose snapshot
 // names them. It is maintained from cart.state alone (a tombstone drops a
-// cart), so it is rebuilt with the shard and costs nothing to persist.
-// Guarded by the shard's mu.
-type customerIndex map[cart.CustomerID]map[cart.CartID]struct{}
+// cart), so it is rebuilt with the shard and costs nothing to persist. It
+// also holds the one copy of each customer id that the customer's carts
+// share. Guarded by the shard's mu.
+type customerIndex map[cart.CustomerID]*customerCarts
 
-func (ix *customerIndex) add(c cart.CustomerID, id cart.CartID) {
+type customerCarts struct {
+	id    cart.CustomerID
+	carts map[cart.CartID]struct{}
+}
+
+// add indexes cart id under customer c and returns c as the index holds
+// it (a copy sharing no memory with the argument), for the cart to share.
+func (ix *customerIndex) add(c cart.CustomerID, id cart.CartID) cart.CustomerID {
 	if c == "" {
-		return
+		return ""
 	}
 	if *ix == nil {
 		*ix = customerIndex{}
 	}
-	m := (*ix)[c]
-	if m == nil {
-		m = map[cart.CartID]struct{}{}
-		(*ix)[c] = m
+	cc := (*ix)[c]
+	if cc == nil {
+		cc = &customerCarts{id: cart.CustomerID(strings.Clone(string(c))), carts: map[cart.CartID]struct{}{}}
+		(*ix)[cc.id] = cc
 	}
-	m[id] = struct{}{}
+	cc.carts[id] = struct{}{}
+	return cc.id
 }
 
 func (ix customerIndex) drop(c cart.CustomerID, id cart.CartID) {
-	if m := ix[c]; m != nil {
-		delete(m, id)
-		if len(m) == 0 {
+	if cc := ix[c]; cc != nil {
+		delete(cc.carts, id)
+		if len(cc.carts) == 0 {
 			delete(ix, c)
 		}
 	}
@@ -45,7 +54,11 @@ func (ix customerIndex) drop(c cart.CustomerID, id cart.CartID) {
 func (sh *shard) openCarts(c cart.CustomerID, out []cart.CartState) []cart.CartState {
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	for id := range sh.byCustomer[c] {
+	cc := sh.byCustomer[c]
+	if cc == nil {
+		return out
+	}
+	for id := range cc.carts {
 		if e := sh.carts[id]; e != nil && e.has && e.snap.Cart.Status == cart.StatusOpen {
 			out = append(out, e.snap.Cart)
 		}

@@ -44,7 +44,7 @@ func TestCustomerIndexFollowsState(t *testing.T) {
 		t.Fatalf("after merge and expiry: %v", got)
 	}
 	sh.quarantine("c4", &unreadable{stateOffset: 9})
-	if got := openIDs(sh, "bob"); len(got) != 0 || len(sh.byCustomer["bob"]) != 0 {
+	if got := openIDs(sh, "bob"); len(got) != 0 || sh.byCustomer["bob"] != nil {
 		t.Fatalf("quarantined cart still indexed: %v", got)
 	}
 	sh.remove("c2")

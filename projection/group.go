@@ -35,8 +35,11 @@ type Replica struct {
 	log         *slog.Logger
 	incarnation string
 	view        *MemberView
-	ready       chan struct{} // the first assignment is served
-	readyOnce   sync.Once
+	// tables are the catalog and stock tables every partition's
+	// Projection answers from: read once per replica.
+	tables    *SharedTables
+	ready     chan struct{} // the first assignment is served
+	readyOnce sync.Once
 
 	mu         sync.Mutex
 	partitions int // the cart topics' count, once Run learned it
@@ -68,7 +71,13 @@ func NewReplica(cfg ReplicaConfig) (*Replica, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Replica{cfg: cfg, log: log, incarnation: hex.EncodeToString(b[:]), view: view, ready: make(chan struct{}),
+	tcfg := cfg.Projection
+	tcfg.Logger = log
+	tables, err := newSharedTables(tcfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Replica{cfg: cfg, log: log, incarnation: hex.EncodeToString(b[:]), view: view, tables: tables, ready: make(chan struct{}),
 		owned: map[int32]bool{}, insts: map[int32]*instance{}, stopping: map[int32]chan struct{}{}, kick: make(chan struct{}, 1), failed: make(chan error, 1)}, nil
 }
 
@@ -99,10 +108,12 @@ func (r *Replica) Run(ctx context.Context) error {
 	r.mu.Unlock()
 	viewErr := make(chan error, 1)
 	go func() { viewErr <- r.view.Run(ctx) }()
+	tablesErr := make(chan error, 1)
+	go func() { tablesErr <- r.tables.Run(ctx) }()
 	groupErr := make(chan error, 1)
 	go func() { groupErr <- r.joinGroup(ctx) }()
 
-	err = r.loop(ctx, w, viewErr, groupErr)
+	err = r.loop(ctx, w, viewErr, groupErr, tablesErr)
 	cancel()
 	// Leave: routers stop sending here, the group hands the partitions on,
 	// then the partitions stop (their waiters end UNAVAILABLE and routers
@@ -112,7 +123,7 @@ func (r *Replica) Run(ctx context.Context) error {
 		r.log.Warn("projection: membership tombstone", "err", werr)
 	}
 	tcancel()
-	for _, ch := range []chan error{viewErr, groupErr} {
+	for _, ch := range []chan error{viewErr, groupErr, tablesErr} {
 		if e := <-ch; e != nil && err == nil {
 			err = e
 		}
@@ -141,7 +152,7 @@ func (r *Replica) checkTopics(ctx context.Context) (int, error) {
 // at every heartbeat, and re-derives the standby partitions whenever the
 // group's view changes. Other replicas' heartbeats change the view, so a
 // view change alone publishes nothing: the replicas would echo each other.
-func (r *Replica) loop(ctx context.Context, w *memberWriter, viewErr, groupErr chan error) error {
+func (r *Replica) loop(ctx context.Context, w *memberWriter, viewErr, groupErr, tablesErr chan error) error {
 	tick := time.NewTicker(r.cfg.Heartbeat)
 	defer tick.Stop()
 	var last Member
@@ -163,6 +174,9 @@ func (r *Replica) loop(ctx context.Context, w *memberWriter, viewErr, groupErr c
 			return err
 		case err := <-groupErr:
 			groupErr <- nil
+			return err
+		case err := <-tablesErr:
+			tablesErr <- nil
 			return err
 		case err := <-r.failed:
 			return err

@@ -90,6 +90,7 @@ func (r *Replica) reconcile() {
 func (r *Replica) startLocked(part int32, ro role) error {
 	cfg := r.cfg.Projection
 	cfg.Partitions = []int32{part}
+	cfg.Tables = r.tables // read once for all the partitions
 	cfg.Logger = r.log.With("partition", part)
 	if cfg.CheckpointDir != "" {
 		cfg.CheckpointDir = filepath.Join(cfg.CheckpointDir, fmt.Sprintf("partition-%d", part))
@@ -123,8 +124,14 @@ func (r *Replica) startLocked(part int32, ro role) error {
 			if r.assigned {
 				r.checkReadyLocked()
 			}
+			last := r.allReadyLocked()
 			r.mu.Unlock()
 			r.poke()
+			if last {
+				// The last of the partitions that were catching up
+				// together: collect their rebuilds' garbage once.
+				releaseRebuildGarbage(r.log)
+			}
 		case <-ctx.Done():
 		}
 	}()
@@ -138,6 +145,16 @@ func roleName(ro role) string {
 		return "owner"
 	}
 	return "standby"
+}
+
+// allReadyLocked: every partition this replica materializes has caught up.
+func (r *Replica) allReadyLocked() bool {
+	for _, in := range r.insts {
+		if !isReady(in.p.Ready()) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkReadyLocked closes Ready once every owned partition has caught up.
@@ -204,19 +221,6 @@ func (r *Replica) lookup(id string) (*instance, int32, error) {
 		return nil, part, &NotOwnedError{Partition: part, Owner: owner}
 	}
 	return in, part, nil
-}
-
-// anyReady returns an instance that has caught up (for the catalog, which
-// every partition's Projection holds whole).
-func (r *Replica) anyReady() *instance {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, part := range slices.Sorted(maps.Keys(r.insts)) {
-		if in := r.insts[part]; isReady(in.p.Ready()) {
-			return in
-		}
-	}
-	return nil
 }
 
 // NotOwnedError is a query for a partition this replica does not

@@ -143,14 +143,11 @@ func (s *ReplicaServer) Checkout(context.Context, *cartv1.CheckoutRequest) (*car
 	return nil, (&Server{}).command("Checkout")
 }
 
-// catalog is the CatalogService of any partition's Projection that has
-// caught up: each holds the whole catalog.
+// catalog is the CatalogService of the replica's shared tables, which
+// every partition's Projection answers from; it answers UNAVAILABLE until
+// the catalog is loaded.
 func (s *ReplicaServer) catalog() (*CatalogServer, error) {
-	in := s.r.anyReady()
-	if in == nil {
-		return nil, statusOf(ErrNotReady)
-	}
-	return NewCatalogServer(in.p), nil
+	return &CatalogServer{t: s.r.tables, maxQty: s.r.cfg.Projection.DefaultMaxQuantityPerLine}, nil
 }
 
 // ListProducts implements cartv1.CatalogServiceServer.

@@ -66,7 +66,11 @@ func pickPage(sh *shard, id cart.CartID, cur histCursor, size int) (histPage, ca
 	if e == nil || (!e.has && e.hist.len() == 0 && !e.hist.truncated()) {
 		return histPage{}, cart.Snapshot{}, fmt.Errorf("%w: cart %s", ErrNotFound, id)
 	}
-	pg, ok := e.hist.page(cur, size)
+	h := e.hist
+	if h == nil {
+		h = &histIndex{} // a cart with a snapshot and no history yet
+	}
+	pg, ok := h.page(cur, size)
 	if !ok {
 		return histPage{}, cart.Snapshot{}, errBadHistToken()
 	}

@@ -101,11 +101,19 @@ type histIndex struct {
 	evictedVersion int64
 }
 
-// len is the number of references kept.
-func (h *histIndex) len() int { return h.events.n + h.rejections.n }
+// len is the number of references kept; 0 for a nil index (a cart
+// without history).
+func (h *histIndex) len() int {
+	if h == nil {
+		return 0
+	}
+	return h.events.n + h.rejections.n
+}
 
 // truncated reports whether any reference was evicted.
-func (h *histIndex) truncated() bool { return h.events.base > 0 || h.rejections.base > 0 }
+func (h *histIndex) truncated() bool {
+	return h != nil && (h.events.base > 0 || h.rejections.base > 0)
+}
 
 // add indexes ref, evicting the oldest references beyond limit (limit < 1:
 // no bound).
@@ -154,6 +162,9 @@ func (p *Projection) handleHistory(sh *shard, m *kafka.Message) {
 		e = &entry{}
 		sh.carts[id] = e
 	}
+	if e.hist == nil {
+		e.hist = &histIndex{}
+	}
 	e.hist.add(ref, p.cfg.MaxHistoryPerCart)
 	// A wait_for_outcome whose outcome is in the outcome topics only
 	// (outcome.go) waits for this index; a channel exists only while
@@ -195,6 +206,9 @@ func nanos(t time.Time) int64 {
 // find returns the newest reference recorded for the request at offset
 // request of cart.requests (its request-offset header).
 func (h *histIndex) find(request int64) (histRef, bool) {
+	if h == nil {
+		return histRef{}, false
+	}
 	for _, r := range []*refRing{&h.rejections, &h.events} {
 		for i := r.end() - 1; i >= r.base; i-- {
 			if ref := r.at(i); ref.request == request {

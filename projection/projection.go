@@ -13,7 +13,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cartstream/cartstream/cart"
-	"github.com/cartstream/cartstream/internal/globaltable"
+	"github.com/cartstream/cartstream/internal/kafkaoffsets"
 	"github.com/cartstream/cartstream/internal/partition"
 	"github.com/cartstream/cartstream/internal/topics"
 )
@@ -33,9 +33,11 @@ type Projection struct {
 	closed    chan struct{} // Run has returned
 	closeOnce sync.Once
 
-	catalog *catalogStore
-	stock   *stockLevels
-	fetch   *fetcher
+	// tables answer the catalog: cfg.Tables, or the Projection's own
+	// (ownTables), which Run reads.
+	tables    *SharedTables
+	ownTables bool
+	fetch     *fetcher
 	// cp keeps the local checkpoint; nil without Config.CheckpointDir.
 	cp *checkpointer
 
@@ -68,15 +70,22 @@ func New(cfg Config) (*Projection, error) {
 		ready:     make(chan struct{}),
 		histReady: make(chan struct{}),
 		closed:    make(chan struct{}),
-		catalog:   newCatalogStore(),
-		stock:     newStockLevels(),
+		tables:    cfg.Tables,
+	}
+	if p.tables == nil {
+		t, err := newSharedTables(cfg)
+		if err != nil {
+			return nil, err
+		}
+		p.tables, p.ownTables = t, true
 	}
 	p.fetch = &fetcher{conf: cfg.consumerConfig("history-fetch"), log: p.log}
 	return p, nil
 }
 
 // Ready is closed once every owned partition of cart.state has been read up
-// to the last stable offset seen at start and the catalog is loaded.
+// to the last stable offset seen at start and the catalog (its own, or
+// Config.Tables) is loaded.
 func (p *Projection) Ready() <-chan struct{} { return p.ready }
 
 // HistoryReady is closed once the history index has caught up with
@@ -101,17 +110,6 @@ func (p *Projection) Run(ctx context.Context) error {
 		return err
 	}
 	p.layout.Store(lay)
-	catalogTable, err := p.catalog.table(p.cfg, p.log)
-	var stockTable *globaltable.Table
-	if err == nil {
-		stockTable, err = p.stock.table(p.cfg, p.log)
-	}
-	if err != nil {
-		if p.cp != nil {
-			_ = p.cp.store.close()
-		}
-		return err
-	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -149,9 +147,8 @@ func (p *Projection) Run(ctx context.Context) error {
 			},
 		})
 	})
-	run("catalog", catalogTable.Run)
-	if stockTable != nil {
-		run("stock", stockTable.Run)
+	if p.ownTables {
+		run("tables", func(ctx context.Context) error { return p.tables.run(ctx, false) })
 	}
 	run("offset probe", func(ctx context.Context) error { return p.probeOffsets(ctx, lay) })
 	if p.cp != nil {
@@ -160,16 +157,21 @@ func (p *Projection) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for _, ch := range []<-chan struct{}{stateDone, catalogTable.Ready()} {
+		for _, ch := range []<-chan struct{}{stateDone, p.tables.Ready()} {
 			select {
 			case <-ch:
 			case <-ctx.Done():
 				return
 			}
 		}
-		p.catalog.markLoaded()
+		p.tables.catalog.markLoaded()
 		p.log.Info("projection: ready", "carts", p.carts(), "records", p.stateRecords.Load(), "skipped", p.badRecords.Load())
 		close(p.ready)
+		if p.ownTables {
+			// Alone in its process (a Replica, which hands its
+			// partitions shared tables, releases once for all of them).
+			releaseRebuildGarbage(p.log)
+		}
 	}()
 	wg.Wait()
 	return errors.Join(errs...)
@@ -248,30 +250,29 @@ type tpKey struct {
 
 // lastStable returns each partition's last stable offset (ListOffsets with
 // isolation read_committed): what a read_committed reader reaches.
-func lastStable(ctx context.Context, admin *kafka.AdminClient, names []string, parts []int32) (map[tpKey]int64, error) {
+func lastStable(ctx context.Context, admin kafkaoffsets.Lister, names []string, parts []int32) (map[tpKey]int64, error) {
 	return listOffsets(ctx, admin, names, parts, kafka.LatestOffsetSpec, kafka.IsolationLevelReadCommitted)
 }
 
 // listOffsets returns each partition's offset of spec as a reader of the
 // given isolation level sees it: for the latest offset, the last stable
-// offset (read_committed) or the high watermark (read_uncommitted).
-func listOffsets(ctx context.Context, admin *kafka.AdminClient, names []string, parts []int32, spec kafka.OffsetSpec, iso kafka.IsolationLevel) (map[tpKey]int64, error) {
-	req := map[kafka.TopicPartition]kafka.OffsetSpec{}
+// offset (read_committed) or the high watermark (read_uncommitted). A
+// partition whose leader is not known yet (topics created a moment ago, a
+// failover) is asked again until ctx ends (kafkaoffsets.List).
+func listOffsets(ctx context.Context, admin kafkaoffsets.Lister, names []string, parts []int32, spec kafka.OffsetSpec, iso kafka.IsolationLevel) (map[tpKey]int64, error) {
+	req := map[kafkaoffsets.Partition]kafka.OffsetSpec{}
 	for _, t := range names {
 		for _, part := range parts {
-			req[kafka.TopicPartition{Topic: &t, Partition: part}] = spec
+			req[kafkaoffsets.Partition{Topic: t, Partition: part}] = spec
 		}
 	}
-	res, err := admin.ListOffsets(ctx, req, kafka.SetAdminIsolationLevel(iso))
+	res, err := kafkaoffsets.List(ctx, admin, req, iso)
 	if err != nil {
-		return nil, fmt.Errorf("projection: list offsets: %w", err)
+		return nil, fmt.Errorf("projection: %w", err)
 	}
-	out := map[tpKey]int64{}
-	for tp, info := range res.ResultInfos {
-		if info.Error.Code() != kafka.ErrNoError {
-			return nil, fmt.Errorf("projection: list offsets of %s/%d: %w", *tp.Topic, tp.Partition, info.Error)
-		}
-		out[tpKey{*tp.Topic, tp.Partition}] = int64(info.Offset)
+	out := make(map[tpKey]int64, len(res))
+	for k, o := range res {
+		out[tpKey{k.Topic, k.Partition}] = o
 	}
 	return out, nil
 }
@@ -446,7 +447,7 @@ func (p *Projection) applyValue(sh *shard, id cart.CartID, part int32, offset in
 		sh.quarantine(id, &unreadable{stateOffset: offset})
 		return
 	}
-	if stored, _ := sh.apply(p.intern.compact(s)); !stored {
+	if stored, _ := sh.apply(p.intern.compact(id, s)); !stored {
 		p.log.Debug("projection: ignoring a snapshot not newer than the one held", "cart_id", id, "request_offset", s.RequestOffset)
 	}
 }

@@ -166,6 +166,7 @@ func route[T any](r *Router, ctx context.Context, id string, f func(context.Cont
 	if err := cart.CartID(id).Validate(); err != nil {
 		return zero, statusOf(err)
 	}
+	_, callerDeadline := ctx.Deadline()
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
 	var last error
@@ -180,6 +181,13 @@ func route[T any](r *Router, ctx context.Context, id string, f func(context.Cont
 				continue
 			}
 			res, err := f(ctx, c)
+			if err != nil && !callerDeadline && (ctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded) {
+				// MaxWait, not the caller, ended the call (the replica's
+				// end of it may see the deadline first): no replica
+				// answered in time, which is UNAVAILABLE (call again),
+				// not a deadline the client never set.
+				return zero, noReplica(part, err)
+			}
 			if err == nil || !retriable(err) || ctx.Err() != nil {
 				return res, err
 			}

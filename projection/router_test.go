@@ -28,9 +28,11 @@ type fakeReplica struct {
 	err      error
 	versions []int64
 	watchEnd error
-	mu       sync.Mutex
-	calls    []string
-	maxLag   []string
+	// hang: GetCart answers only when its call ends.
+	hang   bool
+	mu     sync.Mutex
+	calls  []string
+	maxLag []string
 }
 
 func (f *fakeReplica) GetCart(ctx context.Context, req *cartv1.GetCartRequest) (*cartv1.GetCartResponse, error) {
@@ -39,6 +41,10 @@ func (f *fakeReplica) GetCart(ctx context.Context, req *cartv1.GetCartRequest) (
 	f.calls = append(f.calls, req.GetCartId())
 	f.maxLag = append(f.maxLag, md.Get(MDMaxLag)...)
 	f.mu.Unlock()
+	if f.hang {
+		<-ctx.Done()
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -138,6 +144,24 @@ func TestRouterReturnsTheCartsOwnAnswers(t *testing.T) {
 	}
 	if _, err := r.GetCart(context.Background(), &cartv1.GetCartRequest{CartId: ""}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("empty cart id: %v, want INVALID_ARGUMENT without asking a replica", err)
+	}
+}
+
+// Regression: a call without a deadline whose MaxWait bound ran out while
+// a replica was still answering ended DEADLINE_EXCEEDED, a deadline the
+// client never set; it is UNAVAILABLE (call again), like a bound that runs
+// out between tries (the test below failed so on a loaded machine).
+func TestRouterBoundEndingMidCallAnswersUnavailable(t *testing.T) {
+	slow := &fakeReplica{hang: true}
+	r := routerOver(t, Member{ID: "a", Endpoint: serveFake(t, slow), Owned: []int32{0}, Ready: []int32{0}})
+	if _, err := r.GetCart(context.Background(), &cartv1.GetCartRequest{CartId: "cart-1"}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("GetCart: %v, want UNAVAILABLE", err)
+	}
+	// The caller's own deadline is the caller's answer.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := r.GetCart(ctx, &cartv1.GetCartRequest{CartId: "cart-1"}); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("GetCart with a deadline: %v, want DEADLINE_EXCEEDED", err)
 	}
 }
 

@@ -152,13 +152,17 @@ func (s *Server) Checkout(context.Context, *cartv1.CheckoutRequest) (*cartv1.Che
 // CatalogServer serves CatalogService from a Projection's catalog table.
 type CatalogServer struct {
 	cartv1.UnimplementedCatalogServiceServer
-	p *Projection
+	t *SharedTables
+	// maxQty is what a product without its own cap reports.
+	maxQty int32
 }
 
 var _ cartv1.CatalogServiceServer = (*CatalogServer)(nil)
 
 // NewCatalogServer returns the CatalogService server of p.
-func NewCatalogServer(p *Projection) *CatalogServer { return &CatalogServer{p: p} }
+func NewCatalogServer(p *Projection) *CatalogServer {
+	return &CatalogServer{t: p.tables, maxQty: p.cfg.DefaultMaxQuantityPerLine}
+}
 
 // ListProducts implements cartv1.CatalogServiceServer.
 func (c *CatalogServer) ListProducts(_ context.Context, req *cartv1.ListProductsRequest) (*cartv1.ListProductsResponse, error) {
@@ -166,7 +170,7 @@ func (c *CatalogServer) ListProducts(_ context.Context, req *cartv1.ListProducts
 	if err != nil {
 		return nil, statusOf(err)
 	}
-	ps, next, err := c.p.catalog.list(size, req.GetPageToken(), req.GetIncludeInactive())
+	ps, next, err := c.t.catalog.list(size, req.GetPageToken(), req.GetIncludeInactive())
 	if err != nil {
 		return nil, statusOf(err)
 	}
@@ -179,8 +183,8 @@ func (c *CatalogServer) ListProducts(_ context.Context, req *cartv1.ListProducts
 
 // productPB is the API's product with its available units, if counted.
 func (c *CatalogServer) productPB(p cart.Product) *cartv1.Product {
-	pb := productPB(p, c.p.cfg.DefaultMaxQuantityPerLine)
-	if n, ok := c.p.stock.get(p.SKU); ok {
+	pb := productPB(p, c.maxQty)
+	if n, ok := c.t.stock.get(p.SKU); ok {
 		pb.AvailableUnits = &n
 	}
 	return pb
@@ -188,7 +192,7 @@ func (c *CatalogServer) productPB(p cart.Product) *cartv1.Product {
 
 // GetProduct implements cartv1.CatalogServiceServer.
 func (c *CatalogServer) GetProduct(_ context.Context, req *cartv1.GetProductRequest) (*cartv1.GetProductResponse, error) {
-	p, err := c.p.catalog.get(cart.SKU(req.GetSku()))
+	p, err := c.t.catalog.get(cart.SKU(req.GetSku()))
 	if err != nil {
 		return nil, statusOf(err)
 	}

@@ -36,6 +36,7 @@ func (s *stockLevels) table(cfg Config, log *slog.Logger) (*globaltable.Table, e
 	}
 	t, err := globaltable.New(globaltable.Config{
 		Client: cfg.Client, Topic: cfg.Topics.Stock, Logger: log,
+		Stats: tableStats(cfg, "stock"), StatsInterval: cfg.KafkaStatsInterval,
 		Apply: func(r globaltable.Record) error {
 			sku := cart.SKU(r.Key)
 			if r.Value == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 
 	"github.com/cartstream/cartstream/cart"
@@ -11,23 +12,28 @@ import (
 
 // entry is one cart of a shard. All fields are guarded by the shard's mu.
 // An entry exists for a cart with a snapshot, with history, or with
-// waiters; one with none of them is removed.
+// waiters; one with none of them is removed. A replica holds millions: the
+// fields are ordered so the struct fills a 256-byte size class, and what
+// few carts have (a history index: a pointer) costs the others 8 bytes.
 type entry struct {
 	// snap is the latest snapshot; meaningful only when has is set. Its
-	// slices are never modified once stored: an update replaces snap.
+	// slices are never modified once stored: an update replaces snap. Its
+	// strings share no memory with the record it was decoded from
+	// (interner.compact), so no record stays held by a cart.
 	snap cart.Snapshot
-	has  bool
 	// changed is closed and set to nil when snap changes. It is made only
 	// when somebody waits, so a cart nobody watches costs no channel.
 	changed chan struct{}
-	waiters int32
 	// hist indexes the cart's most recent records on cart.validated and
-	// cart.invalid, in the order each topic holds them.
-	hist histIndex
+	// cart.invalid, in the order each topic holds them; nil until the cart
+	// has one.
+	hist *histIndex
 	// bad is set while the cart's latest record in cart.state does not
 	// decode (has is then false): the cart is quarantined, not served from
 	// an older snapshot.
-	bad *unreadable
+	bad     *unreadable
+	waiters int32
+	has     bool
 }
 
 // unreadable is a cart's latest cart.state record this replica cannot
@@ -104,7 +110,7 @@ func (sh *shard) apply(s cart.Snapshot) (stored, isNew bool) {
 	} else {
 		sh.byCustomer.drop(e.snap.Cart.CustomerID, id)
 	}
-	sh.byCustomer.add(s.Cart.CustomerID, id)
+	s.Cart.CustomerID = sh.byCustomer.add(s.Cart.CustomerID, id)
 	e.snap, e.has = s, true
 	sh.high = max(sh.high, s.RequestOffset)
 	e.notify()
@@ -241,9 +247,11 @@ func (sh *shard) await(ctx context.Context, closed <-chan struct{}, id cart.Cart
 	}
 }
 
-// interner shares equal strings (product names, rejection messages) between
-// carts, up to max distinct values; beyond that strings are kept as they
-// are. Safe for concurrent use.
+// interner shares equal strings (SKUs, currencies, product names,
+// rejection messages) between carts, up to max distinct values; beyond
+// that each string is copied on its own. Either way what it returns shares
+// no memory with its argument: a decoded record's strings are slices of the
+// record, which a cart must not keep alive. Safe for concurrent use.
 type interner struct {
 	mu  sync.Mutex
 	m   map[string]string
@@ -255,38 +263,93 @@ func newInterner(max int) *interner {
 }
 
 func (in *interner) get(s string) string {
-	if in.max <= 0 || s == "" {
-		return s
+	if s == "" {
+		return ""
+	}
+	if in.max <= 0 {
+		return strings.Clone(s)
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if v, ok := in.m[s]; ok {
 		return v
 	}
+	v := strings.Clone(s)
 	if len(in.m) < in.max {
-		in.m[s] = s
+		in.m[v] = v
 	}
-	return s
+	return v
 }
 
-// compact makes s share its repeated strings with other carts' and drops
-// spare slice capacity.
-func (in *interner) compact(s cart.Snapshot) cart.Snapshot {
+// compact returns s as a shard keeps it: id (the record's key, equal to
+// s.Cart.CartID) as its cart id, repeated strings shared with other carts,
+// the cart's own strings (request ids, ...) copied into one allocation, no
+// spare slice capacity, and nothing that points into the decoded record.
+// The customer id is shared by the shard's customer index (shard.apply).
+func (in *interner) compact(id cart.CartID, s cart.Snapshot) cart.Snapshot {
+	s.Cart.CartID = id
+	s.Cart.Currency = cart.Currency(in.get(string(s.Cart.Currency)))
+	s.Cart.Subtotal.Currency = cart.Currency(in.get(string(s.Cart.Subtotal.Currency)))
 	if len(s.Cart.Lines) > 0 {
 		lines := make([]cart.Line, len(s.Cart.Lines))
 		copy(lines, s.Cart.Lines)
 		for i := range lines {
-			lines[i].Name = in.get(lines[i].Name)
+			l := &lines[i]
+			l.SKU = cart.SKU(in.get(string(l.SKU)))
+			l.Name = in.get(l.Name)
+			l.UnitPrice.Currency = cart.Currency(in.get(string(l.UnitPrice.Currency)))
 		}
 		s.Cart.Lines = lines
 	}
+	// The cart's own strings, copied into one allocation (each apart
+	// would round up to its size class).
+	own := make([]*string, 0, 3+len(s.Window))
+	own = append(own, (*string)(&s.Cart.MergedInto))
 	if len(s.Window) > 0 {
 		w := make([]cart.RequestOutcome, len(s.Window))
 		copy(w, s.Window)
 		for i := range w {
+			own = append(own, (*string)(&w[i].RequestID))
 			w[i].Message = in.get(w[i].Message)
 		}
 		s.Window = w
 	}
+	if s.Pending != nil {
+		pc := *s.Pending
+		own = append(own, (*string)(&pc.RequestID), (*string)(&pc.CustomerID))
+		if len(pc.Lines) > 0 {
+			pl := make([]cart.PendingLine, len(pc.Lines))
+			copy(pl, pc.Lines)
+			for i := range pl {
+				pl[i].SKU = cart.SKU(in.get(string(pl[i].SKU)))
+			}
+			pc.Lines = pl
+		}
+		s.Pending = &pc
+	}
+	copyInto(own)
 	return s
+}
+
+// copyInto replaces the strings ps point to with copies that share one
+// new allocation.
+func copyInto(ps []*string) {
+	n := 0
+	for _, p := range ps {
+		n += len(*p)
+	}
+	if n == 0 {
+		return
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, p := range ps {
+		b.WriteString(*p)
+	}
+	all, at := b.String(), 0
+	for _, p := range ps {
+		l := len(*p)
+		*p = all[at : at+l]
+		at += l
+	}
 }

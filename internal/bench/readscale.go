@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -122,6 +123,13 @@ func (e *env) readScale(ctx context.Context) (*ReadScaleResult, error) {
 	defer func() { stopView(); <-viewDone }()
 
 	if err := s.cold(ctx, r); err != nil {
+		return r, err
+	}
+	// The group is covered as soon as every partition has a ready owner,
+	// but a cooperative rebalance may still be moving partitions (and
+	// their new owners rebuilding them, their old ones handing them over):
+	// routed GetCart is measured on a settled group, not during that churn.
+	if err := s.waitSettled(ctx, scaleSettle, 5*time.Minute); err != nil {
 		return r, err
 	}
 	client, stopGateway, err := s.gateway(ctx)
@@ -303,7 +311,11 @@ func (s *scaleRun) warm(ctx context.Context, r *ReadScaleResult) error {
 		rss += kib
 	}
 	r.BytesPerCart = float64(rss*1024) / float64(max(r.Carts, 1))
-	s.e.logf("readscale: after the warm restarts RSS %v KiB, %.0f bytes per cart", r.RSSKiB, r.BytesPerCart)
+	var anon, file []int64
+	for _, p := range s.reps {
+		anon, file = append(anon, rssKiB(p.pid(), "RssAnon")), append(file, rssKiB(p.pid(), "RssFile"))
+	}
+	s.e.logf("readscale: after the warm restarts RSS %v KiB (anonymous %v, file-backed %v), %.0f bytes per cart", r.RSSKiB, anon, file, r.BytesPerCart)
 	return nil
 }
 
@@ -357,6 +369,42 @@ func (s *scaleRun) waitStandbys(ctx context.Context, timeout time.Duration) erro
 		}
 		if now.After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("standbys of %d of %d partitions caught up within %s", len(covered), s.e.cfg.Partitions, timeout)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the membership topic with a deadline
+	}
+}
+
+// scaleSettle is how long the group's claims must stay the same before
+// the routed GetCart load starts.
+const scaleSettle = 5 * time.Second
+
+// waitSettled polls the membership topic until the group's claims (each
+// member's owned, standby and ready partitions) have not changed for
+// settle, with every partition owned and ready and no partition held as a
+// standby (none is asked for in that phase: a standby then is a partition
+// being handed over).
+func (s *scaleRun) waitSettled(ctx context.Context, settle, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last string
+	since := time.Now()
+	for {
+		now := time.Now()
+		var b strings.Builder
+		owned, settled := 0, true
+		for _, m := range s.view.Routes().Members(now) {
+			fmt.Fprintf(&b, "%s o%v s%v r%v;", m.ID, m.Owned, m.Standby, m.Ready)
+			owned += len(m.Owned)
+			settled = settled && len(m.Standby) == 0 && len(m.Ready) == len(m.Owned)
+		}
+		sig := b.String()
+		if sig != last || !settled || owned != s.e.cfg.Partitions {
+			last, since = sig, now
+		} else if now.Sub(since) >= settle {
+			s.e.logf("readscale: group settled: %s", sig)
+			return nil
+		}
+		if now.After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("the group did not settle within %s: %s", timeout, sig)
 		}
 		time.Sleep(100 * time.Millisecond) // polling the membership topic with a deadline
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"maps"
 	"sync"
+	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
@@ -35,6 +36,11 @@ type Config struct {
 	// it cannot decode itself (log and skip) if that must not stop the table.
 	Apply  func(Record) error
 	Logger *slog.Logger
+	// Stats, if set, receives librdkafka's statistics (its JSON) of the
+	// table's consumer every StatsInterval, from Run's goroutine; it must
+	// not block.
+	Stats         func(json string)
+	StatsInterval time.Duration
 }
 
 // Validate reports every problem at once.
@@ -48,6 +54,9 @@ func (c Config) Validate() error {
 	}
 	if c.Apply == nil {
 		errs = append(errs, errors.New("apply is nil"))
+	}
+	if c.Stats != nil && c.StatsInterval <= 0 {
+		errs = append(errs, errors.New("stats interval must be positive when stats is set"))
 	}
 	return errors.Join(errs...)
 }
@@ -84,6 +93,9 @@ func (t *Table) Run(ctx context.Context) error {
 	conf["enable.auto.offset.store"] = false
 	conf["isolation.level"] = "read_committed"
 	conf["enable.partition.eof"] = true
+	if t.cfg.Stats != nil {
+		conf["statistics.interval.ms"] = int(t.cfg.StatsInterval.Milliseconds())
+	}
 	cons, err := kafka.NewConsumer(&conf)
 	if err != nil {
 		return fmt.Errorf("global table %s: consumer: %w", t.cfg.Topic, err)
@@ -133,6 +145,10 @@ func (t *Table) Run(ctx context.Context) error {
 				return fmt.Errorf("global table %s: %w", t.cfg.Topic, ev)
 			}
 			t.cfg.Logger.Warn("global table consumer error", "topic", t.cfg.Topic, "err", ev)
+		case *kafka.Stats:
+			if t.cfg.Stats != nil {
+				t.cfg.Stats(ev.String())
+			}
 		}
 	}
 	return nil

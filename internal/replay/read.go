@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cartstream/cartstream/internal/kafkaoffsets"
 )
 
 // Progress is how far a read is.
@@ -80,58 +82,25 @@ func listOffsets(ctx context.Context, a admin, timeout time.Duration, topic stri
 }
 
 // listOffsetsAs is listOffsets with the isolation level given: with
-// read_uncommitted, LatestOffsetSpec is the high watermark.
+// read_uncommitted, LatestOffsetSpec is the high watermark. A partition
+// whose leader is not known yet is waited out within timeout
+// (kafkaoffsets.List).
 func listOffsetsAs(ctx context.Context, a admin, timeout time.Duration, topic string, specs map[int32]kafka.OffsetSpec, iso kafka.IsolationLevel) (map[int32]int64, error) {
-	req := make(map[kafka.TopicPartition]kafka.OffsetSpec, len(specs))
+	req := make(map[kafkaoffsets.Partition]kafka.OffsetSpec, len(specs))
 	for p, s := range specs {
-		t := topic
-		req[kafka.TopicPartition{Topic: &t, Partition: p}] = s
+		req[kafkaoffsets.Partition{Topic: topic, Partition: p}] = s
 	}
 	lctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var out map[int32]int64
-	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		res, err := a.ListOffsets(lctx, req, kafka.SetAdminIsolationLevel(iso))
-		if err != nil {
-			return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
-		}
-		var errs []error
-		moving := true // every error is a leader not known yet
-		out = make(map[int32]int64, len(specs))
-		for k, info := range res.ResultInfos {
-			if info.Error.Code() != kafka.ErrNoError {
-				errs = append(errs, fmt.Errorf("%s/%d: %w", topic, k.Partition, info.Error))
-				moving = moving && leaderMoving(info.Error.Code())
-				continue
-			}
-			out[k.Partition] = int64(info.Offset)
-		}
-		err = errors.Join(errs...)
-		if err == nil {
-			break
-		}
-		if !moving {
-			return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
-		}
-		select {
-		case <-lctx.Done():
-			return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
-		case <-time.After(wait):
-		}
+	res, err := kafkaoffsets.List(lctx, a, req, iso)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", topic, err)
 	}
-	for p := range specs {
-		if _, ok := out[p]; !ok {
-			return nil, fmt.Errorf("list offsets of %s: partition %d missing from the answer", topic, p)
-		}
+	out := make(map[int32]int64, len(res))
+	for p, o := range res {
+		out[p.Partition] = o
 	}
 	return out, nil
-}
-
-// leaderMoving: a partition whose leader is not known or not there yet (a
-// topic created a moment ago, a broker failing over): asked again shortly,
-// it answers. cartctl topics status right after topics create met it.
-func leaderMoving(c kafka.ErrorCode) bool {
-	return c == kafka.ErrNotLeaderForPartition || c == kafka.ErrLeaderNotAvailable
 }
 
 func allSpec(parts []int32, spec kafka.OffsetSpec) map[int32]kafka.OffsetSpec {
