@@ -9,6 +9,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/kafkaoffsets"
 )
 
 // assign restores the carts of newly assigned partitions from cart.state.
@@ -115,22 +116,44 @@ func (s *session) restore(ctx context.Context, parts []kafka.TopicPartition, tim
 		"enable.auto.commit":       false,
 		"enable.auto.offset.store": false,
 		"enable.partition.eof":     true,
+		// It starts at the first offset it was told; should the log start
+		// move past it meanwhile, start at the new one, never at the end.
+		"auto.offset.reset": "earliest",
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("restore consumer: %w", err)
 	}
 	defer cons.Close()
 	state := s.m.cfg.Topics.State
+	pending := map[int32]bool{}
+	ids := make([]int32, 0, len(parts))
+	for _, tp := range parts {
+		pending[tp.Partition] = true
+		ids = append(ids, tp.Partition)
+	}
+	// The ends first, before any fetch is in flight (the broker answers
+	// nothing else on the connection meanwhile): an empty partition is
+	// restored at once, another once the position reaches its end. Left to
+	// end-of-partition alone, each waited for the broker's answer to a
+	// fetch that finds nothing, a whole fetch.wait.max.ms (a new
+	// deployment's every start, and every test's, paid it).
+	ends := kafkaoffsets.Ends(cons, state, ids, min(timeout, 5*time.Second))
 	assign := make([]kafka.TopicPartition, len(parts))
 	for i, tp := range parts {
 		assign[i] = kafka.TopicPartition{Topic: &state, Partition: tp.Partition, Offset: kafka.OffsetBeginning}
+		if w, ok := ends[tp.Partition]; ok {
+			assign[i].Offset = kafka.Offset(w.Low)
+			if w.Empty() {
+				delete(pending, tp.Partition)
+			}
+		}
+	}
+	if len(pending) == 0 {
+		s.reportQuarantine(out)
+		return out, nil
 	}
 	if err := cons.Assign(assign); err != nil {
 		return nil, fmt.Errorf("assign %s: %w", state, err)
-	}
-	pending := map[int32]bool{}
-	for _, tp := range parts {
-		pending[tp.Partition] = true
 	}
 	records := 0
 	deadline := time.Now().Add(timeout)
@@ -140,6 +163,10 @@ func (s *session) restore(ctx context.Context, parts []kafka.TopicPartition, tim
 		}
 		ev := cons.Poll(100)
 		switch e := ev.(type) {
+		case nil:
+			for _, p := range kafkaoffsets.Reached(cons, state, pending, ends) {
+				delete(pending, p)
+			}
 		case *kafka.Message:
 			deadline = time.Now().Add(timeout) // progress
 			if e.TopicPartition.Error != nil {

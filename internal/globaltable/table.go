@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cartstream/cartstream/internal/kafkaoffsets"
 )
 
 // Record is one record of the table's topic; Value is nil for a tombstone.
@@ -93,6 +95,9 @@ func (t *Table) Run(ctx context.Context) error {
 	conf["enable.auto.offset.store"] = false
 	conf["isolation.level"] = "read_committed"
 	conf["enable.partition.eof"] = true
+	// Partitions start at the first offset Run found; should the log start
+	// move past it meanwhile, start at the new one, never at the end.
+	conf["auto.offset.reset"] = "earliest"
 	if t.cfg.Stats != nil {
 		conf["statistics.interval.ms"] = int(t.cfg.StatsInterval.Milliseconds())
 	}
@@ -115,12 +120,53 @@ func (t *Table) Run(ctx context.Context) error {
 		tps[i] = kafka.TopicPartition{Topic: &t.cfg.Topic, Partition: p.ID, Offset: kafka.OffsetBeginning}
 		pending[p.ID] = true
 	}
+	var records int64
+	// An empty partition has nothing to wait for: its end-of-partition
+	// would come only with the broker's answer to a fetch that finds
+	// nothing, after a whole fetch.wait.max.ms (an empty stock table made
+	// every start half a second longer).
+	ids := make([]int32, len(tm.Partitions))
+	for i, p := range tm.Partitions {
+		ids[i] = p.ID
+	}
+	// Asked before the assignment: once a fetch is in flight, the broker
+	// answers nothing else on the connection until the fetch returns.
+	// Each partition known starts at its first offset: without an offset
+	// lookup first, all are fetched together, and an empty one's fetch,
+	// which the broker holds, does not hold the others back.
+	ends := kafkaoffsets.Ends(cons, t.cfg.Topic, ids, watermarkTimeout)
+	for i := range tps {
+		if w, ok := ends[tps[i].Partition]; ok {
+			tps[i].Offset = kafka.Offset(w.Low)
+		}
+	}
 	if err := cons.Assign(tps); err != nil {
 		return fmt.Errorf("global table %s: assign: %w", t.cfg.Topic, err)
 	}
-	var records int64
+	for p, w := range ends {
+		if w.Empty() {
+			delete(pending, p)
+		}
+	}
+	if len(pending) == 0 {
+		t.markReady(records)
+	}
+	// The other partitions are read once their position reaches the end
+	// (checked while polls come back idle), or at their end-of-partition.
+	done := func(parts ...int32) {
+		for _, p := range parts {
+			delete(pending, p)
+		}
+		if len(pending) == 0 {
+			t.markReady(records)
+		}
+	}
 	for ctx.Err() == nil {
 		switch ev := cons.Poll(100).(type) {
+		case nil:
+			if len(pending) > 0 {
+				done(kafkaoffsets.Reached(cons, t.cfg.Topic, pending, ends)...)
+			}
 		case *kafka.Message:
 			if ev.TopicPartition.Error != nil {
 				return fmt.Errorf("global table %s: %w", t.cfg.Topic, ev.TopicPartition.Error)
@@ -132,13 +178,7 @@ func (t *Table) Run(ctx context.Context) error {
 			}
 		case kafka.PartitionEOF:
 			if pending[ev.Partition] {
-				delete(pending, ev.Partition)
-				if len(pending) == 0 {
-					t.readyOnce.Do(func() {
-						t.cfg.Logger.Info("global table loaded", "topic", t.cfg.Topic, "records", records)
-						close(t.ready)
-					})
-				}
+				done(ev.Partition)
 			}
 		case kafka.Error:
 			if ev.IsFatal() {
@@ -152,4 +192,15 @@ func (t *Table) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// watermarkTimeout bounds the start's question for empty partitions; a
+// partition not answered in time is read to its end as any other.
+const watermarkTimeout = 5 * time.Second
+
+func (t *Table) markReady(records int64) {
+	t.readyOnce.Do(func() {
+		t.cfg.Logger.Info("global table loaded", "topic", t.cfg.Topic, "records", records)
+		close(t.ready)
+	})
 }
