@@ -214,7 +214,7 @@ func TestRejectedOnlyCartExpires(t *testing.T) {
 	e.seedCatalog(t, demoProducts()...)
 	cfg := e.managerConfig(t, "m1")
 	cfg.CartTTL, cfg.ExpiryScan = 3*time.Second, 200*time.Millisecond
-	m, _ := e.startManager(t, cfg)
+	m, stopManager := e.startManager(t, cfg)
 	run := e.startProjection(t)
 	run.waitServing(t, time.Minute)
 
@@ -232,6 +232,9 @@ func TestRejectedOnlyCartExpires(t *testing.T) {
 		return m.Stats().Carts.Load() == 1
 	})
 	e.waitProcessed(t, time.Minute)
+	// The touches stop here: so must the scan, or rej-2 expires, rightly,
+	// while the checks below read the topics.
+	stopManager()
 	st := e.latestState(t)
 	if r := st["rej-1"]; r == nil || r.Value != nil {
 		t.Fatalf("cart.state's latest record of rej-1 is not a tombstone: %v", r)
@@ -249,6 +252,7 @@ func TestRejectedOnlyCartExpires(t *testing.T) {
 		}
 	}
 	// Left alone, rej-2 goes too; both sides hold nothing.
+	m, _ = e.startManager(t, cfg)
 	waitFor(t, time.Minute, "every cart expired on both sides", func() bool {
 		return m.Stats().Carts.Load() == 0 && run.p.Stats().Carts == 0
 	})
