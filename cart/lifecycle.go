@@ -48,8 +48,10 @@ type MergeCarts struct {
 
 // MergeInto is the target's half of a merge: the lines of SourceCartID,
 // combined into CartID under the usual caps. Its RequestID is
-// MergeIntoRequestID of the MergeCarts, so a retried source transaction
-// yields the same request, which the target's window deduplicates.
+// MergeIntoRequestID of the CartMerged decision that hands it on: one per
+// decision, so the target's window takes a second decision under the same
+// MergeCarts request id (retried after the source expired and was
+// refilled) for the new request it is.
 type MergeInto struct {
 	CartID       CartID
 	RequestID    RequestID
@@ -232,10 +234,30 @@ func checkLines(v *violations, lines []Line) {
 	}
 }
 
-// MergeIntoRequestID is the request id of the MergeInto a MergeCarts
-// request req on cart source hands on: derived, so every attempt of the
-// source's transaction writes the same request.
-func MergeIntoRequestID(source CartID, req RequestID) RequestID {
+// MergeIntoRequestID is the request id of the MergeInto that the merge of
+// cart source under request req, decided at decided, hands on. It is
+// derived from the decision, not only from the request id: a MergeCarts
+// retried with its old request id after the source expired and was
+// refilled is decided anew, and its MergeInto must not look to the target
+// like a duplicate of the first one's (FuzzLifecycle found the lines lost
+// so). Anyone holding the CartMerged event (the verifier) derives the same
+// id: decided_at is recorded to the nanosecond.
+func MergeIntoRequestID(source CartID, req RequestID, decided time.Time) RequestID {
+	h := sha256.New()
+	h.Write([]byte(source))
+	h.Write([]byte{0})
+	h.Write([]byte(req))
+	h.Write([]byte{0})
+	var ns [8]byte
+	binary.BigEndian.PutUint64(ns[:], uint64(decided.UnixNano()))
+	h.Write(ns[:])
+	return RequestID("merge-" + hex.EncodeToString(h.Sum(nil)[:16]))
+}
+
+// LegacyMergeIntoRequestID is the id MergeInto requests carried before
+// MergeIntoRequestID took the decision's time in: the verifier accepts it
+// for history written then.
+func LegacyMergeIntoRequestID(source CartID, req RequestID) RequestID {
 	h := sha256.New()
 	h.Write([]byte(source))
 	h.Write([]byte{0})
@@ -262,7 +284,7 @@ func ExpireUntouchedRequestID(offset int64) RequestID {
 // MergeIntoOf is the request a CartMerged event hands to its target.
 func MergeIntoOf(ev CartMerged) MergeInto {
 	return MergeInto{
-		CartID: ev.TargetCartID, RequestID: MergeIntoRequestID(ev.CartID, ev.RequestID),
+		CartID: ev.TargetCartID, RequestID: MergeIntoRequestID(ev.CartID, ev.RequestID, ev.DecidedAt),
 		CustomerID: ev.CustomerID, RequestedAt: ev.DecidedAt, SourceCartID: ev.CartID,
 		Lines: slices.Clone(ev.Lines),
 	}

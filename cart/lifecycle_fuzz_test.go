@@ -222,15 +222,12 @@ func (r *lcRun) do(op, a, b byte) {
 			}
 			cmd = d.cmd
 		} else if len(r.history) > 0 {
-			// A client's retry, within the cart's generation: a retry
-			// older than an expiry is a new request (the window went with
-			// the cart), and a MergeCarts retried so would hand a second
-			// MergeInto with the first one's id to the target, whose window
-			// may still hold it (ADR 0013, Consequences).
+			// A client's retry, also of a command older than its cart's
+			// expiry: that one is a new request again (the window went
+			// with the cart), and a MergeCarts retried so is a new
+			// decision whose MergeInto the target must not take for the
+			// first one's (MergeIntoRequestID).
 			h := r.history[int(b>>1)%len(r.history)]
-			if r.carts[r.index(h.cmd.Meta().CartID)].generation != h.generation {
-				return
-			}
 			cmd = h.cmd
 		} else {
 			return

@@ -84,7 +84,7 @@ func TestExpireStartsOver(t *testing.T) {
 func TestMergeIntoCombinesUnderCaps(t *testing.T) {
 	target := run(t, testCatalog(t), add("apple", 8))
 	target.CartID = "c1"
-	merge := cart.MergeInto{CartID: "c1", RequestID: cart.MergeIntoRequestID("g1", "m1"), CustomerID: "u1", RequestedAt: t0,
+	merge := cart.MergeInto{CartID: "c1", RequestID: cart.MergeIntoRequestID("g1", "m1", t0), CustomerID: "u1", RequestedAt: t0,
 		SourceCartID: "g1", Lines: []cart.Line{
 			{SKU: "apple", Name: "Apple", UnitPrice: eur(90), Quantity: 5}, // cap 10: clamped to 10
 			{SKU: "pear", Name: "Pear", UnitPrice: eur(250), Quantity: 2},
@@ -118,7 +118,7 @@ func TestMergeIntoCombinesUnderCaps(t *testing.T) {
 	md := cart.Decide(src, m, testCatalog(t), cart.Limits{}, t0.Add(time.Hour))
 	into := cart.MergeIntoOf(md.Events[0].(cart.CartMerged))
 	mustEqual(t, "into", into.Lines, src.Lines)
-	mustEqual(t, "into id", into.RequestID, cart.MergeIntoRequestID("c1", m.RequestID))
+	mustEqual(t, "into id", into.RequestID, cart.MergeIntoRequestID("c1", m.RequestID, t0.Add(time.Hour)))
 	if err := into.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -222,5 +222,23 @@ func TestExpireCartWithoutEvents(t *testing.T) {
 	// The fold agrees: a new generation starts from nothing.
 	if st, err := cart.Apply(snap.Cart, ev); err != nil || st.CartID != "" {
 		t.Fatalf("Apply: %+v %v", st, err)
+	}
+}
+
+// The same MergeCarts request id decided twice (retried after the source
+// expired and was refilled) hands on two MergeInto requests the target
+// tells apart: the first one's id would have the second taken for its
+// duplicate, and its lines lost.
+func TestMergeDecidedTwiceHandsOnTwoRequests(t *testing.T) {
+	m := mergeCmd("c2")
+	first := cart.Decide(run(t, testCatalog(t), add("pear", 3)), m, testCatalog(t), cart.Limits{}, t0)
+	again := cart.Decide(run(t, testCatalog(t), add("apple", 1)), m, testCatalog(t), cart.Limits{}, t0.Add(31*24*time.Hour))
+	a := cart.MergeIntoOf(first.Events[0].(cart.CartMerged))
+	b := cart.MergeIntoOf(again.Events[0].(cart.CartMerged))
+	if a.RequestID == b.RequestID {
+		t.Fatalf("two decisions of merge %s hand on one request id %s", m.RequestID, a.RequestID)
+	}
+	if a.RequestID == cart.LegacyMergeIntoRequestID("c1", m.RequestID) {
+		t.Fatal("the id does not depend on the decision")
 	}
 }

@@ -81,7 +81,7 @@ func lifecycleCommands() []cart.Command {
 		cart.ClearCart{CartID: "c1", RequestID: "r2", CustomerID: "u1", RequestedAt: lt0},
 		cart.ExpireCart{CartID: "c1", RequestID: "expire-v3", RequestedAt: lt0, IdleSince: lt0.Add(-time.Hour), TTL: 30 * time.Second},
 		cart.MergeCarts{CartID: "g1", RequestID: "r3", CustomerID: "u1", RequestedAt: lt0, TargetCartID: "c1"},
-		cart.MergeInto{CartID: "c1", RequestID: cart.MergeIntoRequestID("g1", "r3"), CustomerID: "u1", RequestedAt: lt0, SourceCartID: "g1",
+		cart.MergeInto{CartID: "c1", RequestID: cart.MergeIntoRequestID("g1", "r3", lt0), CustomerID: "u1", RequestedAt: lt0, SourceCartID: "g1",
 			Lines: []cart.Line{{SKU: "s1", Name: "One", UnitPrice: cart.Money{Amount: 100, Currency: "EUR"}, Quantity: 3}}},
 		cart.MergeReturned{CartID: "g1", RequestID: cart.MergeReturnedRequestID("c1", "merge-x"), RequestedAt: lt0, TargetCartID: "c1",
 			Lines: []cart.Line{{SKU: "s1", Name: "One", UnitPrice: cart.Money{Amount: 100, Currency: "EUR"}, Quantity: 3}}, Reason: cart.ReasonCartCheckedOut},

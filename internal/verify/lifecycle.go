@@ -52,6 +52,7 @@ func (c *checker) checkMerges() {
 		rid cart.RequestID
 	}
 	want := map[target]Violation{}
+	legacy := map[target]target{} // the id history written before MergeIntoRequestID took the decision's time carries
 	for _, k := range c.order {
 		for _, i := range c.carts[k].validated {
 			v := &c.validated[i]
@@ -63,7 +64,9 @@ func (c *checker) checkMerges() {
 			if c.partitions > 0 {
 				p = partition.For([]byte(ev.TargetCartID), c.partitions)
 			}
-			want[target{cartKey{p, ev.TargetCartID}, cart.MergeIntoRequestID(ev.CartID, ev.RequestID)}] = Violation{
+			t := target{cartKey{p, ev.TargetCartID}, cart.MergeIntoRequestID(ev.CartID, ev.RequestID, ev.DecidedAt)}
+			legacy[target{t.key, cart.LegacyMergeIntoRequestID(ev.CartID, ev.RequestID)}] = t
+			want[t] = Violation{
 				Kind: KindMergeMismatch, CartID: ev.CartID, RequestID: ev.RequestID, Partition: v.Partition, RequestOffset: -1,
 				Topic: c.names.Validated, Offsets: []int64{v.Offset},
 			}
@@ -78,6 +81,9 @@ func (c *checker) checkMerges() {
 			t := target{k, s.rid}
 			if c.partitions <= 0 {
 				t.key.partition = -1
+			}
+			if cur, ok := legacy[t]; ok {
+				t = cur
 			}
 			got[t]++
 			if _, ok := want[t]; !ok && got[t] == 1 {
