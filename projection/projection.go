@@ -111,25 +111,8 @@ func (p *Projection) Run(ctx context.Context) error {
 	}
 	p.layout.Store(lay)
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	run := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && ctx.Err() == nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("projection: %s: %w", name, err))
-				mu.Unlock()
-				cancel()
-			}
-		}()
-	}
+	g := newTasks(ctx)
+	ctx, run := g.ctx, g.run
 	stateDone := make(chan struct{})
 	run("cart state", func(ctx context.Context) error {
 		return p.follow(ctx, follower{
@@ -154,14 +137,12 @@ func (p *Projection) Run(ctx context.Context) error {
 	if p.cp != nil {
 		run("checkpoint", p.cp.run)
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	run("ready", func(ctx context.Context) error {
 		for _, ch := range []<-chan struct{}{stateDone, p.tables.Ready()} {
 			select {
 			case <-ch:
 			case <-ctx.Done():
-				return
+				return nil
 			}
 		}
 		p.tables.catalog.markLoaded()
@@ -172,9 +153,9 @@ func (p *Projection) Run(ctx context.Context) error {
 			// partitions shared tables, releases once for all of them).
 			releaseRebuildGarbage(p.log)
 		}
-	}()
-	wg.Wait()
-	return errors.Join(errs...)
+		return nil
+	})
+	return g.wait()
 }
 
 // startOffsets are where the followers start and what they must reach.

@@ -3,10 +3,8 @@ package projection
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -73,42 +71,23 @@ func (t *SharedTables) run(ctx context.Context, markLoaded bool) error {
 	if !t.started.CompareAndSwap(false, true) {
 		return errors.New("projection: shared tables: Run called twice")
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	run := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && ctx.Err() == nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("projection: %s: %w", name, err))
-				mu.Unlock()
-				cancel()
-			}
-		}()
-	}
+	g := newTasks(ctx)
+	ctx, run := g.ctx, g.run
 	run("catalog", t.catalogT.Run)
 	if t.stockT != nil {
 		run("stock", t.stockT.Run)
 	}
 	if markLoaded {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		run("catalog ready", func(ctx context.Context) error {
 			select {
 			case <-t.catalogT.Ready():
 				t.catalog.markLoaded()
 			case <-ctx.Done():
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return g.wait()
 }
 
 // tableStats hands a table consumer's librdkafka statistics to
