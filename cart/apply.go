@@ -30,6 +30,12 @@ func apply(state CartState, e Event) (CartState, error) {
 	if err := state.Validate(); err != nil {
 		return state, err
 	}
+	return applyValid(state, e)
+}
+
+// applyValid is apply on a state the caller has just validated: Decide's
+// trial fold, which would otherwise validate the same state twice.
+func applyValid(state CartState, e Event) (CartState, error) {
 	m := e.Meta()
 	if !validID(string(m.CartID)) {
 		return state, fmt.Errorf("%w: cart id %s", ErrInvalidEvent, idRule)

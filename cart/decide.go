@@ -30,25 +30,32 @@ func rejected(r Reason, format string, args ...any) Decision {
 // integrity (INVALID_STATE), cart identity (WRONG_CART), checkout
 // (CART_CHECKED_OUT), then the command's own rules.
 func Decide(state CartState, cmd Command, catalog Catalog, limits Limits, decidedAt time.Time) Decision {
+	d, _ := decide(state, cmd, catalog, limits, decidedAt)
+	return d
+}
+
+// decide is Decide that also returns the state its trial fold reached
+// (state itself when rejected), so that Process need not fold again.
+func decide(state CartState, cmd Command, catalog Catalog, limits Limits, decidedAt time.Time) (Decision, CartState) {
 	c, ok := Concrete(cmd)
 	if !ok {
-		return rejected(ReasonMalformed, "command is missing or not a cart command")
+		return rejected(ReasonMalformed, "command is missing or not a cart command"), state
 	}
 	if err := c.Validate(); err != nil {
-		return syntaxRejection(err)
+		return syntaxRejection(err), state
 	}
 	if err := state.Validate(); err != nil {
-		return rejected(ReasonInvalidState, "stored cart is inconsistent: %v", err)
+		return rejected(ReasonInvalidState, "stored cart is inconsistent: %v", err), state
 	}
 	m := c.Meta()
 	if state.CartID != "" && state.CartID != m.CartID {
-		return rejected(ReasonWrongCart, "command is for another cart than the state given")
+		return rejected(ReasonWrongCart, "command is for another cart than the state given"), state
 	}
 	switch c.(type) {
 	case ExpireCart, MergeReturned: // a closed cart still expires, a merged one gets its lines back
 	default:
 		if rej, closed := closedRejection(state.Status); closed {
-			return rej
+			return rej, state
 		}
 	}
 	d := decider{
@@ -86,18 +93,19 @@ func Decide(state CartState, cmd Command, catalog Catalog, limits Limits, decide
 		ev, rej = d.mergeReturned(c)
 	}
 	if ev == nil {
-		return rej
+		return rej, state
 	}
 	// The trial fold is the one definition of the structural rules (totals
 	// that fit, one currency); running it here is what guarantees that
-	// Apply never fails on a decided event.
-	if _, err := Apply(state, ev); err != nil {
+	// Apply never fails on a decided event. state was validated above.
+	folded, err := applyValid(state, ev)
+	if err != nil {
 		if errors.Is(err, ErrAmountOverflow) {
-			return rejected(ReasonAmountOverflow, "cart total would exceed the largest representable amount")
+			return rejected(ReasonAmountOverflow, "cart total would exceed the largest representable amount"), state
 		}
-		return rejected(ReasonInvalidState, "decided event does not fit the cart: %v", err)
+		return rejected(ReasonInvalidState, "decided event does not fit the cart: %v", err), state
 	}
-	return Decision{Events: []Event{ev}}
+	return Decision{Events: []Event{ev}}, folded
 }
 
 // syntaxRejection maps a ValidationError: a quantity out of 1..MaxQuantity

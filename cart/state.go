@@ -134,14 +134,13 @@ func (s CartState) Validate() error {
 	if len(s.Lines) > 0 && s.CustomerID == "" {
 		bad("a cart with lines has no customer")
 	}
-	seen := make(map[SKU]bool, len(s.Lines))
+	dup := s.duplicateSKUs()
 	for i, l := range s.Lines {
 		if !validID(string(l.SKU)) {
 			bad("line %d: sku %s", i, idRule)
-		} else if seen[l.SKU] {
+		} else if dup(i) {
 			bad("line %d: duplicate sku %s", i, l.SKU)
 		}
-		seen[l.SKU] = true
 		if l.Quantity < 1 || l.Quantity > MaxQuantity {
 			bad("line %s: quantity %d outside 1..%d", l.SKU, l.Quantity, MaxQuantity)
 		}
@@ -164,4 +163,27 @@ func (s CartState) Validate() error {
 			ErrInvalidState, s.Currency, s.Subtotal, s.ItemCount, cur, sub, items)
 	}
 	return nil
+}
+
+// duplicateSKUs returns whether line i repeats the SKU of an earlier line.
+// Validate runs on every decided command and a map per call was a tenth of
+// the manager's CPU, so the few lines of a real cart are scanned; a state
+// from outside with many lines gets a set, so that it costs linear time.
+func (s CartState) duplicateSKUs() func(i int) bool {
+	if len(s.Lines) <= 32 {
+		return func(i int) bool {
+			for _, l := range s.Lines[:i] {
+				if l.SKU == s.Lines[i].SKU {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	seen := make(map[SKU]bool, len(s.Lines))
+	return func(i int) bool {
+		dup := seen[s.Lines[i].SKU]
+		seen[s.Lines[i].SKU] = true
+		return dup
+	}
 }

@@ -219,7 +219,7 @@ func (e *env) checkoutPhases(ctx context.Context, s *checkoutSys, r *CheckoutRes
 // processor in process until ctx ends.
 func (e *env) startSaga(ctx context.Context, s *checkoutSys, wg *sync.WaitGroup, runErrs *sync.Map) error {
 	var err error
-	s.m, err = validation.New(validation.Config{Producers: e.cfg.Producers, Client: e.base(), Topics: s.set,
+	s.m, err = validation.New(validation.Config{Producers: e.cfg.Producers, MaxBatchRecords: e.cfg.ManagerBatch, Client: e.base(), Topics: s.set,
 		GroupID: "bench-" + e.runID + "-checkout-manager", InstanceID: "bench-checkout-1", Records: e.rec,
 		SessionTimeout: 6 * time.Second, TransactionTimeout: 10 * time.Second, Reservations: true,
 		Logger: e.serviceLogger(), StatsInterval: time.Hour,

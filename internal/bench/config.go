@@ -80,6 +80,10 @@ type Config struct {
 	// Producers is the in-process managers' producer pool size
 	// (validation.Config.Producers); zero takes the manager's default.
 	Producers int
+	// ManagerBatch caps the records of one transaction of the in-process
+	// managers (validation.Config.MaxBatchRecords); zero takes the
+	// manager's default.
+	ManagerBatch int
 
 	// ClientProps are extra librdkafka properties for every client of the
 	// system under test run in process (manager, copy loop, gateway), for

@@ -127,8 +127,9 @@ func (c *copyLoop) producerConfig() kafka.ConfigMap {
 		"retry.backoff.ms":       5,
 		"retry.backoff.max.ms":   20,
 		// The manager's channel sizes (validation/config.go).
-		"go.events.channel.size":  10000,
-		"go.produce.channel.size": 1,
+		"go.events.channel.size":    10000,
+		"go.produce.channel.size":   1,
+		"go.delivery.report.fields": "none", // as the manager's
 	}
 	// The manager's defaults (compression) unless -client-prop sets them,
 	// as an operator's file would for the manager.

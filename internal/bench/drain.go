@@ -194,7 +194,31 @@ func (e *env) profile(name string, paths *[]string) func() {
 		return func() {}
 	}
 	*paths = append(*paths, path)
-	return func() { pprof.StopCPUProfile(); f.Close() }
+	allocs := e.allocProfile(name, paths)
+	return func() { pprof.StopCPUProfile(); f.Close(); allocs() }
+}
+
+// allocProfile writes the process's cumulative allocation profile now
+// (<name>.allocs-base.pprof) and again at the returned stop
+// (<name>.allocs.pprof): `go tool pprof -sample_index=alloc_space -base
+// base end` is what the phase allocated, the garbage collector's work.
+func (e *env) allocProfile(name string, paths *[]string) func() {
+	write := func(suffix string) {
+		path := filepath.Join(e.cfg.OutDir, e.cfg.FilePrefix+"-"+name+suffix)
+		f, err := os.Create(path)
+		if err != nil {
+			e.logf("bench: profile: %v", err)
+			return
+		}
+		defer f.Close()
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			e.logf("bench: profile: %v", err)
+			return
+		}
+		*paths = append(*paths, path)
+	}
+	write(".allocs-base.pprof")
+	return func() { write(".allocs.pprof") }
 }
 
 func (e *env) drainCopy(ctx context.Context, input, output string, ends map[int32]int64, r *DrainResult) (DrainRun, error) {
@@ -231,7 +255,7 @@ func (e *env) drainCopy(ctx context.Context, input, output string, ends map[int3
 func (e *env) drainManager(ctx context.Context, set topics.Set, ends map[int32]int64, r *DrainResult) (DrainRun, error) {
 	var run DrainRun
 	group := "bench-" + e.runID + "-drain-manager"
-	m, err := validation.New(validation.Config{Producers: e.cfg.Producers,
+	m, err := validation.New(validation.Config{Producers: e.cfg.Producers, MaxBatchRecords: e.cfg.ManagerBatch,
 		Client: e.base(), Topics: set,
 		GroupID: group, InstanceID: "bench-drain-1", Records: e.rec,
 		SessionTimeout: 6 * time.Second, TransactionTimeout: 10 * time.Second,

@@ -104,7 +104,7 @@ func (e *env) e2e(ctx context.Context) (*E2EResult, error) {
 
 	// The manager, in process.
 	rec := newStageRecorder()
-	m, err := validation.New(validation.Config{Observer: rec, Producers: e.cfg.Producers,
+	m, err := validation.New(validation.Config{Observer: rec, Producers: e.cfg.Producers, MaxBatchRecords: e.cfg.ManagerBatch,
 		Client: e.base(), Topics: set,
 		GroupID: "bench-" + e.runID + "-e2e-manager", InstanceID: "bench-e2e-1", Records: e.rec,
 		SessionTimeout: 6 * time.Second, TransactionTimeout: 10 * time.Second,

@@ -219,7 +219,7 @@ func (e *env) peerPreload(ctx context.Context, set topics.Set, cat []cart.Produc
 func (e *env) peerManagerDrain(ctx context.Context, set topics.Set, ends map[int32]int64) (DrainRun, int64, int64, error) {
 	var run DrainRun
 	group := "bench-" + e.runID + "-peer-manager"
-	m, err := validation.New(validation.Config{Producers: e.cfg.Producers,
+	m, err := validation.New(validation.Config{Producers: e.cfg.Producers, MaxBatchRecords: e.cfg.ManagerBatch,
 		Client: e.base(), Topics: set, GroupID: group, InstanceID: "bench-peer-1", Records: e.rec,
 		SessionTimeout: 6 * time.Second, TransactionTimeout: 10 * time.Second,
 		Logger: e.serviceLogger(), StatsInterval: time.Hour,

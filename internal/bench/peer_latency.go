@@ -122,7 +122,7 @@ func (e *env) peerLatencyRun(ctx context.Context, pr peerRun, in latencyInput, c
 // startSystem starts the manager in process (commitMs 0) or the peer.
 func (e *env) startSystem(ctx context.Context, pr peerRun, set topics.Set, commitMs int) (latencySystem, error) {
 	if commitMs == 0 {
-		m, err := validation.New(validation.Config{Producers: e.cfg.Producers,
+		m, err := validation.New(validation.Config{Producers: e.cfg.Producers, MaxBatchRecords: e.cfg.ManagerBatch,
 			Client: e.base(), Topics: set, GroupID: "bench-" + e.runID + "-peer-lat-manager", InstanceID: "bench-peer-lat-1",
 			Records: e.rec, SessionTimeout: 6 * time.Second, TransactionTimeout: 10 * time.Second,
 			Logger: e.serviceLogger(), StatsInterval: time.Hour,

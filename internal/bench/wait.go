@@ -86,7 +86,7 @@ func (e *env) wait(ctx context.Context) (*WaitResult, error) {
 	}
 
 	rec := newStageRecorder()
-	m, err := validation.New(validation.Config{Producers: e.cfg.Producers, Observer: rec,
+	m, err := validation.New(validation.Config{Producers: e.cfg.Producers, MaxBatchRecords: e.cfg.ManagerBatch, Observer: rec,
 		Client: e.base(), Topics: set,
 		GroupID: "bench-" + e.runID + "-wait-manager", InstanceID: "bench-wait-1", Records: e.rec,
 		SessionTimeout: 6 * time.Second, TransactionTimeout: 10 * time.Second,

@@ -144,6 +144,9 @@ func (c KafkaConfig) configMap() *kafka.ConfigMap {
 	// uses a delivery channel per call and never the produce channel.
 	cm["go.events.channel.size"] = 10000
 	cm["go.produce.channel.size"] = 1
+	// A delivery report is read for its partition, offset and error only;
+	// the client's default copies the key and value back into Go.
+	cm["go.delivery.report.fields"] = "none"
 	if c.Stats != nil {
 		cm["statistics.interval.ms"] = int(c.StatsInterval.Milliseconds())
 	}

@@ -171,11 +171,12 @@ func (c Config) producerConfig() *kafka.ConfigMap {
 		"linger.ms":              0,
 		// Answers are keyed by cart id and must land where the cart's
 		// requests do: the Java client's partitioner, like every producer.
-		"partitioner":             "murmur2_random",
-		"retry.backoff.ms":        5,
-		"retry.backoff.max.ms":    20,
-		"go.events.channel.size":  10000,
-		"go.produce.channel.size": 1,
+		"partitioner":               "murmur2_random",
+		"retry.backoff.ms":          5,
+		"retry.backoff.max.ms":      20,
+		"go.events.channel.size":    10000,
+		"go.produce.channel.size":   1,
+		"go.delivery.report.fields": "none", // errors and Opaque only, as the manager's
 	})
 }
 
