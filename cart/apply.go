@@ -60,7 +60,12 @@ func applyValid(state CartState, e Event) (CartState, error) {
 		return state, ErrCartMerged
 	case StatusOpen:
 	}
-	next := state.Clone()
+	next := state
+	if len(state.Lines) > 0 { // an empty cart keeps nil lines, as a clone does
+		// One spare slot: an added line then needs no second allocation.
+		next.Lines = make([]Line, len(state.Lines), len(state.Lines)+1)
+		copy(next.Lines, state.Lines)
+	}
 	next.CartID = m.CartID
 	switch e := e.(type) {
 	case AddItemValidatedRequest:

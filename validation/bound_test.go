@@ -160,7 +160,7 @@ func TestMalformedOutcomeFits(t *testing.T) {
 	if len(b.out) != 1 {
 		t.Fatalf("%d outcomes, want 1", len(b.out))
 	}
-	out := b.out[0]
+	out := &b.out[0]
 	// The bound: the raw prefix plus a few KiB, far below the producers'
 	// message.max.bytes.
 	if size := outcomeSize(out); size > MaxMalformedRaw+4<<10 || size > MaxOutcomeBytes {
@@ -227,8 +227,8 @@ func TestOutcomeDropsHugeTraceparent(t *testing.T) {
 	if _, _, err := w.handle(j, b, msg, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if len(b.out) != 1 || outcomeSize(b.out[0]) > 4<<10 { // UNKNOWN_SKU: the catalog is empty
-		t.Fatalf("outcomes %d, first of %d bytes", len(b.out), outcomeSize(b.out[0]))
+	if len(b.out) != 1 || outcomeSize(&b.out[0]) > 4<<10 { // UNKNOWN_SKU: the catalog is empty
+		t.Fatalf("outcomes %d, first of %d bytes", len(b.out), outcomeSize(&b.out[0]))
 	}
 }
 
@@ -249,12 +249,12 @@ func TestOutcomeTooLargeIsNotFatal(t *testing.T) {
 	w.prod = prod
 	b := &batchTxn{}
 	b.add(w.m.cfg.Topics.Invalid, 1, nil, make([]byte, 2000), outcomeHeaders("", "MalformedRequest", "", 7))
-	err = w.produce(b.out[0])
+	err = w.produce(&b.out[0])
 	if err == nil || errors.Is(err, errSessionFatal) || !isTooLarge(err) {
 		t.Fatalf("produce of an oversized outcome: %v; want a size error that is not fatal", err)
 	}
 	b.add(w.m.cfg.Topics.State, 1, []byte("c"), make([]byte, 2000), nil) // a snapshot: our own bug
-	if err := w.produce(b.out[1]); !errors.Is(err, errSessionFatal) {
+	if err := w.produce(&b.out[1]); !errors.Is(err, errSessionFatal) {
 		t.Fatalf("produce of an oversized snapshot: %v; want fatal", err)
 	}
 

@@ -45,7 +45,7 @@ type Records interface {
 // Defaults of Config.
 const (
 	DefaultGroupID            = "cartstream-additem-manager"
-	DefaultMaxBatchRecords    = 1000
+	DefaultMaxBatchRecords    = 5000
 	DefaultMaxBatchBytes      = 4 << 20
 	DefaultProducers          = 4
 	DefaultTransactionTimeout = 10 * time.Second
@@ -75,7 +75,9 @@ type Config struct {
 	InstanceID string
 	// MaxBatchRecords and MaxBatchBytes cap one transaction. A batch is
 	// whatever arrived while the previous commit was in flight, up to these
-	// caps: one request alone is never held back to fill a batch.
+	// caps: one request alone is never held back to fill a batch. The caps
+	// matter only under a backlog, where a larger batch coalesces more of
+	// a cart's requests into one snapshot and pays fewer transactions.
 	MaxBatchRecords int
 	MaxBatchBytes   int
 	// Producers is how many transactions may be open at once, each on its

@@ -127,8 +127,8 @@ func (t *tally) reject(r cart.Reason) {
 // transaction commits.
 type batchTxn struct {
 	overlay map[cart.CartID]*pending
-	order   []cart.CartID // carts in the order the batch first touched them
-	out     []*kafka.Message
+	order   []cart.CartID          // carts in the order the batch first touched them
+	out     []kafka.Message        // values: one allocation per batch, not per record
 	offsets []kafka.TopicPartition // last processed + 1 of each partition
 	tally   tally
 	trace   TxnTrace
@@ -136,7 +136,9 @@ type batchTxn struct {
 }
 
 func (w *worker) newBatchTxn(j *job) *batchTxn {
-	b := &batchTxn{overlay: map[cart.CartID]*pending{}, trace: TxnTrace{Lane: w.id}, spans: newTxnSpans(w)}
+	b := &batchTxn{overlay: make(map[cart.CartID]*pending, len(j.records)), trace: TxnTrace{Lane: w.id}, spans: newTxnSpans(w),
+		out: make([]kafka.Message, 0, 2*len(j.records))} // an outcome and a snapshot each, at most (but a checkout)
+
 	next := map[int32]kafka.Offset{}
 	for _, r := range j.records {
 		next[r.msg.TopicPartition.Partition] = r.msg.TopicPartition.Offset + 1
@@ -295,12 +297,15 @@ func (w *worker) decide(j *job, b *batchTxn) error {
 		if snap == nil {
 			continue
 		}
-		if _, seen := b.overlay[id]; !seen {
+		pd, seen := b.overlay[id]
+		if !seen {
+			pd = &pending{}
+			b.overlay[id] = pd
 			b.order = append(b.order, id)
 		}
 		// An expired cart's next snapshot is the fold's zero cart, which
 		// has no id: the cart is gone (a real snapshot always has one).
-		b.overlay[id] = &pending{partition: r.msg.TopicPartition.Partition, snap: *snap, trace: b.spans.snapshotTrace(), gone: snap.Cart.CartID == ""}
+		*pd = pending{partition: r.msg.TopicPartition.Partition, snap: *snap, trace: b.spans.snapshotTrace(), gone: snap.Cart.CartID == ""}
 	}
 	for _, id := range b.order {
 		pd := b.overlay[id]
@@ -318,7 +323,7 @@ func (w *worker) decide(j *job, b *batchTxn) error {
 }
 
 func (b *batchTxn) add(topic string, partition int32, key, value []byte, hdrs []kafka.Header) {
-	b.out = append(b.out, &kafka.Message{
+	b.out = append(b.out, kafka.Message{
 		// The outcome goes to the partition of the request: the topics are
 		// co-partitioned, and an explicit partition keeps a malformed
 		// record with an odd key beside its neighbours.
@@ -521,8 +526,8 @@ func (w *worker) produceAll(j *job, b *batchTxn) error {
 			return err
 		}
 	}
-	for _, msg := range b.out {
-		if err := w.produce(msg); err != nil {
+	for i := range b.out {
+		if err := w.produce(&b.out[i]); err != nil {
 			return err
 		}
 	}

@@ -55,7 +55,7 @@ func run(args []string) int {
 	fs.IntVar(&cfg.LatencyRate, "rate", d.LatencyRate, "e2e: commands/s of the headline open-loop latency phase")
 	fs.DurationVar(&cfg.Warmup, "warmup", d.Warmup, "drive the broker with the e2e load this long before the first scenario (0: none; -quick: none)")
 	fs.IntVar(&cfg.Producers, "producers", 0, "transactional producers of the in-process managers (0: the manager's default)")
-	fs.IntVar(&cfg.ManagerBatch, "manager-batch", 0, "records per transaction at most, of the in-process managers (0: the manager's default)")
+	fs.IntVar(&cfg.ManagerBatch, "manager-batch", 0, "records per transaction at most, of the in-process managers and the copy loop (0: the manager's default)")
 	fs.Func("sweep", "e2e: comma-separated open-loop rates of the latency sweep (default "+intsString(bench.DefaultSweepRates)+")", func(v string) error {
 		cfg.SweepRates = nil
 		for _, f := range strings.Split(v, ",") {

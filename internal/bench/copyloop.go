@@ -35,9 +35,13 @@ type copyLoop struct {
 }
 
 func newCopyLoop(e *env, input, output, group string) *copyLoop {
+	maxRecords := validation.DefaultMaxBatchRecords
+	if e.cfg.ManagerBatch > 0 { // the manager's cap, whatever it is
+		maxRecords = e.cfg.ManagerBatch
+	}
 	return &copyLoop{
 		e: e, input: input, output: output, group: group, instance: "bench-copy-1",
-		maxRecords: validation.DefaultMaxBatchRecords, maxBytes: validation.DefaultMaxBatchBytes,
+		maxRecords: maxRecords, maxBytes: validation.DefaultMaxBatchBytes,
 		transactionTimeout: 10 * time.Second, sessionTimeout: 6 * time.Second,
 	}
 }
