@@ -138,5 +138,6 @@ func run(args []string) int {
 		MetricsAddr: mf.Addr, Metrics: obs.Handler(),
 		HealthAddr: healthAddr, Health: service.HealthOptions{TLS: tlsCfg, Reflection: reflect},
 		StartAttrs: []any{"brokers", brokers, "instance", instance, "group", group, "transactional_id", group + "-" + instance},
+		Work:       m.Stats().Processed.Load,
 	}, log)
 }

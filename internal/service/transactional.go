@@ -37,6 +37,9 @@ type TransactionalEndpoints struct {
 	Health     HealthOptions
 	// StartAttrs are logged with "starting", beside the health address.
 	StartAttrs []any
+	// Work counts the records processed; when set, the heap a burst grew
+	// goes back to the OS once the process idles (IdleRelease).
+	Work func() int64
 }
 
 // RunTransactional runs t with its metrics and health endpoints until ctx
@@ -66,9 +69,18 @@ func RunTransactional(ctx context.Context, t Transactional, e TransactionalEndpo
 		txnhealth.Follow(fctx, t.Health, func(s healthpb.HealthCheckResponse_ServingStatus) { hs.Status.SetServingStatus("", s) })
 	}()
 
+	releasing := make(chan struct{})
+	go func() {
+		defer close(releasing)
+		if e.Work != nil {
+			DefaultIdleRelease(e.Work).Run(fctx, log)
+		}
+	}()
+
 	runErr := t.Run(ctx)
 	stopFollowing()
 	<-following
+	<-releasing
 	hs.Status.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	stopHealth()
 	if err := <-healthDone; err != nil {
