@@ -263,7 +263,14 @@ func (s *session) nextJob(now time.Time) *job {
 			size += len(r.msg.Key) + len(r.msg.Value)
 			n++
 		}
+		// The taken records leave the queue's array too: a re-slice alone
+		// kept up to a batch of them (their keys, values and headers)
+		// alive per partition until the array was next reallocated.
+		clear(p.pending[:n])
 		p.pending = p.pending[n:]
+		if len(p.pending) == 0 {
+			p.pending = nil
+		}
 		s.queued -= n
 		p.busy = true
 		j.parts[p.id] = p

@@ -138,6 +138,7 @@ func run(args []string) int {
 		MetricsAddr: mf.Addr, Metrics: obs.Handler(),
 		HealthAddr: healthAddr, Health: service.HealthOptions{TLS: tlsCfg, Reflection: reflect},
 		StartAttrs: []any{"brokers", brokers, "instance", instance, "group", group, "transactional_id", group + "-" + instance},
-		Work:       m.Stats().Processed.Load,
+		// Requests and restored snapshots: a restore's garbage goes too.
+		Work: func() int64 { return m.Stats().Processed.Load() + m.Stats().Restored.Load() },
 	}, log)
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // MemoryTargetKiBPerCart bounds the manager's resident memory per cart held.
-const MemoryTargetKiBPerCart = 2.0
+const MemoryTargetKiBPerCart = 1.5 // issue 16
 
 // MemoryResult is scenario 4. Sizes in KiB; heap from GODEBUG=gctrace=1
 // (live heap after the last collection), -1 when none was logged.

@@ -135,11 +135,15 @@ func (e *env) recovery(ctx context.Context) (*RecoveryResult, error) {
 
 func (e *env) managerArgs(set topics.Set, group, instance string) []string {
 	prefix := set.Requests[:len(set.Requests)-len(topics.DefaultSet().Requests)]
-	return []string{
+	args := []string{
 		"-brokers", e.brokers, "-" + kafkaconf.Flag, e.cfg.KafkaConfig, "-topic-prefix", prefix, "-partitions", fmt.Sprint(e.cfg.Partitions),
 		"-group", group, "-instance-id", instance, "-health-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0",
 		"-transaction-timeout", "10s", "-session-timeout", "6s", "-log-format", "json",
 	}
+	if e.cfg.ManagerBatch > 0 {
+		args = append(args, "-max-batch", fmt.Sprint(e.cfg.ManagerBatch))
+	}
+	return args
 }
 
 // load is a steady producer of commands at RecoveryRate, remembering when

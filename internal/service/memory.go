@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// IdleRelease returns the Go heap's free pages to the operating system
-// once a burst of work is over. A manager that has just drained a backlog
+// IdleRelease returns the Go heap's free pages, and the C heap's (the
+// Kafka client's buffers), to the operating system once a burst of work is
+// over. A manager that has just drained a backlog
 // keeps its heap grown to twice the live data (GOGC) and the runtime hands
 // the garbage back only slowly; an idle replica holding its carts should
 // weigh what the carts weigh, not what the burst did (docs/benchmarks.md,
@@ -22,7 +23,8 @@ type IdleRelease struct {
 	Burst int64
 	// Idle is how long Work must stand still before the release.
 	Idle time.Duration
-	// release is debug.FreeOSMemory and ticks a ticker of Idle/4; tests
+	// release is debug.FreeOSMemory and malloc_trim, ticks a ticker of
+	// Idle/4; tests
 	// replace both, and learn from looked when a tick has been handled.
 	release func()
 	ticks   <-chan time.Time
@@ -30,9 +32,9 @@ type IdleRelease struct {
 }
 
 // DefaultIdleRelease: a release after 10,000 records, once the process has
-// done nothing for 2 s.
+// done nothing for 1 s (at most one full collection per 10,000 records).
 func DefaultIdleRelease(work func() int64) IdleRelease {
-	return IdleRelease{Work: work, Burst: 10_000, Idle: 2 * time.Second}
+	return IdleRelease{Work: work, Burst: 10_000, Idle: time.Second}
 }
 
 // Run watches Work until ctx ends and releases memory after each burst
@@ -40,7 +42,7 @@ func DefaultIdleRelease(work func() int64) IdleRelease {
 func (r IdleRelease) Run(ctx context.Context, log *slog.Logger) {
 	release := r.release
 	if release == nil {
-		release = debug.FreeOSMemory
+		release = func() { debug.FreeOSMemory(); trimC() }
 	}
 	ticks := r.ticks
 	if ticks == nil {
@@ -65,7 +67,7 @@ func (r IdleRelease) Run(ctx context.Context, log *slog.Logger) {
 				before := heapSys()
 				release()
 				released = w
-				log.Debug("idle: heap returned to the OS", "work", w, "heap_sys_mib_before", before>>20, "heap_sys_mib_after", heapSys()>>20)
+				log.Info("idle: heap returned to the OS", "work", w, "heap_sys_mib_before", before>>20, "heap_sys_mib_after", heapSys()>>20)
 			}
 			if r.looked != nil {
 				r.looked <- struct{}{}
