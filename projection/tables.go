@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
 	"github.com/cartstream/cartstream/internal/globaltable"
+	"github.com/cartstream/cartstream/internal/memrelease"
 )
 
 // SharedTables are the whole-topic tables a Projection answers the
@@ -110,6 +110,6 @@ func tableStats(cfg Config, name string) func(string) {
 // all of them are caught up.
 func releaseRebuildGarbage(log *slog.Logger) {
 	began := time.Now()
-	debug.FreeOSMemory()
+	memrelease.Release() // the Kafka clients' freed fetch buffers too
 	log.Debug("projection: collected the rebuild's garbage", "took", time.Since(began).Round(time.Millisecond))
 }

@@ -4,8 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"runtime"
-	"runtime/debug"
 	"time"
+
+	"github.com/cartstream/cartstream/internal/memrelease"
 )
 
 // IdleRelease returns the Go heap's free pages, and the C heap's (the
@@ -42,7 +43,7 @@ func DefaultIdleRelease(work func() int64) IdleRelease {
 func (r IdleRelease) Run(ctx context.Context, log *slog.Logger) {
 	release := r.release
 	if release == nil {
-		release = func() { debug.FreeOSMemory(); trimC() }
+		release = memrelease.Release
 	}
 	ticks := r.ticks
 	if ticks == nil {

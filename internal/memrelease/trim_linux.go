@@ -1,6 +1,6 @@
 //go:build linux && cgo
 
-package service
+package memrelease
 
 // #include <malloc.h>
 import "C"

@@ -1,6 +1,6 @@
 //go:build !linux || !cgo
 
-package service
+package memrelease
 
 // trimC: only glibc's arenas are trimmed (trim_linux.go).
 func trimC() {}
