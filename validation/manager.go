@@ -137,7 +137,7 @@ func (m *Manager) logStats(msg string) {
 // session is one consumer's lifetime with its pool of transactional
 // producers: a fatal error anywhere ends it, and the next one starts from
 // what Kafka has committed.
-func (m *Manager) session(ctx context.Context) error {
+func (m *Manager) session(ctx context.Context) (err error) {
 	// Not serving from the session's end until the next one is assigned.
 	defer m.health.Left()
 	defer m.stats.OwnedPartitions.Store(0)
@@ -155,7 +155,7 @@ func (m *Manager) session(ctx context.Context) error {
 		w.cons = cons
 	}
 	s := newSession(m, cons, workers)
-	defer closeConsumer(cons, m.log, consumerCloseTimeout)
+	defer func() { m.closeConsumer(cons, fenced(err)) }()
 	if err := cons.Subscribe(m.cfg.Topics.Requests, s.rebalance); err != nil {
 		return fmt.Errorf("subscribe %s: %w", m.cfg.Topics.Requests, err)
 	}
@@ -286,23 +286,60 @@ func (m *Manager) closeProducer(w *worker, events, logs <-chan struct{}) {
 // (and each producer) to close.
 const consumerCloseTimeout = 10 * time.Second
 
-// closeConsumer closes c, waiting at most d. Consumer.Close polls until
-// librdkafka reports the consumer closed, and after a broker of the group
-// coordinator's was killed that took minutes in TestChaos on three nodes
-// (the close waits on requests to the dead coordinator): a session rebuild
-// or a stop must not wait on it. An abandoned consumer goes on closing in
-// the background; the next session's consumer, with the same
-// group.instance.id, fences it in the group, and its producers were
-// already fenced by the new ones' InitTransactions.
-func closeConsumer(c *kafka.Consumer, log *slog.Logger, d time.Duration) {
+// closeConsumer closes c, waiting at most consumerCloseTimeout.
+// Consumer.Close polls until librdkafka reports the consumer closed, and
+// after a broker of the group coordinator's was killed that took minutes
+// in TestChaos on three nodes (the close waits on requests to the dead
+// coordinator): a session rebuild or a stop must not wait on it. An
+// abandoned consumer goes on closing in the background (counted in
+// Stats.AbandonedConsumers); its producers were already fenced by the new
+// ones' InitTransactions.
+//
+// A fenced consumer (isFenced) is not waited for at all: confluent-kafka-go
+// 2.11.1 never finishes closing a consumer with a fatal error, and
+// FENCED_INSTANCE_ID is one (librdkafka refuses to start the close and the
+// Go wrapper polls for its end for ever; confluent-kafka-go #1588, not in
+// a release we can use). Waiting would only hold the rebuild back by
+// consumerCloseTimeout each time: TestFaultLateJoinOfTheSameInstanceFencesTheConsumer.
+// Close still runs in the background, because its polling serves the
+// revocation librdkafka queued on the fence, which stops the consumer's
+// fetchers.
+//
+// The next session keeps the same group.instance.id even after an
+// abandoned close: an abandoned consumer that still holds the instance is
+// replaced at once (it is fenced on its next request), where a fresh id
+// would leave its partitions to it until its session expired, or for as
+// long as it heartbeats (TestFaultAbandonedConsumerCloseHandsOver).
+func (m *Manager) closeConsumer(c *kafka.Consumer, isFenced bool) {
 	var err error
-	if !within(d, func() { err = c.Close() }) {
-		log.Error("consumer close did not finish; abandoning it (the next session's consumer fences it)", "after", d)
+	closeIt := func() {
+		_ = inject(m.cfg.Faults, FaultSite{Point: FaultConsumerClose, Lane: -1})
+		err = c.Close()
+	}
+	if isFenced {
+		go closeIt()
+		m.stats.AbandonedConsumers.Add(1)
+		m.log.Error("consumer fenced by another member with its group.instance.id; abandoning it without waiting for its close (it never finishes)")
+		return
+	}
+	if !within(consumerCloseTimeout, closeIt) {
+		m.stats.AbandonedConsumers.Add(1)
+		m.log.Error("consumer close did not finish; abandoning it", "after", consumerCloseTimeout)
 		return
 	}
 	if err != nil {
-		log.Warn("close consumer", "err", err)
+		m.log.Warn("close consumer", "err", err)
 	}
+}
+
+// fenced says whether err ended a session because the group fenced its
+// consumer: another member joined with the same group.instance.id (a
+// consumer of ours abandoned earlier, or the consumer's own join retried
+// after its session timed out; librdkafka #3437). librdkafka makes it
+// fatal for the consumer and reports the broker's code.
+func fenced(err error) bool {
+	var ke kafka.Error
+	return errors.As(err, &ke) && ke.Code() == kafka.ErrFencedInstanceID
 }
 
 // within runs f and waits at most d for it; false means f is still
