@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,6 +115,59 @@ func TestFaultLateJoinOfTheSameInstanceFencesTheConsumer(t *testing.T) {
 	}
 	e.sendWave(t, &sent, 3, 60, 20)
 	e.waitDrained(t, handOverBound)
+	e.checkFaultFree(t, sent, m)
+}
+
+// The fence of TestClusterBrokerCrashUnderLoad on three nodes: the
+// consumer was fenced while a worker was stuck in a transactional call, the
+// call's limit then ended the session, and the session waited 10 s for the
+// fenced consumer's close, which never finishes. Here a worker is stuck in
+// SendOffsetsToTransaction, the scheduler has stopped taking the poller's
+// events (one producer, batches of 2: the records polled ahead fill up), so
+// the poller never sees the fence; the session must still know its
+// consumer is fenced and rebuild without waiting for its close.
+func TestFaultFenceBehindAStuckCallIsNotWaitedFor(t *testing.T) {
+	e := newCartEnv(t, 3)
+	e.seedCatalog(t, demoProducts()...)
+	plan := newFaultPlan()
+	m, tap := e.startFaulty(t, "m1", plan, func(c *validation.Config) {
+		c.Producers = 1
+		c.MaxBatchRecords = 2
+		c.TransactionTimeout = 3 * time.Second
+		c.CommitTimeout = 5 * time.Second
+	})
+	var sent []sentRequest
+	e.sendWave(t, &sent, 1, 60, 20)
+	e.waitDrained(t, time.Minute)
+	waitHealth(t, m, true, 10*time.Second)
+
+	stuck := plan.arm(&faultRule{at: validation.FaultSendOffsets, times: 1, stall: make(chan struct{})})
+	t.Cleanup(func() { close(stuck.stall) })
+	e.sendWave(t, &sent, 2, 60, 20)
+	select {
+	case <-stuck.reached:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no transaction reached the stall within 30s")
+	}
+	fencedAt := e.joinAs(t, "m1")
+	waitFor(t, 30*time.Second, "the session rebuilt", func() bool {
+		return len(tap.find("rebuilding the transactional session")) > 0
+	})
+	rebuild := tap.find("rebuilding the transactional session")[0]
+	if err := rebuild.attrs["err"].String(); !strings.Contains(err, "did not return") {
+		t.Fatalf("the session ended with %q, want the stuck call's limit (the test wants the poller blocked, not told of the fence)", err)
+	}
+	if n := len(tap.find("consumer fenced by another member with its group.instance.id; abandoning it without waiting for its close (it never finishes)")); n != 1 {
+		t.Errorf("the fence was noticed at close %d times, want once", n)
+	}
+	if n := len(tap.find("consumer close did not finish; abandoning it")); n != 0 {
+		t.Errorf("the session waited for a fenced consumer's close (%d times)", n)
+	}
+	waitFor(t, 30*time.Second, "the stand-in fenced by the rebuilt session", func() bool { return fencedAt() > 0 })
+	e.waitDrained(t, handOverBound)
+	e.sendWave(t, &sent, 3, 60, 20)
+	e.waitDrained(t, handOverBound)
+	waitHealth(t, m, true, 10*time.Second)
 	e.checkFaultFree(t, sent, m)
 }
 
