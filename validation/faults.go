@@ -19,6 +19,12 @@ const (
 	// starves the consumer (past max.poll.interval.ms the group takes its
 	// assignment away as lost); any fault ends the session as fatal.
 	FaultPoll
+	// FaultConsumerClose: before a session closes its group consumer. A
+	// stall here keeps the consumer open, still a member of the group, as a
+	// Close that never finishes does (TestChaos on three nodes): past
+	// consumerCloseTimeout the session abandons it and the next one starts
+	// beside it. The fault class is ignored.
+	FaultConsumerClose
 )
 
 func (p FaultPoint) String() string {
@@ -33,6 +39,8 @@ func (p FaultPoint) String() string {
 		return "catalog"
 	case FaultPoll:
 		return "poll"
+	case FaultConsumerClose:
+		return "consumer-close"
 	default:
 		return "unknown"
 	}
@@ -72,8 +80,8 @@ func (f Fault) String() string {
 // FaultSite is where the manager asks for a fault.
 type FaultSite struct {
 	Point FaultPoint
-	// Lane is the producer of the transaction (-1 at FaultCatalog and
-	// FaultPoll).
+	// Lane is the producer of the transaction (-1 at FaultCatalog,
+	// FaultPoll and FaultConsumerClose).
 	Lane int
 	// Partitions are the cart.requests partitions of the transaction.
 	Partitions []int32

@@ -78,6 +78,7 @@ func (s *session) pollRecords() ([]polled, error) {
 				return nil, fmt.Errorf("%w: consumer of %s in group %s: %w", ErrNotAuthorized, s.m.cfg.Topics.Requests, s.m.cfg.GroupID, e)
 			}
 			if e.IsFatal() {
+				s.m.noteConsumerFatal(e)
 				return nil, fmt.Errorf("%w: consumer: %w", errSessionFatal, e)
 			}
 			s.m.log.Warn("consumer error", "err", e)

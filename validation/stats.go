@@ -44,6 +44,9 @@ type Stats struct {
 	// AbandonedProducers counts producers left unclosed because a
 	// transactional call of theirs never returned (worker.bounded).
 	AbandonedProducers atomic.Int64
+	// AbandonedConsumers counts group consumers whose Close did not finish
+	// within consumerCloseTimeout and goes on in the background.
+	AbandonedConsumers atomic.Int64
 	// OwnedPartitions is how many cart.requests partitions the current
 	// session holds (0 between sessions).
 	OwnedPartitions atomic.Int64
@@ -71,6 +74,7 @@ type StatsSnapshot struct {
 	Processed, Accepted, Rejected, Duplicates, Stale, Malformed int64
 	Commits, Aborts, Restarts, Restored                         int64
 	ConcurrentRetries, CatalogRestarts, AbandonedProducers      int64
+	AbandonedConsumers                                          int64
 	Quarantined, QuarantineRejections, Orders                   int64
 	MeanCommit, MaxCommit                                       time.Duration
 }
@@ -83,7 +87,8 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		Commits: s.Commits.Load(), Aborts: s.Aborts.Load(), Restarts: s.Restarts.Load(), Restored: s.Restored.Load(),
 		ConcurrentRetries: s.ConcurrentRetries.Load(),
 		CatalogRestarts:   s.CatalogRestarts.Load(), AbandonedProducers: s.AbandonedProducers.Load(),
-		Quarantined: s.Quarantined.Load(), QuarantineRejections: s.QuarantineRejections.Load(), Orders: s.Orders.Load(),
+		AbandonedConsumers: s.AbandonedConsumers.Load(),
+		Quarantined:        s.Quarantined.Load(), QuarantineRejections: s.QuarantineRejections.Load(), Orders: s.Orders.Load(),
 		MaxCommit: time.Duration(s.MaxCommitNano.Load()),
 	}
 	if out.Commits > 0 {

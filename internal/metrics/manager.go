@@ -39,6 +39,7 @@ var (
 	managerQuarantined = desc("manager_quarantined_carts_total", "Carts found unreadable in cart.state at restore.")
 	managerCatalog     = desc("manager_catalog_restarts_total", "Catalog followers restarted after one died.")
 	managerAbandoned   = desc("manager_abandoned_producers_total", "Producers abandoned unclosed because a transactional call never returned (librdkafka issues 5456, 5511).")
+	managerAbandonedC  = desc("manager_abandoned_consumers_total", "Group consumers left closing in the background: fenced (confluent-kafka-go never finishes closing one), or not closed within 10 s.")
 	managerOwned       = desc("manager_owned_partitions", "cart.requests partitions this replica holds.")
 )
 
@@ -92,7 +93,7 @@ func (m *Manager) PartitionsRestored(t validation.RestoreTrace) {
 // Describe implements prometheus.Collector.
 func (m *Manager) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{managerRequests, managerRejections, managerCommits, managerAborts, managerRebuilds,
-		managerConcurrent, managerOrders, managerRestored, managerQuarantined, managerCatalog, managerAbandoned, managerOwned} {
+		managerConcurrent, managerOrders, managerRestored, managerQuarantined, managerCatalog, managerAbandoned, managerAbandonedC, managerOwned} {
 		ch <- d
 	}
 }
@@ -125,5 +126,6 @@ func (m *Manager) Collect(ch chan<- prometheus.Metric) {
 	counter(managerQuarantined, s.Quarantined)
 	counter(managerCatalog, s.CatalogRestarts)
 	counter(managerAbandoned, s.AbandonedProducers)
+	counter(managerAbandonedC, s.AbandonedConsumers)
 	ch <- prometheus.MustNewConstMetric(managerOwned, prometheus.GaugeValue, float64(st.OwnedPartitions.Load()))
 }
