@@ -27,3 +27,19 @@ func TestFencedRecognisesTheConsumersFatalError(t *testing.T) {
 		}
 	}
 }
+
+func TestOffsetsRefusedAsFencedRebuildTheSession(t *testing.T) {
+	fence := kafka.NewError(kafka.ErrFencedInstanceID, "Broker: Static consumer fenced by other consumer with same group.instance.id", false)
+	if err := abortedErr(fmt.Errorf("send offsets: %w", fence)); !errors.Is(err, errSessionFatal) || errors.Is(err, errAborted) {
+		t.Errorf("offsets refused as fenced: %v, want a session-fatal error", err)
+	}
+	for _, other := range []error{
+		kafka.NewError(kafka.ErrIllegalGeneration, "a rebalance moved on", false),
+		kafka.NewError(kafka.ErrUnknownMemberID, "a rebalance moved on", false),
+		&injectedError{fault: FaultAbortable},
+	} {
+		if err := abortedErr(fmt.Errorf("send offsets: %w", other)); !errors.Is(err, errAborted) || errors.Is(err, errSessionFatal) {
+			t.Errorf("%v: %v, want an abort to retry", other, err)
+		}
+	}
+}

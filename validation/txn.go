@@ -670,6 +670,19 @@ func (w *worker) fail(err error) error {
 		return fmt.Errorf("%w: abort after %w: %w", errSessionFatal, err, aerr)
 	}
 	w.m.stats.Aborts.Add(1)
+	w.m.noteConsumerFatal(err) // a fence: the session's close need not wait for the consumer
+	return abortedErr(err)
+}
+
+// abortedErr is what an aborted transaction's error becomes: errAborted,
+// and its records are tried again; but when the group refused the offsets
+// because it fenced this replica's consumer (FENCED_INSTANCE_ID), no retry
+// can commit with that consumer's metadata, and a poller held back by a
+// full queue may never see the fence itself: the session is rebuilt.
+func abortedErr(err error) error {
+	if fenced(err) {
+		return fmt.Errorf("%w: the group fenced this replica's consumer (its offsets were refused): %w", errSessionFatal, err)
+	}
 	return fmt.Errorf("%w: %w", errAborted, err)
 }
 
