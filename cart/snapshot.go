@@ -73,8 +73,16 @@ func (s Snapshot) Clone() Snapshot {
 // Lookup returns the outcome recorded for id, the newest if a malformed
 // window holds several.
 func (s Snapshot) Lookup(id RequestID) (RequestOutcome, bool) {
+	if id == "" {
+		return RequestOutcome{}, false // never recorded (a window holds valid ids)
+	}
+	last := id[len(id)-1]
 	for i := len(s.Window) - 1; i >= 0; i-- {
-		if s.Window[i].RequestID == id {
+		// The last byte first: ids that count up (client sequences) share
+		// long prefixes, and a full comparison against every entry of the
+		// window was 3% of the manager's drain.
+		w := s.Window[i].RequestID
+		if len(w) == len(id) && w[len(w)-1] == last && w == id {
 			return s.Window[i], true
 		}
 	}
