@@ -20,7 +20,7 @@ import (
 
 // RebuildTarget is the projection's cold rebuild rate as a share of a raw
 // read_committed read of the same cart.state.
-const RebuildTarget = 0.70
+const RebuildTarget = 0.80 // issue 16
 
 // RebuildResult is the read side's cold start: cart.state of Carts
 // snapshots read by a raw consumer (the baseline) and rebuilt by the
