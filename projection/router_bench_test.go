@@ -34,7 +34,7 @@ func benchServe(b *testing.B, srv cartv1.CartServiceServer, opts ...grpc.ServerO
 
 func benchClient(b *testing.B, addr string) cartv1.CartServiceClient {
 	b.Helper()
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient(addr, append(grpclimits.ClientWindows(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -58,7 +58,8 @@ func benchRouter(b *testing.B, ep string, parts int) *Router {
 	routes := newRoutes([]seenMember{{Member: m, seen: time.Now()}}, time.Hour)
 	v.routes.Store(&routes)
 	r, err := NewRouter(RouterConfig{View: v, Dial: func(ep string) (*grpc.ClientConn, error) {
-		return grpc.NewClient(ep, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		// cmd/cart-gateway's window options, without its TLS.
+		return grpc.NewClient(ep, append(grpclimits.ClientWindows(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	}})
 	if err != nil {
 		b.Fatal(err)
@@ -82,12 +83,15 @@ func (nopProducer) Produce(context.Context, gateway.Record) (gateway.Position, e
 //   - gateway: a client to a gateway.Server (dev mode, its server
 //     options) whose Reader is the Router: the two hops readscale measures.
 //
+// Servers and clients have the production connection options (grpclimits:
+// static windows, so no PING per call).
+//
 // router minus direct is what the router adds; gateway minus direct is
 // the whole extra hop.
 func BenchmarkRoutedGetCart(b *testing.B) {
 	const parts = 4
 	srv, ids := benchReplica(b, 20_000, parts)
-	ep := benchServe(b, srv)
+	ep := benchServe(b, srv, grpclimits.Limits{}.ServerOptions()...) // a replica's connection options
 	req := func(i int) *cartv1.GetCartRequest { return &cartv1.GetCartRequest{CartId: ids[i%len(ids)]} }
 	ctx := context.Background()
 

@@ -37,6 +37,12 @@ const (
 	// ping, with or without calls in flight; grpc-go clients cannot ping
 	// more often than every 10 s anyway.
 	DefaultMinPingInterval = 10 * time.Second
+	// StreamWindow and ConnWindow are the static HTTP/2 flow-control
+	// windows (a stream's, a connection's) of every cartstream server and
+	// of the gateway's connections to the projections: see
+	// ServerOptions and ClientWindows.
+	StreamWindow = 1 << 20
+	ConnWindow   = 4 << 20
 )
 
 // Limits of a gRPC server's connections. The zero value means the
@@ -91,7 +97,24 @@ func (l Limits) ServerOptions() []grpc.ServerOption {
 		// Clients may keep an idle connection alive (a gateway's connection
 		// to its projection often is), but not ping faster than allowed.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: l.MinPingInterval, PermitWithoutStream: true}),
+		// Static windows turn off grpc-go's bandwidth-delay estimator,
+		// which answers a DATA frame received with a PING (and its peer
+		// with the ACK) whenever no probe is in flight: with small
+		// sequential calls that is a ping and a pong, two more writes
+		// and wake-ups, per call. 1 MiB a stream is above every request's
+		// size cap, and the estimator's window only ever grows for
+		// transfers far larger than a query's.
+		grpc.InitialWindowSize(StreamWindow),
+		grpc.InitialConnWindowSize(ConnWindow),
 	}
+}
+
+// ClientWindows are the dial options of a cartstream client of a
+// cartstream server (the gateway's connections to the projections): the
+// servers' static windows (ServerOptions), for the answers it receives:
+// on a LAN, 1 MiB a stream is a full link at any realistic round trip.
+func ClientWindows() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithInitialWindowSize(StreamWindow), grpc.WithInitialConnWindowSize(ConnWindow)}
 }
 
 // ClientKeepalive is what a cartstream client of a cartstream server (a
