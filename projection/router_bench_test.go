@@ -3,6 +3,13 @@ package projection
 import (
 	"context"
 	"net"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,4 +144,107 @@ func BenchmarkRoutedGetCart(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// BenchmarkRoutedGetCartParallel is the gateway path of
+// BenchmarkRoutedGetCart under readscale's load shape: 4 closed-loop
+// clients (2 per core here). Besides ns/op it reports the calls' latency
+// percentiles and where a slow call's time went, from the runtime's own
+// accounting over the run: p99 of the time goroutines waited runnable for
+// a P (sched-p99-us), the GC's stop-the-world pauses (gc-stw-us/op) and
+// the time this process's threads waited for a CPU (cpu-wait-us/op, from
+// /proc/self/schedstat: other processes on the cores).
+func BenchmarkRoutedGetCartParallel(b *testing.B) {
+	const parts, clients = 4, 4
+	srv, ids := benchReplica(b, 20_000, parts)
+	ep := benchServe(b, srv, grpclimits.Limits{}.ServerOptions()...)
+	r := benchRouter(b, ep, parts)
+	rec, err := records.New(records.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	gs, err := gateway.NewServer(gateway.Config{Topic: "cart.requests", Producer: nopProducer{}, Encoder: rec, Reader: r, Outcomes: r})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := benchClient(b, benchServe(b, gs, gateway.ServerOptions(0, grpclimits.Limits{}.WithDefaults())...))
+	var mu sync.Mutex
+	var lat []time.Duration
+	before := readRuntime(b)
+	b.ReportAllocs()
+	b.SetParallelism(clients / max(runtime.GOMAXPROCS(0), 1))
+	b.RunParallel(func(pb *testing.PB) {
+		var mine []time.Duration
+		i := 0
+		for pb.Next() {
+			t0 := time.Now()
+			if _, err := c.GetCart(context.Background(), &cartv1.GetCartRequest{CartId: ids[i%len(ids)]}); err != nil {
+				b.Error(err)
+				return
+			}
+			mine = append(mine, time.Since(t0))
+			i += 7
+		}
+		mu.Lock()
+		lat = append(lat, mine...)
+		mu.Unlock()
+	})
+	b.StopTimer()
+	after := readRuntime(b)
+	slices.Sort(lat)
+	q := func(f float64) float64 { return float64(lat[int(f*float64(len(lat)-1))]) / 1e3 }
+	b.ReportMetric(q(0.5), "p50-us")
+	b.ReportMetric(q(0.99), "p99-us")
+	b.ReportMetric(q(0.999), "p99.9-us")
+	b.ReportMetric(after.sub(before).schedP99*1e6, "sched-p99-us")
+	b.ReportMetric(float64(after.stw-before.stw)/1e3/float64(b.N), "gc-stw-us/op")
+	b.ReportMetric(float64(after.gcs-before.gcs), "gcs")
+	b.ReportMetric(float64(after.cpuWait-before.cpuWait)/1e3/float64(b.N), "cpu-wait-us/op")
+}
+
+// runtimeSample is the runtime's accounting at one moment.
+type runtimeSample struct {
+	sched   *metrics.Float64Histogram
+	stw     int64 // ns in stop-the-world pauses (all causes)
+	gcs     uint64
+	cpuWait int64 // ns this process's threads waited on a run queue
+}
+
+func readRuntime(b *testing.B) runtimeSample {
+	b.Helper()
+	ms := []metrics.Sample{{Name: "/sched/latencies:seconds"}, {Name: "/sched/pauses/total/gc:seconds"}, {Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(ms)
+	var s runtimeSample
+	s.sched = ms[0].Value.Float64Histogram()
+	pauses := ms[1].Value.Float64Histogram()
+	for i, n := range pauses.Counts {
+		s.stw += int64(float64(n) * pauses.Buckets[i] * 1e9) // a bucket's lower bound: an underestimate
+	}
+	s.gcs = ms[2].Value.Uint64()
+	if raw, err := os.ReadFile("/proc/self/schedstat"); err == nil {
+		if f := strings.Fields(string(raw)); len(f) >= 2 {
+			s.cpuWait, _ = strconv.ParseInt(f[1], 10, 64)
+		}
+	}
+	return s
+}
+
+// sub is the scheduling latencies between two samples, as their p99.
+type schedDelta struct{ schedP99 float64 }
+
+func (s runtimeSample) sub(o runtimeSample) schedDelta {
+	var total uint64
+	counts := make([]uint64, len(s.sched.Counts))
+	for i := range counts {
+		counts[i] = s.sched.Counts[i] - o.sched.Counts[i]
+		total += counts[i]
+	}
+	var seen uint64
+	for i, n := range counts {
+		seen += n
+		if total > 0 && float64(seen) >= 0.99*float64(total) {
+			return schedDelta{schedP99: s.sched.Buckets[i+1]}
+		}
+	}
+	return schedDelta{}
 }
