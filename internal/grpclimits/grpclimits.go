@@ -37,12 +37,18 @@ const (
 	// ping, with or without calls in flight; grpc-go clients cannot ping
 	// more often than every 10 s anyway.
 	DefaultMinPingInterval = 10 * time.Second
-	// StreamWindow and ConnWindow are the static HTTP/2 flow-control
-	// windows (a stream's, a connection's) of every cartstream server and
-	// of the gateway's connections to the projections: see
-	// ServerOptions and ClientWindows.
-	StreamWindow = 1 << 20
-	ConnWindow   = 4 << 20
+	// ServerStreamWindow and ServerConnWindow are the static HTTP/2
+	// flow-control windows (a stream's, a connection's) in which a
+	// cartstream server receives requests (see ServerOptions): above the
+	// servers' 64 KiB request cap, and no more unread data per connection
+	// than a few requests in flight could need.
+	ServerStreamWindow = 128 << 10
+	ServerConnWindow   = 1 << 20
+	// ClientStreamWindow and ClientConnWindow are the windows in which the
+	// gateway receives the projections' answers (ClientWindows): on a LAN
+	// 1 MiB a stream is a full link at any realistic round trip.
+	ClientStreamWindow = 1 << 20
+	ClientConnWindow   = 4 << 20
 )
 
 // Limits of a gRPC server's connections. The zero value means the
@@ -101,20 +107,19 @@ func (l Limits) ServerOptions() []grpc.ServerOption {
 		// which answers a DATA frame received with a PING (and its peer
 		// with the ACK) whenever no probe is in flight: with small
 		// sequential calls that is a ping and a pong, two more writes
-		// and wake-ups, per call. 1 MiB a stream is above every request's
-		// size cap, and the estimator's window only ever grows for
-		// transfers far larger than a query's.
-		grpc.InitialWindowSize(StreamWindow),
-		grpc.InitialConnWindowSize(ConnWindow),
+		// and wake-ups, per call. The estimator's window only ever grows
+		// for transfers far larger than a request.
+		grpc.InitialWindowSize(ServerStreamWindow),
+		grpc.InitialConnWindowSize(ServerConnWindow),
 	}
 }
 
 // ClientWindows are the dial options of a cartstream client of a
-// cartstream server (the gateway's connections to the projections): the
-// servers' static windows (ServerOptions), for the answers it receives:
-// on a LAN, 1 MiB a stream is a full link at any realistic round trip.
+// cartstream server (the gateway's connections to the projections):
+// static windows for the answers it receives, so no PING per answer
+// either (see ServerOptions).
 func ClientWindows() []grpc.DialOption {
-	return []grpc.DialOption{grpc.WithInitialWindowSize(StreamWindow), grpc.WithInitialConnWindowSize(ConnWindow)}
+	return []grpc.DialOption{grpc.WithInitialWindowSize(ClientStreamWindow), grpc.WithInitialConnWindowSize(ClientConnWindow)}
 }
 
 // ClientKeepalive is what a cartstream client of a cartstream server (a
