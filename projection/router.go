@@ -49,7 +49,8 @@ type RouterConfig struct {
 	// View is the membership topic's reader; the caller runs it. Required.
 	View *MemberView
 	// Dial connects to a replica's endpoint (TLS, keepalive: the caller's
-	// choice). Required.
+	// choice; with grpclimits.ClientWindows, or each answer costs a PING
+	// and its ACK). Required.
 	Dial func(endpoint string) (*grpc.ClientConn, error)
 	// MaxWait bounds a call without a deadline, retries included; default
 	// DefaultWaitTimeout.
