@@ -17,11 +17,27 @@ import (
 // (lookup, snapshot copy, proto mapping), 20,000 readscale carts held, no
 // network: what each routed GetCart costs the replica's CPU.
 func BenchmarkServerGetCart(b *testing.B) {
+	const n = 20_000
+	srv, ids := benchReplica(b, n, 4)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := srv.GetCart(ctx, &cartv1.GetCartRequest{CartId: ids[i%n]}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// benchReplica is a caught-up replica's Server holding n readscale carts
+// over parts partitions, without Kafka, and the carts' ids.
+func benchReplica(b *testing.B, n, parts int) (*Server, []string) {
+	b.Helper()
 	rec, err := records.New(records.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	const n, parts = 20_000, 4
 	p, err := New(Config{Client: kafka.ConfigMap{"bootstrap.servers": "unused:1"}, Records: rec})
 	if err != nil {
 		b.Fatal(err)
@@ -38,14 +54,5 @@ func BenchmarkServerGetCart(b *testing.B) {
 		p.applyValue(lay.shards[part], cart.CartID(ids[i]), part, int64(i), v)
 	}
 	close(p.ready)
-	srv := NewServer(p)
-	ctx := context.Background()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if _, err := srv.GetCart(ctx, &cartv1.GetCartRequest{CartId: ids[i%n]}); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
+	return NewServer(p), ids
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -33,9 +35,13 @@ import (
 // INVALID_ARGUMENT, ...) are the cart's and are returned as they are.
 // Safe for concurrent use.
 type Router struct {
-	cfg   RouterConfig
-	mu    sync.Mutex
-	conns map[string]*routerConn
+	cfg RouterConfig
+	// conns is read on every call without a lock (an immutable map,
+	// replaced whole under mu when a replica is first dialed or on
+	// Close): the calls of all clients go through it, and a mutex there
+	// made them queue behind each other for a map lookup.
+	conns atomic.Pointer[map[string]*routerConn]
+	mu    sync.Mutex // serializes dials and Close
 }
 
 // RouterConfig configures a Router.
@@ -43,7 +49,8 @@ type RouterConfig struct {
 	// View is the membership topic's reader; the caller runs it. Required.
 	View *MemberView
 	// Dial connects to a replica's endpoint (TLS, keepalive: the caller's
-	// choice). Required.
+	// choice; with grpclimits.ClientWindows, or each answer costs a PING
+	// and its ACK). Required.
 	Dial func(endpoint string) (*grpc.ClientConn, error)
 	// MaxWait bounds a call without a deadline, retries included; default
 	// DefaultWaitTimeout.
@@ -76,7 +83,9 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Router{cfg: cfg, conns: map[string]*routerConn{}}, nil
+	r := &Router{cfg: cfg}
+	r.conns.Store(&map[string]*routerConn{})
+	return r, nil
 }
 
 // Close closes the connections to the replicas.
@@ -84,25 +93,32 @@ func (r *Router) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var errs []error
-	for ep, c := range r.conns {
+	for _, c := range *r.conns.Swap(&map[string]*routerConn{}) {
 		errs = append(errs, c.cc.Close())
-		delete(r.conns, ep)
 	}
 	return errors.Join(errs...)
 }
 
+// conn is the connection to ep, dialed on first use and kept: a lookup
+// without a lock on the hot path.
 func (r *Router) conn(ep string) (*routerConn, error) {
+	if c, ok := (*r.conns.Load())[ep]; ok {
+		return c, nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if c, ok := r.conns[ep]; ok {
-		return c, nil
+	conns := *r.conns.Load()
+	if c, ok := conns[ep]; ok {
+		return c, nil // dialed by another call meanwhile
 	}
 	cc, err := r.cfg.Dial(ep)
 	if err != nil {
 		return nil, fmt.Errorf("projection: router: dial %s: %w", ep, err)
 	}
 	c := &routerConn{cc: cc, remote: NewRemote(cc), client: cartv1.NewCartServiceClient(cc), catalog: cartv1.NewCatalogServiceClient(cc)}
-	r.conns[ep] = c
+	next := maps.Clone(conns)
+	next[ep] = c
+	r.conns.Store(&next)
 	return c, nil
 }
 

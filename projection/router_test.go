@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,5 +224,36 @@ func TestRouterWatchMovesToTheNextReplicaWithoutRepeatingVersions(t *testing.T) 
 	}
 	if !slices.Equal(got, []int64{1, 2, 3}) {
 		t.Errorf("versions %v, want [1 2 3]", got)
+	}
+}
+
+// Concurrent first calls to a replica share one connection (the lookup
+// is lock-free, the dial is not), and Close drops it: the next call dials
+// again.
+func TestRouterDialsEachReplicaOnce(t *testing.T) {
+	ep := serveFake(t, &fakeReplica{})
+	r := routerOver(t, Member{ID: "a", Endpoint: ep, Owned: []int32{0}, Ready: []int32{0}})
+	var dials atomic.Int64
+	dial := r.cfg.Dial
+	r.cfg.Dial = func(ep string) (*grpc.ClientConn, error) { dials.Add(1); return dial(ep) }
+	get := func() {
+		if _, err := r.GetCart(context.Background(), &cartv1.GetCartRequest{CartId: "cart-1"}); err != nil {
+			t.Error(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(get)
+	}
+	wg.Wait()
+	if n := dials.Load(); n != 1 {
+		t.Fatalf("16 concurrent calls dialed %d times, want once", n)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	get()
+	if n := dials.Load(); n != 2 {
+		t.Fatalf("a call after Close: %d dials in all, want 2", n)
 	}
 }

@@ -214,8 +214,9 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("projection client: %w", err)
 		}
-		conn, err := grpc.NewClient(c.projectionAddr, grpc.WithTransportCredentials(creds),
+		opts := append(grpclimits.ClientWindows(), grpc.WithTransportCredentials(creds),
 			grpc.WithKeepaliveParams(grpclimits.ClientKeepalive()), tracing.DialOption(nil))
+		conn, err := grpc.NewClient(c.projectionAddr, opts...)
 		if err != nil {
 			return fmt.Errorf("projection client %s: %w", c.projectionAddr, err)
 		}

@@ -44,9 +44,11 @@ func startRouter(ctx context.Context, c config, extra kafka.ConfigMap, brokers s
 		// the connection, so waits on it fail (and move on) instead of hanging.
 		// A short reconnect backoff: a replica restarted at its address is
 		// asked again within a second, not grpc-go's two minutes.
-		return grpc.NewClient(ep, grpc.WithTransportCredentials(creds), grpc.WithKeepaliveParams(grpclimits.ClientKeepalive()),
+		// Static windows (grpclimits.ClientWindows): no PING per answer.
+		opts := append(grpclimits.ClientWindows(), grpc.WithTransportCredentials(creds), grpc.WithKeepaliveParams(grpclimits.ClientKeepalive()),
 			grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 				MinConnectTimeout: time.Second}))
+		return grpc.NewClient(ep, opts...)
 	}})
 	if err != nil {
 		return nil, nil, err

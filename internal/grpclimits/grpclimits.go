@@ -37,6 +37,18 @@ const (
 	// ping, with or without calls in flight; grpc-go clients cannot ping
 	// more often than every 10 s anyway.
 	DefaultMinPingInterval = 10 * time.Second
+	// ServerStreamWindow and ServerConnWindow are the static HTTP/2
+	// flow-control windows (a stream's, a connection's) in which a
+	// cartstream server receives requests (see ServerOptions): above the
+	// servers' 64 KiB request cap, and no more unread data per connection
+	// than a few requests in flight could need.
+	ServerStreamWindow = 128 << 10
+	ServerConnWindow   = 1 << 20
+	// ClientStreamWindow and ClientConnWindow are the windows in which the
+	// gateway receives the projections' answers (ClientWindows): on a LAN
+	// 1 MiB a stream is a full link at any realistic round trip.
+	ClientStreamWindow = 1 << 20
+	ClientConnWindow   = 4 << 20
 )
 
 // Limits of a gRPC server's connections. The zero value means the
@@ -91,7 +103,23 @@ func (l Limits) ServerOptions() []grpc.ServerOption {
 		// Clients may keep an idle connection alive (a gateway's connection
 		// to its projection often is), but not ping faster than allowed.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: l.MinPingInterval, PermitWithoutStream: true}),
+		// Static windows turn off grpc-go's bandwidth-delay estimator,
+		// which answers a DATA frame received with a PING (and its peer
+		// with the ACK) whenever no probe is in flight: with small
+		// sequential calls that is a ping and a pong, two more writes
+		// and wake-ups, per call. The estimator's window only ever grows
+		// for transfers far larger than a request.
+		grpc.InitialWindowSize(ServerStreamWindow),
+		grpc.InitialConnWindowSize(ServerConnWindow),
 	}
+}
+
+// ClientWindows are the dial options of a cartstream client of a
+// cartstream server (the gateway's connections to the projections):
+// static windows for the answers it receives, so no PING per answer
+// either (see ServerOptions).
+func ClientWindows() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithInitialWindowSize(ClientStreamWindow), grpc.WithInitialConnWindowSize(ClientConnWindow)}
 }
 
 // ClientKeepalive is what a cartstream client of a cartstream server (a
