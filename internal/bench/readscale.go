@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cartstream/cartstream/internal/gateway"
+	"github.com/cartstream/cartstream/internal/grpclimits"
 	"github.com/cartstream/cartstream/internal/kafkaconf"
 	"github.com/cartstream/cartstream/internal/partition"
 	"github.com/cartstream/cartstream/internal/topics"
@@ -443,7 +444,9 @@ func (s *scaleRun) waitCovered(ctx context.Context, ids []string, timeout time.D
 // path, and returns a client of it.
 func (s *scaleRun) gateway(ctx context.Context) (cartv1.CartServiceClient, func(), error) {
 	router, err := projection.NewRouter(projection.RouterConfig{View: s.view, Dial: func(ep string) (*grpc.ClientConn, error) {
-		return grpc.NewClient(ep, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		// As the gateway binary dials its replicas (cmd/cart-gateway).
+		opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, grpclimits.ClientWindows()...)
+		return grpc.NewClient(ep, opts...)
 	}})
 	if err != nil {
 		return nil, func() {}, err
