@@ -29,6 +29,9 @@ import (
 const (
 	ReadScaleWarmTarget       = 5 * time.Second
 	ReadScaleBytesPerCartGoal = 1536
+	// ReadScaleGetCartTargetP99 is issue 15's routed GetCart p99 (the
+	// direct one of issue 16 is GetCartTargetP99).
+	ReadScaleGetCartTargetP99 = 2 * time.Millisecond
 )
 
 // ReadScaleResult is the read side scaled out: ScaleCarts carts in
@@ -108,7 +111,7 @@ type scaleRun struct {
 func (e *env) readScale(ctx context.Context) (*ReadScaleResult, error) {
 	cfg := e.cfg
 	r := &ReadScaleResult{Carts: cfg.ScaleCarts, Replicas: 3, Partitions: cfg.Partitions, SessionTimeout: scaleSessionTimeout.Seconds(),
-		TargetWarmS: ReadScaleWarmTarget.Seconds(), TargetGetCartP99: ms(GetCartTargetP99), TargetBytes: ReadScaleBytesPerCartGoal}
+		TargetWarmS: ReadScaleWarmTarget.Seconds(), TargetGetCartP99: ms(ReadScaleGetCartTargetP99), TargetBytes: ReadScaleBytesPerCartGoal}
 	s, cleanup, err := e.openScaleRun(ctx)
 	defer cleanup()
 	if err != nil {

@@ -123,7 +123,7 @@ func (r *Result) WriteTable(out io.Writer) error {
 	}
 	if mm := r.Memory; mm != nil {
 		row("memory", "RSS idle / with carts / high water", fmt.Sprintf("%.1f / %.1f / %.1f MiB", kib(mm.IdleRSS), kib(mm.LoadedRSS), kib(mm.LoadedHWM)), "", "")
-		row("memory", fmt.Sprintf("RSS per cart above idle, %d carts", mm.Carts), fmt.Sprintf("%.2f KiB", mm.KiBPerCart), fmt.Sprintf("<= %.0f KiB", mm.Target), verdict(mm.Pass && mm.Error == ""))
+		row("memory", fmt.Sprintf("RSS per cart above idle, %d carts", mm.Carts), fmt.Sprintf("%.2f KiB", mm.KiBPerCart), fmt.Sprintf("<= %.1f KiB", mm.Target), verdict(mm.Pass && mm.Error == ""))
 		row("memory", "live Go heap idle / with carts (per cart)", fmt.Sprintf("%.0f / %.0f MiB (%.2f KiB)", mm.IdleHeapMiB, mm.LoadedHeapMiB, mm.HeapKiBPerCart), "", "")
 		row("memory", fmt.Sprintf("restored by a fresh process: %d carts", mm.RestoredCarts), fmt.Sprintf("RSS %.1f MiB, %.2f KiB/cart, heap %.0f MiB", kib(mm.RestoredRSS), mm.RestoredPerCart, mm.RestoredHeapMiB), "", "")
 		errRow(row, "memory", mm.Error)
