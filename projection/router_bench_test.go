@@ -104,25 +104,11 @@ func BenchmarkRoutedGetCart(b *testing.B) {
 
 	b.Run("direct", func(b *testing.B) {
 		c := benchClient(b, ep)
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			if _, err := c.GetCart(ctx, req(i)); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
+		getCarts(b, func(i int) error { _, err := c.GetCart(ctx, req(i)); return err })
 	})
 	b.Run("router", func(b *testing.B) {
 		r := benchRouter(b, ep, parts)
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			if _, err := r.GetCart(ctx, req(i)); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
+		getCarts(b, func(i int) error { _, err := r.GetCart(ctx, req(i)); return err })
 	})
 	b.Run("gateway", func(b *testing.B) {
 		r := benchRouter(b, ep, parts)
@@ -135,15 +121,18 @@ func BenchmarkRoutedGetCart(b *testing.B) {
 			b.Fatal(err)
 		}
 		c := benchClient(b, benchServe(b, gs, gateway.ServerOptions(0, grpclimits.Limits{}.WithDefaults())...))
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			if _, err := c.GetCart(ctx, req(i)); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
+		getCarts(b, func(i int) error { _, err := c.GetCart(ctx, req(i)); return err })
 	})
+}
+
+// getCarts is the timed loop of each hop: call i, one after the other.
+func getCarts(b *testing.B, call func(i int) error) {
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if err := call(i); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkRoutedGetCartParallel is the gateway path of
