@@ -111,18 +111,24 @@ func BenchmarkRoutedGetCart(b *testing.B) {
 		getCarts(b, func(i int) error { _, err := r.GetCart(ctx, req(i)); return err })
 	})
 	b.Run("gateway", func(b *testing.B) {
-		r := benchRouter(b, ep, parts)
-		rec, err := records.New(records.Config{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		gs, err := gateway.NewServer(gateway.Config{Topic: "cart.requests", Producer: nopProducer{}, Encoder: rec, Reader: r, Outcomes: r})
-		if err != nil {
-			b.Fatal(err)
-		}
-		c := benchClient(b, benchServe(b, gs, gateway.ServerOptions(0, grpclimits.Limits{}.WithDefaults())...))
+		c := benchGateway(b, ep, parts)
 		getCarts(b, func(i int) error { _, err := c.GetCart(ctx, req(i)); return err })
 	})
+}
+
+// benchGateway serves a gateway whose read path is a Router to the
+// replica at ep, and returns a client of it.
+func benchGateway(b *testing.B, ep string, parts int) cartv1.CartServiceClient {
+	r := benchRouter(b, ep, parts)
+	rec, err := records.New(records.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	gs, err := gateway.NewServer(gateway.Config{Topic: "cart.requests", Producer: nopProducer{}, Encoder: rec, Reader: r, Outcomes: r})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return benchClient(b, benchServe(b, gs, gateway.ServerOptions(0, grpclimits.Limits{}.WithDefaults())...))
 }
 
 // getCarts is the timed loop of each hop: call i, one after the other.
@@ -147,16 +153,7 @@ func BenchmarkRoutedGetCartParallel(b *testing.B) {
 	const parts, clients = 4, 4
 	srv, ids := benchReplica(b, 20_000, parts)
 	ep := benchServe(b, srv, grpclimits.Limits{}.ServerOptions()...)
-	r := benchRouter(b, ep, parts)
-	rec, err := records.New(records.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	gs, err := gateway.NewServer(gateway.Config{Topic: "cart.requests", Producer: nopProducer{}, Encoder: rec, Reader: r, Outcomes: r})
-	if err != nil {
-		b.Fatal(err)
-	}
-	c := benchClient(b, benchServe(b, gs, gateway.ServerOptions(0, grpclimits.Limits{}.WithDefaults())...))
+	c := benchGateway(b, ep, parts)
 	var mu sync.Mutex
 	var lat []time.Duration
 	before := readRuntime(b)

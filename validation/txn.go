@@ -670,7 +670,8 @@ func (w *worker) fail(err error) error {
 		return fmt.Errorf("%w: abort after %w: %w", errSessionFatal, err, aerr)
 	}
 	w.m.stats.Aborts.Add(1)
-	w.m.noteConsumerFatal(err) // a fence: the session's close need not wait for the consumer
+	// A fence comes back to the session wrapped in the error, whose close
+	// then does not wait for the consumer (Manager.session, fenced).
 	return abortedErr(err)
 }
 

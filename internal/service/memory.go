@@ -11,11 +11,10 @@ import (
 
 // IdleRelease returns the Go heap's free pages, and the C heap's (the
 // Kafka client's buffers), to the operating system once a burst of work is
-// over. A manager that has just drained a backlog
-// keeps its heap grown to twice the live data (GOGC) and the runtime hands
-// the garbage back only slowly; an idle replica holding its carts should
-// weigh what the carts weigh, not what the burst did (docs/benchmarks.md,
-// memory).
+// over. A manager that has just drained a backlog keeps its heap grown to
+// twice the live data (GOGC) and the runtime hands the garbage back only
+// slowly; an idle replica holding its carts should weigh what the carts
+// weigh, not what the burst did (docs/benchmarks.md, memory).
 type IdleRelease struct {
 	// Work counts the work done so far (records processed); it only grows.
 	Work func() int64
@@ -24,8 +23,7 @@ type IdleRelease struct {
 	Burst int64
 	// Idle is how long Work must stand still before the release.
 	Idle time.Duration
-	// release is debug.FreeOSMemory and malloc_trim, ticks a ticker of
-	// Idle/4; tests
+	// release is memrelease.Release and ticks a ticker of Idle/4; tests
 	// replace both, and learn from looked when a tick has been handled.
 	release func()
 	ticks   <-chan time.Time
