@@ -9,6 +9,9 @@ UNIT_PKGS = $$($(GO) list ./... | grep -v '/integration')
 # Integration packages run one at a time: each starts its own broker, and two
 # JVMs plus the race detector on a 2-core machine only slow each other down.
 INTEGRATION_TIMEOUT ?= 25m
+# wait-bound integration tests (waitBound in integration/helpers_test.go) run
+# this many at once after the others
+INTEGRATION_PARALLEL ?= 3
 RACE ?= -race
 
 KAFKA_PORT ?= 9092
@@ -60,7 +63,7 @@ test-unit: check-go ## unit and hermetic tests (no broker needed)
 
 .PHONY: test-integration
 test-integration: check-go kafka-fetch browser ## integration tests; start a broker from the jars unless KAFKA_BROKERS names one
-	$(GO) test $(RACE) -count=1 -p 1 -timeout $(INTEGRATION_TIMEOUT) ./integration/...
+	$(GO) test $(RACE) -count=1 -p 1 -parallel $(INTEGRATION_PARALLEL) -timeout $(INTEGRATION_TIMEOUT) ./integration/...
 
 .PHONY: chaos
 CHAOS_COMMANDS ?= 100000

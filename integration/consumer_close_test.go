@@ -27,6 +27,7 @@ const handOverBound = 45 * time.Second
 // handOverBound, with every request decided exactly once; releasing the
 // abandoned consumer afterwards must not disturb the new one.
 func TestFaultAbandonedConsumerCloseHandsOver(t *testing.T) {
+	waitBound(t)
 	e := newCartEnv(t, 3)
 	e.seedCatalog(t, demoProducts()...)
 	plan := newFaultPlan()
@@ -83,6 +84,7 @@ func TestFaultAbandonedConsumerCloseHandsOver(t *testing.T) {
 // the manager must take its partitions back and commit again within
 // handOverBound, every request decided exactly once.
 func TestFaultLateJoinOfTheSameInstanceFencesTheConsumer(t *testing.T) {
+	waitBound(t)
 	e := newCartEnv(t, 3)
 	e.seedCatalog(t, demoProducts()...)
 	m, tap := e.startFaulty(t, "m1", nil, nil)
@@ -127,6 +129,7 @@ func TestFaultLateJoinOfTheSameInstanceFencesTheConsumer(t *testing.T) {
 // the poller never sees the fence; the session must still know its
 // consumer is fenced and rebuild without waiting for its close.
 func TestFaultFenceBehindAStuckCallIsNotWaitedFor(t *testing.T) {
+	waitBound(t)
 	e := newCartEnv(t, 3)
 	e.seedCatalog(t, demoProducts()...)
 	plan := newFaultPlan()

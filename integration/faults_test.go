@@ -107,6 +107,7 @@ func TestFaultRetriableRepeatsTheCall(t *testing.T) {
 // off with growing attempts, and health is NOT_SERVING until the session
 // is back.
 func TestFaultFatalRebuildsTheSession(t *testing.T) {
+	waitBound(t)
 	e := newCartEnv(t, 3)
 	e.seedCatalog(t, demoProducts()...)
 	plan := newFaultPlan()
@@ -145,6 +146,7 @@ func TestFaultFatalRebuildsTheSession(t *testing.T) {
 // (a stalled commit): the manager's late commit fails, and the batch is
 // processed again, once.
 func TestFaultTransactionTimedOutByTheBroker(t *testing.T) {
+	waitBound(t)
 	e := newCartEnv(t, 3)
 	e.seedCatalog(t, demoProducts()...)
 	plan := newFaultPlan()
@@ -185,6 +187,7 @@ func TestFaultTransactionTimedOutByTheBroker(t *testing.T) {
 // resumes from their committed offsets and state, and the two managers'
 // counters add up to the work committed.
 func TestFaultPartitionRevokedMidTransaction(t *testing.T) {
+	waitBound(t)
 	e := newCartEnv(t, 6)
 	e.seedCatalog(t, demoProducts()...)
 	plan := newFaultPlan()
@@ -275,6 +278,7 @@ func TestFaultCatalogFollowerDeathIsNoticedAndRestarted(t *testing.T) {
 // longer this member's, the revocation waits for it, and the rejoined
 // member processes the batch again, once.
 func TestFaultAssignmentLostMidTransaction(t *testing.T) {
+	waitBound(t)
 	e := newCartEnv(t, 3)
 	e.seedCatalog(t, demoProducts()...)
 	plan := newFaultPlan()
@@ -345,6 +349,7 @@ func TestFaultAssignmentLostMidTransaction(t *testing.T) {
 // Regression: one stuck worker stalled TestClusterBrokerCrashUnderLoad for
 // minutes, its stop included.
 func TestFaultStuckCallAbandonsTheProducer(t *testing.T) {
+	waitBound(t)
 	e := newCartEnv(t, 3)
 	e.seedCatalog(t, demoProducts()...)
 	plan := newFaultPlan()

@@ -127,3 +127,12 @@ func dumpGoroutines(t testing.TB, why string) string {
 	_ = pprof.Lookup("goroutine").WriteTo(f, 2)
 	return f.Name()
 }
+
+// waitBound marks a test that spends most of its time waiting on Kafka
+// (session timeouts, rebalances, transaction timeouts, a broker of its
+// own starting) and shares nothing but the shared broker with the others:
+// it runs beside the other such tests once the sequential ones are done,
+// so make test stays within its time (the Makefile's -parallel bounds how
+// many at once). A test that kills the shared broker, measures timing or
+// reads process-wide state must not call it.
+func waitBound(t *testing.T) { t.Parallel() }

@@ -280,6 +280,7 @@ func (f *partitionFault) Inject(site validation.FaultSite) validation.Fault {
 // manager stops after the guest cart's half committed and before the
 // target's half could: the next manager finishes it, once.
 func TestMergeCartsAcrossPartitionsSurvivesRestart(t *testing.T) {
+	waitBound(t)
 	e := newCartEnv(t, 3)
 	e.seedCatalog(t, demoProducts()...)
 	guest, target := cartOn("guest", 0, 3), cartOn("mine", 1, 3)

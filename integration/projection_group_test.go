@@ -246,6 +246,7 @@ func (d *groupDeployment) writeAndRead(ctx context.Context, l *churnLedger, cart
 // another gracefully: every query answers, none with NOT_FOUND for an
 // existing cart or a state older than its token.
 func TestProjectionGroupChurnAnswersEveryQuery(t *testing.T) {
+	waitBound(t)
 	e := newCartEnv(t, 6)
 	e.seedCatalog(t, demoProducts()...)
 	e.startManager(t, e.managerConfig(t, "group-churn"))
@@ -405,6 +406,7 @@ func membersTopicOf(e *cartEnv) string {
 // them back (its partition Projections restart on their own checkpoint
 // directories) and every partition is served again each time.
 func TestProjectionReplicaHandsPartitionsOverAndTakesThemBack(t *testing.T) {
+	waitBound(t)
 	e := newCartEnv(t, 4)
 	e.seedCatalog(t, demoProducts()...)
 	e.c.DeleteOnCleanup(t, membersTopicOf(e))

@@ -131,6 +131,7 @@ func (e *cartEnv) latestStateRecord(t *testing.T, id cart.CartID) []byte {
 // other carts flow; a reader shipped v2 reads it; once a manager that reads
 // it owns the partition, the cart continues where v2 left it.
 func TestRollingUpgradeQuarantinesUnreadableSnapshots(t *testing.T) {
+	waitBound(t)
 	const parts = 3
 	e := newCartEnv(t, parts)
 	e.seedCatalog(t, demoProducts()...)

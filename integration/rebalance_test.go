@@ -82,6 +82,7 @@ func (e *cartEnv) checkExactlyOnce(t *testing.T, sent []cart.Command) {
 // third joins while commands stream in, then the first leaves (SIGTERM);
 // every request still has exactly one outcome.
 func TestManagerRebalanceWithoutLossOrDuplication(t *testing.T) {
+	waitBound(t)
 	e := newCartEnv(t, 6)
 	e.seedCatalog(t, demoProducts()...)
 	bin := buildCommand(t, "additem-manager", t.TempDir())

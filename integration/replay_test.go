@@ -74,6 +74,7 @@ func foldAndCompare(t *testing.T, cfg replay.Config) (replay.Result, []replay.Di
 }
 
 func TestReplayReproducesStateAndRewritesResumably(t *testing.T) {
+	waitBound(t)
 	e := newCartEnv(t, 3)
 	e.seedCatalog(t, demoProducts()...)
 	e.startManager(t, e.managerConfig(t, "m1"))
@@ -215,6 +216,7 @@ func corrupt(t *testing.T, snap cart.Snapshot) cart.Snapshot {
 }
 
 func TestReplayVerifyAndRewriteRepairACorruptSnapshot(t *testing.T) {
+	waitBound(t)
 	e := newCartEnv(t, 3)
 	e.seedCatalog(t, demoProducts()...)
 	mcfg := e.managerConfig(t, "m1")

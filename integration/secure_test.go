@@ -36,6 +36,7 @@ import (
 // is the package's only second JVM, so the subtests share it and one
 // deployment.
 func TestSecure(t *testing.T) {
+	waitBound(t)
 	began := time.Now()
 	c := kafkatest.StartForTest(t, kafkatest.Options{Secure: true})
 	t.Logf("secured broker up in %s", time.Since(began).Round(time.Millisecond))

@@ -184,6 +184,7 @@ func (e *cartEnv) adjustmentsOn(t *testing.T, id inventory.AdjustmentID) int {
 // broker, change nothing, also after the processor restarted (the window
 // lives in the level record on inventory.stock).
 func TestAdjustStockRetriedAppliesOnce(t *testing.T) {
+	waitBound(t)
 	e := newCartEnv(t, 3)
 	e.seedCatalog(t, demoProducts()...)
 	inv1, stop1 := e.startInventory(t, e.inventoryConfig(t, "inv-1"))

@@ -37,6 +37,7 @@ func (e *cartEnv) inventoryProcess(t *testing.T, bin, instance string) *managerP
 // equal to the replay of the inventory's requests; no cart is left
 // waiting, and no SKU sold more than it had.
 func TestStockSagaSurvivesKills(t *testing.T) {
+	waitBound(t)
 	e := newCartEnv(t, 3)
 	e.seedCatalog(t, demoProducts()...)
 	supply := map[cart.SKU]int64{"SKU-A": 15, "SKU-B": 25, "SKU-C": 6, "SKU-D": 40}
@@ -161,6 +162,7 @@ func TestStockSagaSurvivesKills(t *testing.T) {
 // first checkout; the second checkout is refused; the zombie's commit,
 // released at last, fails.
 func TestStockInventoryFencedWithOpenTransaction(t *testing.T) {
+	waitBound(t)
 	e := newCartEnv(t, 3)
 	e.seedCatalog(t, demoProducts()...)
 	held, release := make(chan struct{}), make(chan struct{})

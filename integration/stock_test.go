@@ -34,6 +34,7 @@ func awaitOutcome(t *testing.T, read *projection.Server, id cart.CartID, req car
 // other line it had reserved is released. wait_for_outcome answers each
 // with the decision, never "pending". Stock never goes negative.
 func TestStockRaceForTheLastUnit(t *testing.T) {
+	waitBound(t)
 	e := newCartEnv(t, 3)
 	e.seedCatalog(t, demoProducts()...)
 	e.startInventory(t, e.inventoryConfig(t, "inv1"))
