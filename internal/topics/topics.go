@@ -171,6 +171,9 @@ var ErrMissing = errors.New("topic does not exist")
 // moment after a topic is created; Ensure waits it out.
 var ErrNoLeader = errors.New("partition has no leader")
 
+// ensureWait bounds how long Ensure waits for created topics to show.
+const ensureWait = 30 * time.Second
+
 // Ensure creates the topics of set that do not exist yet (others are left as
 // they are: several services may race to create them) and then checks them.
 // It returns the partition count of the cart topics.
@@ -194,9 +197,11 @@ func Ensure(ctx context.Context, admin Admin, set Set, cfg Config) (int, error) 
 		}
 	}
 	// A topic just created may not show in metadata, or have leaders, at
-	// once; poll briefly so callers can use every partition on return.
+	// once; poll so callers can use every partition on return. A deadline,
+	// not a count of tries: on a loaded broker it took over 5 s
+	// (TestStockInventoryFencedWithOpenTransaction beside two other tests).
 	var last error
-	for range 50 {
+	for deadline := time.Now().Add(ensureWait); time.Now().Before(deadline); {
 		n, err := Check(ctx, admin, set)
 		if err == nil || !(errors.Is(err, ErrMissing) || errors.Is(err, ErrNoLeader)) {
 			return n, err
