@@ -884,3 +884,59 @@ func TestProjectionQueries(t *testing.T) {
 		}
 	})
 }
+
+// A cold start reads cart.state from offsets it names: a consumer assigned
+// "the beginning" resolves it with a lookup it first sends before it knows
+// the partition's leader, and librdkafka retries that only after 500 ms, so
+// every cold start took at least half a second before its first record.
+// The best of three starts must come in well under that floor.
+func TestProjectionColdStartDoesNotWaitForAnOffsetLookup(t *testing.T) {
+	e := newCartEnv(t, 3)
+	e.seedCatalog(t, demoProducts()...)
+	recs := make([]rawRecord, 300)
+	for i := range recs {
+		id := cart.CartID(fmt.Sprintf("cold-%03d", i))
+		s := cart.NewSnapshot(id)
+		s.RequestOffset = int64(i)
+		v, err := e.rec.EncodeSnapshot(s)
+		if err != nil {
+			t.Fatalf("encode snapshot: %v", err)
+		}
+		recs[i] = rawRecord{key: []byte(id), value: v}
+	}
+	e.produce(t, e.set.State, recs...)
+
+	const floor = 500 * time.Millisecond // librdkafka's offset query retry
+	best := time.Hour
+	for range 3 {
+		p, err := projection.New(projection.Config{Client: e.client("projection"), Topics: e.set, Records: e.rec, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatalf("new projection: %v", err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		began := time.Now()
+		go func() { done <- p.Run(ctx) }()
+		select {
+		case <-p.Ready():
+		case err := <-done:
+			cancel()
+			t.Fatalf("projection ended before it was ready: %v", err)
+		case <-time.After(time.Minute):
+			cancel()
+			t.Fatal("projection not ready within a minute")
+		}
+		best = min(best, time.Since(began))
+		if got := p.Stats().Carts; got != len(recs) {
+			t.Errorf("ready with %d carts, want %d", got, len(recs))
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("projection Run after cancel: %v", err)
+		}
+	}
+	t.Logf("best cold start of %d carts: %v", len(recs), best)
+	if best >= floor*4/5 {
+		t.Fatalf("best cold start %v: near or above the %v offset-lookup retry; the followers wait for a lookup", best, floor)
+	}
+}

@@ -252,5 +252,9 @@ func (c Config) consumerConfig(groupSuffix string) *kafka.ConfigMap {
 	cm["enable.auto.offset.store"] = false
 	cm["isolation.level"] = "read_committed"
 	cm["enable.partition.eof"] = true
+	// Readers start at offsets they name (Projection.start); should the
+	// log start move past one meanwhile, read on from the new start,
+	// never from the end.
+	cm["auto.offset.reset"] = "earliest"
 	return &cm
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cartstream/cartstream/internal/kafkaoffsets"
 )
 
 // Defaults of the membership topic's readers and writers.
@@ -97,13 +99,20 @@ func (v *MemberView) Run(ctx context.Context) error {
 	cm["group.id"] = MembersReaderGroup // never joined
 	cm["enable.auto.commit"] = false
 	cm["enable.partition.eof"] = true
+	cm["auto.offset.reset"] = "earliest"
 	cons, err := kafka.NewConsumer(&cm)
 	if err != nil {
 		return fmt.Errorf("projection: member view: %w", err)
 	}
 	defer func() { _ = cons.Close() }()
 	topic := v.cfg.Topic
-	if err := cons.Assign([]kafka.TopicPartition{{Topic: &topic, Partition: 0, Offset: kafka.OffsetBeginning}}); err != nil {
+	// Start at the first offset, named: "the beginning" costs a fresh
+	// consumer an offset lookup that librdkafka retries only after 500 ms.
+	from := kafka.OffsetBeginning
+	if w, ok := kafkaoffsets.Ends(cons, topic, []int32{0}, 5*time.Second)[0]; ok {
+		from = kafka.Offset(w.Low)
+	}
+	if err := cons.Assign([]kafka.TopicPartition{{Topic: &topic, Partition: 0, Offset: from}}); err != nil {
 		return fmt.Errorf("projection: member view: assign: %w", err)
 	}
 	loaded := false

@@ -123,7 +123,7 @@ func (p *Projection) Run(ctx context.Context) error {
 	})
 	run("history", func(ctx context.Context) error {
 		return p.follow(ctx, follower{
-			name: "history", topics: []string{p.cfg.Topics.Validated, p.cfg.Topics.Invalid}, lay: lay, ends: st.histEnds,
+			name: "history", topics: []string{p.cfg.Topics.Validated, p.cfg.Topics.Invalid}, lay: lay, ends: st.histEnds, starts: st.histStarts,
 			group: "history", handle: p.handleHistory, caughtUp: func() {
 				p.log.Info("projection: history index caught up", "records", p.histRecords.Load())
 				close(p.histReady)
@@ -161,10 +161,10 @@ func (p *Projection) Run(ctx context.Context) error {
 // startOffsets are where the followers start and what they must reach.
 type startOffsets struct {
 	stateEnds, histEnds map[tpKey]int64
-	// stateStarts are the offsets cart.state is resumed at after a
-	// restore from the checkpoint; absent partitions start at the log's
-	// start.
-	stateStarts map[tpKey]int64
+	// stateStarts are the offsets cart.state is read from: each
+	// partition's log start, or where a restore from the checkpoint left
+	// it; histStarts the history topics' log starts.
+	stateStarts, histStarts map[tpKey]int64
 }
 
 // start checks the topics, takes the end offsets the rebuild must reach
@@ -201,13 +201,23 @@ func (p *Projection) start(ctx context.Context) (*layout, startOffsets, error) {
 	if st.histEnds, err = lastStable(sctx, admin, []string{p.cfg.Topics.Validated, p.cfg.Topics.Invalid}, owned); err != nil {
 		return nil, st, err
 	}
+	// Each follower starts at offsets it names, never at "the beginning":
+	// librdkafka resolves a logical offset with a lookup that a consumer
+	// only seconds old sends before it knows the partition's leader, and
+	// then retries after half a second (a cold rebuild of 100,000 carts
+	// spent a third of its time waiting for it).
+	if st.stateStarts, err = logStart(sctx, admin, []string{p.cfg.Topics.State}, owned); err != nil {
+		return nil, st, err
+	}
+	if st.histStarts, err = logStart(sctx, admin, []string{p.cfg.Topics.Validated, p.cfg.Topics.Invalid}, owned); err != nil {
+		return nil, st, err
+	}
 	if p.cfg.CheckpointDir != "" {
 		starts, cp, err := p.restore(sctx, admin, lay, owned, st.stateEnds)
 		if err != nil {
 			return nil, st, err
 		}
 		p.cp = cp
-		st.stateStarts = map[tpKey]int64{}
 		for part, o := range starts {
 			st.stateStarts[tpKey{p.cfg.Topics.State, part}] = o
 		}
@@ -233,6 +243,11 @@ type tpKey struct {
 // isolation read_committed): what a read_committed reader reaches.
 func lastStable(ctx context.Context, admin kafkaoffsets.Lister, names []string, parts []int32) (map[tpKey]int64, error) {
 	return listOffsets(ctx, admin, names, parts, kafka.LatestOffsetSpec, kafka.IsolationLevelReadCommitted)
+}
+
+// logStart returns each partition's first offset.
+func logStart(ctx context.Context, admin kafkaoffsets.Lister, names []string, parts []int32) (map[tpKey]int64, error) {
+	return listOffsets(ctx, admin, names, parts, kafka.EarliestOffsetSpec, kafka.IsolationLevelReadCommitted)
 }
 
 // listOffsets returns each partition's offset of spec as a reader of the

@@ -357,5 +357,13 @@ func (e *env) outputVolume(ctx context.Context, topic string) (int64, int64) {
 // serviceLogger is the log of services the bench runs in process:
 // warnings and errors only, on stderr.
 func (e *env) serviceLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// CARTBENCH_SERVICE_LOG=info (or debug) shows the services' own
+	// progress lines, e.g. to time a rebuild's phases.
+	level := slog.LevelWarn
+	if v := os.Getenv("CARTBENCH_SERVICE_LOG"); v != "" {
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			level = slog.LevelWarn
+		}
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }

@@ -217,11 +217,20 @@ func (p *progress) done() { close(p.stop); p.wg.Wait() }
 // endOffsets returns the end offset of every partition of topic (the last
 // stable offset for read_committed).
 func (e *env) endOffsets(ctx context.Context, topic string, isolation kafka.IsolationLevel) (map[int32]int64, error) {
+	return e.listOffsets(ctx, topic, kafka.LatestOffsetSpec, isolation)
+}
+
+// startOffsets returns each partition's log start offset of topic.
+func (e *env) startOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
+	return e.listOffsets(ctx, topic, kafka.EarliestOffsetSpec, kafka.IsolationLevelReadCommitted)
+}
+
+func (e *env) listOffsets(ctx context.Context, topic string, spec kafka.OffsetSpec, isolation kafka.IsolationLevel) (map[int32]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req := map[kafka.TopicPartition]kafka.OffsetSpec{}
 	for i := range e.cfg.Partitions {
-		req[kafka.TopicPartition{Topic: &topic, Partition: int32(i)}] = kafka.LatestOffsetSpec
+		req[kafka.TopicPartition{Topic: &topic, Partition: int32(i)}] = spec
 	}
 	res, err := e.admin.ListOffsets(ctx, req, kafka.SetAdminIsolationLevel(isolation))
 	if err != nil {

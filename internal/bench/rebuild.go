@@ -296,6 +296,10 @@ func (e *env) rawRead(ctx context.Context, topic string) (int64, int64, error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	starts, err := e.startOffsets(ctx, topic)
+	if err != nil {
+		return 0, 0, err
+	}
 	cons, err := kafka.NewConsumer(e.sut(kafka.ConfigMap{
 		"group.id":                 "bench-" + e.runID + "-raw", // never joined
 		"enable.auto.commit":       false,
@@ -310,7 +314,7 @@ func (e *env) rawRead(ctx context.Context, topic string) (int64, int64, error) {
 	var assign []kafka.TopicPartition
 	pending := map[int32]bool{}
 	for p, end := range ends {
-		assign = append(assign, kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.OffsetBeginning})
+		assign = append(assign, kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.Offset(starts[p])})
 		if end > 0 {
 			pending[p] = true
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cartstream/cartstream/cart"
+	"github.com/cartstream/cartstream/internal/kafkaoffsets"
 	"github.com/cartstream/cartstream/inventory"
 )
 
@@ -58,6 +59,9 @@ func (s *session) restore(parts []kafka.TopicPartition, timeout time.Duration) (
 		"enable.auto.commit":       false,
 		"enable.auto.offset.store": false,
 		"enable.partition.eof":     true,
+		// Partitions start at the first offset listed below; should the
+		// log start move past it meanwhile, start at the new one.
+		"auto.offset.reset": "earliest",
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("restore consumer: %w", err)
@@ -66,10 +70,30 @@ func (s *session) restore(parts []kafka.TopicPartition, timeout time.Duration) (
 	stock := cfg.Topics.Stock
 	tps := make([]kafka.TopicPartition, len(parts))
 	pending := map[int32]bool{}
+	ids := make([]int32, len(parts))
 	for i, tp := range parts {
-		tps[i] = kafka.TopicPartition{Topic: &stock, Partition: tp.Partition, Offset: kafka.OffsetBeginning}
+		ids[i] = tp.Partition
 		out[tp.Partition] = map[cart.SKU]inventory.Level{}
 		pending[tp.Partition] = true
+	}
+	// The watermarks first (as the cart manager's restore does): a
+	// partition starts at its first offset, named, because "the
+	// beginning" costs a fresh consumer an offset lookup that librdkafka
+	// retries only after 500 ms; an empty partition is restored at once,
+	// another once the position reaches its end, without waiting for an
+	// end-of-partition the broker holds for fetch.wait.max.ms.
+	ends := kafkaoffsets.Ends(cons, stock, ids, min(timeout, 5*time.Second))
+	for i, tp := range parts {
+		tps[i] = kafka.TopicPartition{Topic: &stock, Partition: tp.Partition, Offset: kafka.OffsetBeginning}
+		if w, ok := ends[tp.Partition]; ok {
+			tps[i].Offset = kafka.Offset(w.Low)
+			if w.Empty() {
+				delete(pending, tp.Partition)
+			}
+		}
+	}
+	if len(pending) == 0 {
+		return out, nil
 	}
 	if err := cons.Assign(tps); err != nil {
 		return nil, fmt.Errorf("assign %s: %w", stock, err)
@@ -77,6 +101,10 @@ func (s *session) restore(parts []kafka.TopicPartition, timeout time.Duration) (
 	deadline := time.Now().Add(timeout)
 	for len(pending) > 0 {
 		switch e := cons.Poll(100).(type) {
+		case nil:
+			for _, p := range kafkaoffsets.Reached(cons, stock, pending, ends) {
+				delete(pending, p)
+			}
 		case *kafka.Message:
 			deadline = time.Now().Add(timeout)
 			if e.TopicPartition.Error != nil {
