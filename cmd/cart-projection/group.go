@@ -47,7 +47,7 @@ func (g *groupFlags) validate(own string) error {
 }
 
 // serve runs a replica of the group.
-func (g *groupFlags) serve(ctx context.Context, cfg projection.Config, addr string, so projection.ServeOptions, prefix string, obs *metrics.Projection) error {
+func (g *groupFlags) serve(ctx context.Context, cfg projection.Config, addr string, so projection.ServeOptions, prefix string, obs *metrics.Projection, rebuildGC int) error {
 	endpoint := g.advertise
 	if endpoint == "" {
 		endpoint = addr
@@ -66,5 +66,8 @@ func (g *groupFlags) serve(ctx context.Context, cfg projection.Config, addr stri
 		return err
 	}
 	obs.AttachStats(r)
+	// The first rebuild only: partitions taken over later are a share of
+	// a heap already grown.
+	service.RebuildGC(ctx, r.Ready(), rebuildGC, cfg.Logger)
 	return projection.ServeReplica(ctx, r, so)
 }

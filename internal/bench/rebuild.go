@@ -14,6 +14,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cartstream/cartstream/internal/kafkaconf"
+	"github.com/cartstream/cartstream/internal/service"
 	"github.com/cartstream/cartstream/internal/topics"
 	"github.com/cartstream/cartstream/projection"
 )
@@ -369,7 +370,10 @@ func (e *env) projectionStart(ctx context.Context, set topics.Set, dir string) (
 		return projection.Stats{}, 0, 0, err
 	}
 	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The GC percent cmd/cart-projection rebuilds under by default, back
+	// to the bench's own before the next reader is timed.
+	restored := service.RebuildGC(pctx, p.Ready(), service.DefaultRebuildGCPercent, e.serviceLogger())
+	defer func() { cancel(); <-restored }()
 	done := make(chan error, 1)
 	go func() { done <- p.Run(pctx) }()
 	select {
