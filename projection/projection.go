@@ -117,7 +117,8 @@ func (p *Projection) Run(ctx context.Context) error {
 	run("cart state", func(ctx context.Context) error {
 		return p.follow(ctx, follower{
 			name: "cart state", topics: []string{p.cfg.Topics.State}, lay: lay, ends: st.stateEnds, starts: st.stateStarts,
-			group: "state", handle: p.handleSnapshot, eof: p.settle, caughtUp: func() { close(stateDone) },
+			group: "state", handle: p.handleSnapshot, prepare: p.prepareSnapshot, handlePrepared: p.handlePreparedSnapshot,
+			eof: p.settle, caughtUp: func() { close(stateDone) },
 			progress: true,
 		})
 	})
@@ -282,10 +283,16 @@ type follower struct {
 	// ends are the offsets the follower must reach to be caught up.
 	ends map[tpKey]int64
 	// starts are where partitions start; absent ones at the log's start.
-	starts   map[tpKey]int64
-	handle   func(sh *shard, m *kafka.Message)
-	eof      func(sh *shard)
-	caughtUp func()
+	starts map[tpKey]int64
+	handle func(sh *shard, m *kafka.Message)
+	// prepare, if set, is the part of handling a record that touches no
+	// shard (decoding it): the loop runs it on a batch of polled records
+	// spread over the CPUs, then hands each record and what prepare made
+	// of it to handlePrepared, in order, instead of calling handle.
+	prepare        func(m *kafka.Message) any
+	handlePrepared func(sh *shard, m *kafka.Message, prepared any)
+	eof            func(sh *shard)
+	caughtUp       func()
 	// progress: log the rebuild's progress and keep the shards' applied
 	// offsets (the cart.state follower).
 	progress bool
@@ -340,31 +347,55 @@ func (p *Projection) follow(ctx context.Context, f follower) error {
 	check()
 	began, lastLog := time.Now(), time.Now()
 	var records int64
+	onMessage := func(e *kafka.Message, prepared any, isPrepared bool) error {
+		tp := e.TopicPartition
+		if tp.Error != nil {
+			return fmt.Errorf("%s/%d: %w", *tp.Topic, tp.Partition, tp.Error)
+		}
+		sh := f.lay.shard(tp.Partition)
+		if sh == nil {
+			return nil
+		}
+		records++
+		if isPrepared {
+			f.handlePrepared(sh, e, prepared)
+		} else {
+			f.handle(sh, e)
+		}
+		if f.progress {
+			sh.offsets.applied.Store(int64(tp.Offset) + 1)
+		}
+		k := tpKey{*tp.Topic, tp.Partition}
+		pos[k] = int64(tp.Offset) + 1
+		if pending[k] && pos[k] >= f.ends[k] {
+			delete(pending, k)
+			check()
+		}
+		return nil
+	}
+	var batch prepareBatch
 	for ctx.Err() == nil {
 		ev := cons.Poll(100)
-		if ev == nil && f.progress {
+		if m, ok := ev.(*kafka.Message); ok && f.prepare != nil {
+			// The records already fetched, prepared together; the event
+			// that ended the batch, if any, is handled after them.
+			ev = batch.fill(cons, m)
+			batch.prepare(f.prepare)
+			for i, m := range batch.msgs {
+				if err := onMessage(m, batch.prepared[i], true); err != nil {
+					return err
+				}
+			}
+			if ev == nil {
+				continue
+			}
+		} else if ev == nil && f.progress {
 			trackApplied(cons, f.lay, assign) // idle: every record polled is applied
 		}
 		switch e := ev.(type) {
 		case *kafka.Message:
-			tp := e.TopicPartition
-			if tp.Error != nil {
-				return fmt.Errorf("%s/%d: %w", *tp.Topic, tp.Partition, tp.Error)
-			}
-			sh := f.lay.shard(tp.Partition)
-			if sh == nil {
-				continue
-			}
-			records++
-			f.handle(sh, e)
-			if f.progress {
-				sh.offsets.applied.Store(int64(tp.Offset) + 1)
-			}
-			k := tpKey{*tp.Topic, tp.Partition}
-			pos[k] = int64(tp.Offset) + 1
-			if pending[k] && pos[k] >= f.ends[k] {
-				delete(pending, k)
-				check()
+			if err := onMessage(e, nil, false); err != nil {
+				return err
 			}
 		case kafka.PartitionEOF:
 			sh := f.lay.shard(e.Partition)
@@ -415,26 +446,72 @@ func (l *layout) shard(partition int32) *shard {
 // handleSnapshot applies one cart.state record, and notes it for the
 // checkpoint.
 func (p *Projection) handleSnapshot(sh *shard, m *kafka.Message) {
+	p.handlePreparedSnapshot(sh, m, p.prepareSnapshot(m))
+}
+
+// prepareSnapshot decodes a cart.state record into the form a shard keeps
+// (decodedValue); it touches no shard, so records are prepared in
+// parallel (follower.prepare).
+func (p *Projection) prepareSnapshot(m *kafka.Message) any {
+	if m.TopicPartition.Error != nil {
+		return nil
+	}
+	return p.decodeValue(cart.CartID(m.Key), m.Value)
+}
+
+// handlePreparedSnapshot applies a cart.state record prepareSnapshot
+// decoded, and notes it for the checkpoint.
+func (p *Projection) handlePreparedSnapshot(sh *shard, m *kafka.Message, prepared any) {
 	p.stateRecords.Add(1)
 	tp := m.TopicPartition
-	p.applyValue(sh, cart.CartID(m.Key), tp.Partition, int64(tp.Offset), m.Value)
+	d, ok := prepared.(decodedValue)
+	if !ok { // not prepared: never for a record without an error
+		d = p.decodeValue(cart.CartID(m.Key), m.Value)
+	}
+	p.applyDecoded(sh, tp.Partition, int64(tp.Offset), d)
 	p.cp.record(tp.Partition, m.Key, int64(tp.Offset), m.Value)
 	p.traced(m)
 }
 
-// applyValue applies a cart's cart.state record at offset, read from the
-// topic or the checkpoint: nil is a tombstone, an undecodable value
-// quarantines the cart.
-func (p *Projection) applyValue(sh *shard, id cart.CartID, part int32, offset int64, value []byte) {
+// decodedValue is a cart's cart.state value decoded and compacted: a
+// tombstone, a snapshot, or the reason it cannot be read.
+type decodedValue struct {
+	id        cart.CartID
+	tombstone bool
+	snap      cart.Snapshot
+	err       error
+}
+
+// decodeValue decodes and compacts a cart's cart.state value; it is safe
+// for concurrent use.
+func (p *Projection) decodeValue(id cart.CartID, value []byte) decodedValue {
 	if value == nil {
-		sh.remove(id)
-		return
+		return decodedValue{id: id, tombstone: true}
 	}
 	s, err := p.cfg.Records.DecodeSnapshot(value)
 	if err == nil && s.Cart.CartID != id {
 		err = fmt.Errorf("snapshot of cart %q under key %q", s.Cart.CartID, id)
 	}
 	if err != nil {
+		return decodedValue{id: id, err: err}
+	}
+	return decodedValue{id: id, snap: p.intern.compact(id, s)}
+}
+
+// applyValue applies a cart's cart.state record at offset, read from the
+// topic or the checkpoint: nil is a tombstone, an undecodable value
+// quarantines the cart.
+func (p *Projection) applyValue(sh *shard, id cart.CartID, part int32, offset int64, value []byte) {
+	p.applyDecoded(sh, part, offset, p.decodeValue(id, value))
+}
+
+func (p *Projection) applyDecoded(sh *shard, part int32, offset int64, d decodedValue) {
+	id := d.id
+	if d.tombstone {
+		sh.remove(id)
+		return
+	}
+	if err := d.err; err != nil {
 		// Quarantined: serving the older snapshot held (or none) would show
 		// a state the cart has left. The partition's other carts are served.
 		p.badRecords.Add(1)
@@ -443,8 +520,8 @@ func (p *Projection) applyValue(sh *shard, id cart.CartID, part int32, offset in
 		sh.quarantine(id, &unreadable{stateOffset: offset})
 		return
 	}
-	if stored, _ := sh.apply(p.intern.compact(id, s)); !stored {
-		p.log.Debug("projection: ignoring a snapshot not newer than the one held", "cart_id", id, "request_offset", s.RequestOffset)
+	if stored, _ := sh.apply(d.snap); !stored {
+		p.log.Debug("projection: ignoring a snapshot not newer than the one held", "cart_id", id, "request_offset", d.snap.RequestOffset)
 	}
 }
 
