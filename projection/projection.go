@@ -386,9 +386,8 @@ func (p *Projection) follow(ctx context.Context, f follower) error {
 					return err
 				}
 			}
-			if ev == nil {
-				continue
-			}
+			// ev (nil, or the event that ended the batch) falls through
+			// to the switch and the progress report below.
 		} else if ev == nil && f.progress {
 			trackApplied(cons, f.lay, assign) // idle: every record polled is applied
 		}
