@@ -551,18 +551,7 @@ func TestProjectionReadinessFlipsOnlyOnceCaughtUp(t *testing.T) {
 	e := newCartEnv(t, 3)
 	e.seedCatalog(t, demoProducts()...)
 	const carts = 30000
-	recs := make([]rawRecord, carts)
-	for i := range recs {
-		id := cart.CartID(fmt.Sprintf("pre-%05d", i))
-		s := cart.NewSnapshot(id)
-		s.RequestOffset = int64(i)
-		v, err := e.rec.EncodeSnapshot(s)
-		if err != nil {
-			t.Fatalf("encode snapshot: %v", err)
-		}
-		recs[i] = rawRecord{key: []byte(id), value: v}
-	}
-	e.produce(t, e.set.State, recs...)
+	e.produce(t, e.set.State, e.emptySnapshots(t, "pre-%05d", carts)...)
 
 	r := e.startProjection(t)
 	sawNotServing := false
@@ -896,17 +885,7 @@ func TestProjectionQueries(t *testing.T) {
 func TestProjectionColdStartDoesNotWaitForAnOffsetLookup(t *testing.T) {
 	e := newCartEnv(t, 3)
 	e.seedCatalog(t, demoProducts()...)
-	recs := make([]rawRecord, 3000)
-	for i := range recs {
-		id := cart.CartID(fmt.Sprintf("cold-%03d", i))
-		s := cart.NewSnapshot(id)
-		s.RequestOffset = int64(i)
-		v, err := e.rec.EncodeSnapshot(s)
-		if err != nil {
-			t.Fatalf("encode snapshot: %v", err)
-		}
-		recs[i] = rawRecord{key: []byte(id), value: v}
-	}
+	recs := e.emptySnapshots(t, "cold-%04d", 3000)
 	e.produce(t, e.set.State, recs...)
 
 	const floor = 500 * time.Millisecond // librdkafka's offset query retry
@@ -951,4 +930,22 @@ func TestProjectionColdStartDoesNotWaitForAnOffsetLookup(t *testing.T) {
 	if best >= floor*4/5 {
 		t.Fatalf("best cold start %v: near or above the %v offset-lookup retry; the followers wait for a lookup", best, floor)
 	}
+}
+
+// emptySnapshots are n cart.state records of empty carts named by format
+// (with the index), cart i's snapshot at request offset i.
+func (e *cartEnv) emptySnapshots(t *testing.T, format string, n int) []rawRecord {
+	t.Helper()
+	recs := make([]rawRecord, n)
+	for i := range recs {
+		id := cart.CartID(fmt.Sprintf(format, i))
+		s := cart.NewSnapshot(id)
+		s.RequestOffset = int64(i)
+		v, err := e.rec.EncodeSnapshot(s)
+		if err != nil {
+			t.Fatalf("encode snapshot: %v", err)
+		}
+		recs[i] = rawRecord{key: []byte(id), value: v}
+	}
+	return recs
 }

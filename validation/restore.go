@@ -138,16 +138,7 @@ func (s *session) restore(ctx context.Context, parts []kafka.TopicPartition, tim
 	// fetch that finds nothing, a whole fetch.wait.max.ms (a new
 	// deployment's every start, and every test's, paid it).
 	ends := kafkaoffsets.Ends(cons, state, ids, min(timeout, 5*time.Second))
-	assign := make([]kafka.TopicPartition, len(parts))
-	for i, tp := range parts {
-		assign[i] = kafka.TopicPartition{Topic: &state, Partition: tp.Partition, Offset: kafka.OffsetBeginning}
-		if w, ok := ends[tp.Partition]; ok {
-			assign[i].Offset = kafka.Offset(w.Low)
-			if w.Empty() {
-				delete(pending, tp.Partition)
-			}
-		}
-	}
+	assign := kafkaoffsets.FromStart(state, ids, ends, pending)
 	if len(pending) == 0 {
 		s.reportQuarantine(out)
 		return out, nil

@@ -76,3 +76,24 @@ func Reached(c Positioner, topic string, pending map[int32]bool, ends map[int32]
 	}
 	return out
 }
+
+// FromStart is the assignment that reads topic's partitions from their
+// first offsets: the Low watermark Ends found, named, for each partition
+// it found (a consumer a few milliseconds old that is given the logical
+// "beginning" sends its offset lookup before it knows the leader, and
+// librdkafka retries it only after 500 ms: docs/decisions/0017), the
+// logical beginning for the others. A partition Ends found empty is read
+// already: it leaves pending.
+func FromStart(topic string, partitions []int32, ends map[int32]Watermarks, pending map[int32]bool) []kafka.TopicPartition {
+	out := make([]kafka.TopicPartition, len(partitions))
+	for i, p := range partitions {
+		out[i] = kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.OffsetBeginning}
+		if w, ok := ends[p]; ok {
+			out[i].Offset = kafka.Offset(w.Low)
+			if w.Empty() {
+				delete(pending, p)
+			}
+		}
+	}
+	return out
+}

@@ -54,3 +54,21 @@ func TestReachedComparesPositionsWithEnds(t *testing.T) {
 		t.Fatalf("Reached = %v, want [0]", got)
 	}
 }
+
+func TestFromStartNamesTheFirstOffsetsItKnowsAndDropsEmptyPartitions(t *testing.T) {
+	ends := map[int32]Watermarks{0: {Low: 5, High: 9}, 1: {Low: 7, High: 7}}
+	pending := map[int32]bool{0: true, 1: true, 2: true}
+	got := FromStart("t", []int32{0, 1, 2}, ends, pending)
+	want := []kafka.Offset{5, 7, kafka.OffsetBeginning}
+	if len(got) != len(want) {
+		t.Fatalf("%d partitions assigned, want %d", len(got), len(want))
+	}
+	for i, tp := range got {
+		if *tp.Topic != "t" || tp.Partition != int32(i) || tp.Offset != want[i] {
+			t.Errorf("assignment %d: %s/%d at %v, want t/%d at %v", i, *tp.Topic, tp.Partition, tp.Offset, i, want[i])
+		}
+	}
+	if !pending[0] || pending[1] || !pending[2] {
+		t.Errorf("pending %v: want the empty partition 1 gone, 0 and 2 left", pending)
+	}
+}

@@ -68,7 +68,6 @@ func (s *session) restore(parts []kafka.TopicPartition, timeout time.Duration) (
 	}
 	defer cons.Close()
 	stock := cfg.Topics.Stock
-	tps := make([]kafka.TopicPartition, len(parts))
 	pending := map[int32]bool{}
 	ids := make([]int32, len(parts))
 	for i, tp := range parts {
@@ -83,15 +82,7 @@ func (s *session) restore(parts []kafka.TopicPartition, timeout time.Duration) (
 	// another once the position reaches its end, without waiting for an
 	// end-of-partition the broker holds for fetch.wait.max.ms.
 	ends := kafkaoffsets.Ends(cons, stock, ids, min(timeout, 5*time.Second))
-	for i, tp := range parts {
-		tps[i] = kafka.TopicPartition{Topic: &stock, Partition: tp.Partition, Offset: kafka.OffsetBeginning}
-		if w, ok := ends[tp.Partition]; ok {
-			tps[i].Offset = kafka.Offset(w.Low)
-			if w.Empty() {
-				delete(pending, tp.Partition)
-			}
-		}
-	}
+	tps := kafkaoffsets.FromStart(stock, ids, ends, pending)
 	if len(pending) == 0 {
 		return out, nil
 	}
