@@ -108,11 +108,8 @@ func (v *MemberView) Run(ctx context.Context) error {
 	topic := v.cfg.Topic
 	// Start at the first offset, named: "the beginning" costs a fresh
 	// consumer an offset lookup that librdkafka retries only after 500 ms.
-	from := kafka.OffsetBeginning
-	if w, ok := kafkaoffsets.Ends(cons, topic, []int32{0}, 5*time.Second)[0]; ok {
-		from = kafka.Offset(w.Low)
-	}
-	if err := cons.Assign([]kafka.TopicPartition{{Topic: &topic, Partition: 0, Offset: from}}); err != nil {
+	ends := kafkaoffsets.Ends(cons, topic, []int32{0}, 5*time.Second)
+	if err := cons.Assign(kafkaoffsets.FromStart(topic, []int32{0}, ends, nil)); err != nil {
 		return fmt.Errorf("projection: member view: assign: %w", err)
 	}
 	loaded := false

@@ -116,7 +116,7 @@ func (p *Projection) Run(ctx context.Context) error {
 	stateDone := make(chan struct{})
 	run("cart state", func(ctx context.Context) error {
 		return p.follow(ctx, follower{
-			name: "cart state", topics: []string{p.cfg.Topics.State}, lay: lay, ends: st.stateEnds, starts: st.stateStarts,
+			name: "cart state", topics: []string{p.cfg.Topics.State}, lay: lay, ends: st.stateEnds, starts: st.starts,
 			group: "state", handle: p.handleSnapshot, prepare: p.prepareSnapshot, handlePrepared: p.handlePreparedSnapshot,
 			eof: p.settle, caughtUp: func() { close(stateDone) },
 			progress: true,
@@ -124,7 +124,7 @@ func (p *Projection) Run(ctx context.Context) error {
 	})
 	run("history", func(ctx context.Context) error {
 		return p.follow(ctx, follower{
-			name: "history", topics: []string{p.cfg.Topics.Validated, p.cfg.Topics.Invalid}, lay: lay, ends: st.histEnds, starts: st.histStarts,
+			name: "history", topics: []string{p.cfg.Topics.Validated, p.cfg.Topics.Invalid}, lay: lay, ends: st.histEnds, starts: st.starts,
 			group: "history", handle: p.handleHistory, caughtUp: func() {
 				p.log.Info("projection: history index caught up", "records", p.histRecords.Load())
 				close(p.histReady)
@@ -162,10 +162,10 @@ func (p *Projection) Run(ctx context.Context) error {
 // startOffsets are where the followers start and what they must reach.
 type startOffsets struct {
 	stateEnds, histEnds map[tpKey]int64
-	// stateStarts are the offsets cart.state is read from: each
-	// partition's log start, or where a restore from the checkpoint left
-	// it; histStarts the history topics' log starts.
-	stateStarts, histStarts map[tpKey]int64
+	// starts are the offsets each partition of cart.state and of the
+	// history topics is read from: its log start, or, for cart.state,
+	// where a restore from the checkpoint left it.
+	starts map[tpKey]int64
 }
 
 // start checks the topics, takes the end offsets the rebuild must reach
@@ -207,10 +207,7 @@ func (p *Projection) start(ctx context.Context) (*layout, startOffsets, error) {
 	// only seconds old sends before it knows the partition's leader, and
 	// then retries after half a second (a cold rebuild of 100,000 carts
 	// spent a third of its time waiting for it).
-	if st.stateStarts, err = logStart(sctx, admin, []string{p.cfg.Topics.State}, owned); err != nil {
-		return nil, st, err
-	}
-	if st.histStarts, err = logStart(sctx, admin, []string{p.cfg.Topics.Validated, p.cfg.Topics.Invalid}, owned); err != nil {
+	if st.starts, err = logStart(sctx, admin, []string{p.cfg.Topics.State, p.cfg.Topics.Validated, p.cfg.Topics.Invalid}, owned); err != nil {
 		return nil, st, err
 	}
 	if p.cfg.CheckpointDir != "" {
@@ -220,7 +217,7 @@ func (p *Projection) start(ctx context.Context) (*layout, startOffsets, error) {
 		}
 		p.cp = cp
 		for part, o := range starts {
-			st.stateStarts[tpKey{p.cfg.Topics.State, part}] = o
+			st.starts[tpKey{p.cfg.Topics.State, part}] = o
 		}
 	}
 	var total int64
